@@ -1,0 +1,52 @@
+"""Shared test set-up: quiet TensorFlow, two logical CPU devices, official reference data."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _split_cpu() -> None:
+    """Splits the CPU into 2 logical devices so MirroredStrategy tests run for real."""
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+    except RuntimeError:  # already initialised (e.g. by a plugin import); keep what is there
+        pass
+
+
+_split_cpu()
+
+
+def find_reference_dir() -> pathlib.Path | None:
+    """The authors' reference data: $KCLR_REFERENCE_DIR, or ../shared/reference beside the repo."""
+    candidates = [os.environ.get("KCLR_REFERENCE_DIR"), REPO_ROOT.parent / "shared" / "reference"]
+    for candidate in candidates:
+        if candidate and (pathlib.Path(candidate) / "golden_simclr_official.json").exists():
+            return pathlib.Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> pathlib.Path:
+    path = find_reference_dir()
+    if path is None:
+        pytest.skip("official reference data not found: set KCLR_REFERENCE_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def golden(reference_dir: pathlib.Path) -> dict:
+    return json.loads((reference_dir / "golden_simclr_official.json").read_text())
