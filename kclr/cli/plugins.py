@@ -22,12 +22,13 @@ def list_plugins(kind: str | None) -> None:
     for kind_name in [kind] if kind else KINDS:
         for entry in registry.REGISTRIES[kind_name].entries():
             rows.append((entry.name, entry.kind, f"{entry.origin} {entry.version}", entry.description))
-    if not rows:
+    if rows:
+        header = ("NAME", "KIND", "ORIGIN", "DESCRIPTION")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+        for row in [header, *rows]:
+            cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:3])]
+            click.echo("  ".join([*cells, row[3]]).rstrip())
+    else:
         click.echo("No entries.")
-        return
-    header = ("NAME", "KIND", "ORIGIN", "DESCRIPTION")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
     if registry.plugins_disabled():
         click.echo(f"(plugin discovery is off: {registry.DISABLE_ENV} is set)")

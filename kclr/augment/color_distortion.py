@@ -1,0 +1,161 @@
+"""ColorDistortion: SimCLR colour jitter (brightness, contrast, saturation, hue), batched."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from kclr.augment import functional
+from kclr.augment.base import AugmentationLayer, bernoulli, uniform
+from kclr.registry import augmentations
+
+IMPLEMENTATIONS = ("simclrv2", "simclrv1")
+_IDENTITY = 4  # op id of images the jitter does not touch
+
+
+@augmentations.register(
+    "color_distortion", description="SimCLR colour jitter, strength s, random order, p=0.8"
+)
+class ColorDistortion(AugmentationLayer):
+    """SimCLR's colour jitter: brightness, contrast, saturation and hue in random order.
+
+    From Chen et al., 2020 (SimCLR, Appendix A) as in the authors' `color_jitter_rand`:
+    strength `s` gives brightness = contrast = saturation = `0.8 s` and hue = `0.2 s`;
+    the four operations run in a random order, each followed by a clip to `[0, 1]`; the
+    whole jitter is applied with probability `probability` (0.8). Brightness is
+    multiplicative (`x * U[max(1 - b, 0), 1 + b]`, `impl="simclrv2"`, what the released
+    code uses) or additive (`x + U[-b, b]`, `impl="simclrv1"`, the v1 checkpoints).
+    Contrast, saturation and hue follow `tf.image.adjust_contrast|saturation|hue`.
+
+    kclr differs from the authors' code in one way: the random parameters and the order
+    are drawn per image for a whole batch at once (the authors map the function over
+    single images, which gives the same distribution). Grayscale is a separate layer,
+    `RandomGrayscale`.
+
+    Args:
+        strength: colour distortion strength `s` (1.0 ImageNet, 0.5 CIFAR).
+        brightness, contrast, saturation, hue: override the values derived from
+            `strength`; 0 switches an operation off.
+        probability: probability that an image is jittered at all.
+        random_order: apply the operations in a random order per image (official); False
+            applies brightness, contrast, saturation, hue.
+        impl: `"simclrv2"` (multiplicative brightness) or `"simclrv1"` (additive).
+        seed: optional int seed.
+
+    Example:
+
+    ```python
+    jitter = kclr.augment.ColorDistortion(strength=0.5, seed=0)
+    out = jitter(tf.random.uniform([8, 32, 32, 3]))
+    ```
+    """
+
+    def __init__(
+        self,
+        strength: float = 1.0,
+        brightness: float | None = None,
+        contrast: float | None = None,
+        saturation: float | None = None,
+        hue: float | None = None,
+        probability: float = 0.8,
+        random_order: bool = True,
+        impl: str = "simclrv2",
+        seed: int | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(seed=seed, **kwargs)
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"ColorDistortion: unknown impl={impl!r}; expected one of {IMPLEMENTATIONS}."
+            )
+        self.strength = float(strength)
+        self.brightness = float(0.8 * strength if brightness is None else brightness)
+        self.contrast = float(0.8 * strength if contrast is None else contrast)
+        self.saturation = float(0.8 * strength if saturation is None else saturation)
+        self.hue = float(0.2 * strength if hue is None else hue)
+        for name in ("brightness", "contrast", "saturation", "hue"):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"ColorDistortion: {name} must be >= 0; received {getattr(self, name)}."
+                )
+        if self.hue > 0.5:
+            raise ValueError(f"ColorDistortion: hue must be <= 0.5; received {self.hue}.")
+        self.probability = float(probability)
+        self.random_order = bool(random_order)
+        self.impl = impl
+
+    def get_random_transformation(self, images, seed):
+        batch = tf.shape(images)[0]
+        b, c, s = self.brightness, self.contrast, self.saturation
+        if self.impl == "simclrv2":
+            brightness = uniform(seed, [batch], max(1.0 - b, 0.0), 1.0 + b, salt=1)
+        else:
+            brightness = uniform(seed, [batch], -b, b, salt=1)
+        if self.random_order:
+            # A uniformly random permutation per image: argsort of i.i.d. uniforms.
+            order = tf.argsort(uniform(seed, [batch, 4], salt=5), axis=-1)
+        else:
+            order = tf.tile(tf.range(4)[None], [batch, 1])
+        apply = bernoulli(seed, batch, self.probability, salt=0)
+        order = tf.where(apply[:, None], tf.cast(order, tf.int32), _IDENTITY)
+        return {
+            "factors": tf.stack(
+                [
+                    brightness,
+                    uniform(seed, [batch], 1.0 - c, 1.0 + c, salt=2),
+                    uniform(seed, [batch], 1.0 - s, 1.0 + s, salt=3),
+                    uniform(seed, [batch], -self.hue, self.hue, salt=4),
+                ],
+                axis=-1,
+            ),  # [B, 4]
+            "order": order,  # [B, 4] op ids, 4 = untouched
+        }
+
+    def _op(self, op, images, factor):
+        if op == 0 and self.brightness > 0:
+            if self.impl == "simclrv2":
+                return functional.adjust_brightness_multiplicative(images, factor)
+            return functional.adjust_brightness_additive(images, factor)
+        if op == 1 and self.contrast > 0:
+            return functional.adjust_contrast(images, factor)
+        if op == 2 and self.saturation > 0:
+            return functional.adjust_saturation(images, factor)
+        if op == 3 and self.hue > 0:
+            return functional.adjust_hue(images, factor)
+        return images
+
+    def transform_images(self, images, transformation):
+        factors = transformation["factors"]
+        order = transformation["order"]
+        batch = tf.shape(images)[0]
+        indices = tf.range(batch)
+        static_shape = images.shape
+        for stage in range(4):
+            op_ids = order[:, stage]
+            # Each image goes through exactly one op per stage: partition the batch by op,
+            # run each op once on its part, stitch back.
+            parts = tf.dynamic_partition(images, op_ids, 5)
+            part_factors = tf.dynamic_partition(factors, op_ids, 5)
+            part_indices = tf.dynamic_partition(indices, op_ids, 5)
+            outputs = []
+            for op in range(4):
+                out = self._op(op, parts[op], part_factors[op][:, op])
+                outputs.append(tf.clip_by_value(out, 0.0, 1.0))
+            outputs.append(parts[_IDENTITY])
+            images = tf.dynamic_stitch(part_indices, outputs)
+            images.set_shape(static_shape)
+        return images
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "strength": self.strength,
+            "brightness": self.brightness,
+            "contrast": self.contrast,
+            "saturation": self.saturation,
+            "hue": self.hue,
+            "probability": self.probability,
+            "random_order": self.random_order,
+            "impl": self.impl,
+        }
+
+

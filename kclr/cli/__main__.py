@@ -1,0 +1,3 @@
+from kclr.cli import main
+
+main()

@@ -1,0 +1,205 @@
+"""Projection heads (SimCLR v1/v2, SupCon) and the supervised linear head.
+
+Reference: Chen et al., "A Simple Framework for Contrastive Learning of Visual
+Representations", ICML 2020; Chen et al., "Big Self-Supervised Models are Strong
+Semi-Supervised Learners", NeurIPS 2020; Khosla et al., "Supervised Contrastive
+Learning", NeurIPS 2020. Layout from the authors' `model.py` / `model_util.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+from kclr.models.resnet import BN_EPSILON, BN_MOMENTUM
+
+VERSIONS = ("v1", "v2", "supcon", "linear", "none")
+_NUM_LAYERS = {"v1": 2, "v2": 3}
+
+
+def _dense_init() -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(stddev=0.01)
+
+
+@keras.saving.register_keras_serializable(package="kclr")
+class ProjectionHead(layers.Layer):
+    """Projection head g(h) returning the list of hidden representations.
+
+    Reference: [Chen et al., 2020](https://arxiv.org/abs/2002.05709) (v1),
+    [Chen et al., 2020 (v2)](https://arxiv.org/abs/2006.10029),
+    [Khosla et al., 2020](https://arxiv.org/abs/2004.11362) (SupCon).
+
+    Versions:
+
+    - `"v1"`: the SimCLR v1 head, 2 layers; `"v2"`: the SimCLRv2 head, 3 layers. Every
+      layer is `Dense(no bias, N(0, 0.01))` + BatchNorm; all but the last are followed
+      by ReLU; the last BatchNorm has no beta (`center=False`), as in the authors'
+      code (the paper writes `W2 relu(W1 h)` but the code uses BN in every layer).
+      Hidden width = input width unless `hidden_dim` is given.
+    - `"supcon"`: `Dense(hidden) -> ReLU -> Dense(output_dim)`, with biases and no BN
+      (the SupCon reference implementation).
+    - `"linear"`: a single `Dense(output_dim, no bias)` + BatchNorm without beta (the
+      authors' `proj_head_mode="linear"`).
+    - `"none"`: identity.
+
+    The call returns `[h, layer_1_out, ..., projection]` (the authors'
+    `hiddens_list`): `[0]` is the input, `[-1]` the projection used by the loss, and
+    `[1]` the "middle layer" that SimCLRv2 fine-tunes from.
+
+    Args:
+        version: one of `"v1"`, `"v2"`, `"supcon"`, `"linear"`, `"none"`.
+        output_dim: projection size (128 in the papers).
+        hidden_dim: width of the hidden layers; `None` = input width.
+        sync_bn: synchronise BatchNorm across replicas.
+
+    Example:
+
+    ```python
+    head = kclr.models.ProjectionHead("v2")
+    hiddens = head(features)  # [h, nl_0, nl_1, projection]
+    projection = hiddens[-1]  # [B, 128]
+    ```
+    """
+
+    def __init__(
+        self,
+        version: str = "v2",
+        output_dim: int = 128,
+        hidden_dim: int | None = None,
+        sync_bn: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("name", "projection_head")
+        super().__init__(**kwargs)
+        if version not in VERSIONS:
+            raise ValueError(
+                f"Unknown projection head version {version!r}. Expected one of {VERSIONS}."
+            )
+        self.version = version
+        self.output_dim = int(output_dim)
+        self.hidden_dim = None if hidden_dim is None else int(hidden_dim)
+        self.sync_bn = sync_bn
+        self.stages: list[list[layers.Layer]] = []
+
+    def build(self, input_shape) -> None:
+        width = self.hidden_dim or input_shape[-1]
+        if width is None:
+            raise ValueError(
+                "ProjectionHead needs a known feature size: received input shape "
+                f"{tuple(input_shape)}. Pass hidden_dim=... or call it on fixed-size features."
+            )
+        stages: list[list[layers.Layer]] = []
+        if self.version in _NUM_LAYERS:
+            count = _NUM_LAYERS[self.version]
+            for i in range(count):
+                last = i == count - 1
+                stage: list[layers.Layer] = [
+                    layers.Dense(
+                        self.output_dim if last else width,
+                        use_bias=False,
+                        kernel_initializer=_dense_init(),
+                        name=f"nl_{i}_dense",
+                    ),
+                    layers.BatchNormalization(
+                        momentum=BN_MOMENTUM,
+                        epsilon=BN_EPSILON,
+                        center=not last,
+                        synchronized=self.sync_bn,
+                        name=f"nl_{i}_bn",
+                    ),
+                ]
+                if not last:
+                    stage.append(layers.ReLU(name=f"nl_{i}_relu"))
+                stages.append(stage)
+        elif self.version == "supcon":
+            stages.append(
+                [
+                    layers.Dense(width, kernel_initializer=_dense_init(), name="nl_0_dense"),
+                    layers.ReLU(name="nl_0_relu"),
+                ]
+            )
+            stages.append(
+                [layers.Dense(self.output_dim, kernel_initializer=_dense_init(), name="nl_1_dense")]
+            )
+        elif self.version == "linear":
+            stages.append(
+                [
+                    layers.Dense(
+                        self.output_dim,
+                        use_bias=False,
+                        kernel_initializer=_dense_init(),
+                        name="nl_0_dense",
+                    ),
+                    layers.BatchNormalization(
+                        momentum=BN_MOMENTUM,
+                        epsilon=BN_EPSILON,
+                        center=False,
+                        synchronized=self.sync_bn,
+                        name="nl_0_bn",
+                    ),
+                ]
+            )
+        shape = tuple(input_shape)
+        for stage in stages:
+            for layer in stage:
+                layer.build(shape)
+                shape = layer.compute_output_shape(shape)
+        self.stages = stages
+        self._tracked_layers = [layer for stage in stages for layer in stage]
+        self.built = True
+
+    def call(self, inputs, training=None):
+        hiddens = [inputs]
+        x = inputs
+        for stage in self.stages:
+            for layer in stage:
+                if isinstance(layer, layers.BatchNormalization):
+                    x = layer(x, training=training)
+                else:
+                    x = layer(x)
+            hiddens.append(x)
+        return hiddens
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(input_shape)]
+        width = self.hidden_dim or input_shape[-1]
+        count = {"v1": 2, "v2": 3, "supcon": 2, "linear": 1, "none": 0}[self.version]
+        for i in range(count):
+            dim = self.output_dim if i == count - 1 else width
+            shapes.append((*input_shape[:-1], dim))
+        return shapes
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "version": self.version,
+                "output_dim": self.output_dim,
+                "hidden_dim": self.hidden_dim,
+                "sync_bn": self.sync_bn,
+            }
+        )
+        return config
+
+
+def SupervisedHead(num_classes: int, name: str = "head_supervised") -> layers.Dense:  # noqa: N802
+    """Linear classifier on top of the features (the authors' `SupervisedHead`).
+
+    A `Dense(num_classes)` with bias and `N(0, 0.01)` kernel initialisation, no BN.
+
+    Args:
+        num_classes: number of classes.
+        name: layer name.
+
+    Example:
+
+    ```python
+    head = kclr.models.SupervisedHead(1000)
+    logits = head(features)
+    ```
+    """
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer; received {num_classes!r}.")
+    return layers.Dense(num_classes, kernel_initializer=_dense_init(), name=name)

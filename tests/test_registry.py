@@ -1,0 +1,199 @@
+"""The registry: built-ins, entry-point plugins, broken and wrong-kind plugins, clashes, the switch."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+import textwrap
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from kclr import registry
+from kclr.registry import PluginWarning, RegistryClashError, RegistryError
+
+
+def write_distribution(root: pathlib.Path, name: str, entry_points: dict, modules: dict) -> None:
+    """Writes an installed distribution (dist-info + modules) the way pip lays it out."""
+    dist_info = root / f"{name.replace('-', '_')}-0.3.1.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.3.1\n")
+    lines = []
+    for group, entries in entry_points.items():
+        lines.append(f"[{group}]")
+        lines.extend(f"{key} = {value}" for key, value in entries.items())
+    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    for filename, source in modules.items():
+        (root / filename).write_text(textwrap.dedent(source))
+
+
+LAYER_MODULE = """
+import keras
+
+class Brighten(keras.layers.Layer):
+    '''Adds a constant to every pixel.'''
+
+    def __init__(self, amount=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.amount = amount
+
+    def call(self, images, training=True):
+        return images + self.amount
+
+    def get_config(self):
+        return {**super().get_config(), "amount": self.amount}
+"""
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A fresh site directory on sys.path; registries forget plugins before and after."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(registry.DISABLE_ENV, raising=False)
+    for reg in registry.REGISTRIES.values():
+        reg.reset()
+    yield tmp_path
+    for module in [m for m in sys.modules if m.startswith("fakeplugin")]:
+        del sys.modules[module]
+    for reg in registry.REGISTRIES.values():
+        reg.reset()
+
+
+def test_plugin_is_discovered_with_origin_and_description(site):
+    write_distribution(
+        site,
+        "fake-brighten",
+        {"kclr.augmentations": {"brighten": "fakeplugin_brighten:Brighten"}},
+        {"fakeplugin_brighten.py": LAYER_MODULE},
+    )
+    entry = registry.augmentations.entry("brighten")
+    assert (entry.origin, entry.version, entry.kind) == ("fake-brighten", "0.3.1", "augmentation")
+    assert entry.description == "Adds a constant to every pixel."
+    layer = registry.augmentations.get("brighten", amount=0.5)
+    np.testing.assert_allclose(np.asarray(layer(np.zeros((1, 2, 2, 3)))), 0.5)
+    # by instance, and by config dict
+    assert registry.augmentations.get(layer) is layer
+    from_dict = registry.augmentations.get({"name": "brighten", "config": {"amount": 0.25}})
+    assert from_dict.amount == 0.25
+
+
+def test_registered_plugin_class_reloads_without_custom_objects(site, tmp_path):
+    write_distribution(
+        site,
+        "fake-brighten",
+        {"kclr.augmentations": {"brighten": "fakeplugin_brighten2:Brighten"}},
+        {"fakeplugin_brighten2.py": LAYER_MODULE},
+    )
+    layer = registry.augmentations.get("brighten", amount=0.2)
+    model = keras.Sequential([keras.Input((2, 2, 3)), layer])
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    assert type(reloaded.layers[0]).__name__ == "Brighten"
+    np.testing.assert_allclose(np.asarray(reloaded(np.zeros((1, 2, 2, 3)))), 0.2, atol=1e-7)
+
+
+def test_broken_plugin_warns_and_the_rest_keeps_working(site):
+    write_distribution(
+        site,
+        "fake-broken",
+        {"kclr.augmentations": {"broken": "fakeplugin_broken:Layer"}},
+        {"fakeplugin_broken.py": "raise RuntimeError('boom at import')\n"},
+    )
+    write_distribution(
+        site,
+        "fake-good",
+        {"kclr.augmentations": {"brighten": "fakeplugin_good:Brighten"}},
+        {"fakeplugin_good.py": LAYER_MODULE},
+    )
+    with pytest.warns(PluginWarning) as caught:
+        names = registry.augmentations.names()
+    messages = [str(w.message) for w in caught]
+    assert any("'fake-broken'" in m and "RuntimeError: boom at import" in m for m in messages)
+    assert "brighten" in names and "broken" not in names
+
+
+def test_wrong_kind_plugin_is_refused_with_a_clear_message(site):
+    write_distribution(
+        site,
+        "fake-notaloss",
+        {"kclr.losses": {"notaloss": "fakeplugin_notaloss:notaloss"}},
+        {"fakeplugin_notaloss.py": "def notaloss(y_true, y_pred):\n    return 0.0\n"},
+    )
+    with pytest.warns(PluginWarning, match=r"Refused loss 'notaloss' from 'fake-notaloss'"):
+        names = registry.losses.names()
+    assert "notaloss" not in names
+    with pytest.raises(RegistryError, match=r"expected a subclass of `keras.losses.Loss`"):
+        registry.losses.add("direct", lambda y_true, y_pred: 0.0, origin="me")
+
+
+def test_name_clash_between_two_distributions_is_an_error(site):
+    for dist in ("fake-one", "fake-two"):
+        module = f"fakeplugin_{dist[5:]}"
+        write_distribution(
+            site,
+            dist,
+            {"kclr.augmentations": {"brighten": f"{module}:Brighten"}},
+            {f"{module}.py": LAYER_MODULE},
+        )
+    with pytest.raises(RegistryClashError, match=r"Two augmentation entries are named 'brighten'"):
+        registry.augmentations.names()
+
+
+def test_explicit_override_wins_the_clash(site):
+    write_distribution(
+        site,
+        "fake-base",
+        {"kclr.augmentations": {"brighten": "fakeplugin_base:Brighten"}},
+        {"fakeplugin_base.py": LAYER_MODULE},
+    )
+    registry.augmentations.names()  # discover the plugin first
+    replacement = type("Brighten", (keras.layers.Layer,), {"__module__": "elsewhere"})
+    with pytest.raises(RegistryClashError, match="override explicitly"):
+        registry.augmentations.add("brighten", replacement, origin="someone-else")
+    entry = registry.augmentations.add(
+        "brighten", replacement, origin="someone-else", override=True
+    )
+    assert registry.augmentations.entry("brighten") is entry
+    flagged = type("Brighten", (keras.layers.Layer,), {"kclr_override": True, "__module__": "x"})
+    assert registry.augmentations.add("brighten", flagged, origin="third").obj is flagged
+
+
+def test_disable_switch_turns_discovery_off(site, monkeypatch):
+    write_distribution(
+        site,
+        "fake-brighten",
+        {"kclr.augmentations": {"brighten": "fakeplugin_off:Brighten"}},
+        {"fakeplugin_off.py": LAYER_MODULE},
+    )
+    monkeypatch.setenv(registry.DISABLE_ENV, "1")
+    assert "brighten" not in registry.augmentations.names()
+    monkeypatch.delenv(registry.DISABLE_ENV)
+    registry.augmentations.reset()
+    assert "brighten" in registry.augmentations.names()
+
+
+def test_unknown_name_suggests_the_closest(site):
+    write_distribution(
+        site,
+        "fake-brighten",
+        {"kclr.augmentations": {"brighten": "fakeplugin_typo:Brighten"}},
+        {"fakeplugin_typo.py": LAYER_MODULE},
+    )
+    with pytest.raises(RegistryError, match=r"Unknown augmentation 'brigthen'. Did you mean 'brighten'"):
+        registry.augmentations.get("brigthen")
+    with pytest.raises(RegistryError, match=r"needs a 'name' key"):
+        registry.augmentations.get({"config": {}})
+
+
+def test_builtins_come_from_kclr_and_are_serializable():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        entries = [e for r in registry.REGISTRIES.values() for e in r.entries() if e.is_builtin]
+    for entry in entries:
+        assert entry.origin == "kclr"
+        assert entry.description, f"{entry.kind} {entry.name!r} has no description"
+        if isinstance(entry.obj, type):
+            assert keras.saving.get_registered_name(entry.obj) == f"kclr>{entry.obj.__name__}"
