@@ -81,7 +81,7 @@ def _generate(split: str) -> tuple[np.ndarray, np.ndarray]:
     rng.shuffle(labels)
 
     # Nuisances, one draw per image.
-    scale = rng.uniform(0.2, 0.36, n) * s  # shape radius in pixels
+    scale = rng.uniform(0.25, 0.42, n) * s  # shape radius in pixels
     aspect = rng.uniform(0.8, 1.25, n)
     cx = rng.uniform(0.0, 1.0, n) * (s - 2 * scale) + scale
     cy = rng.uniform(0.0, 1.0, n) * (s - 2 * scale) + scale

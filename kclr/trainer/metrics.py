@@ -1,0 +1,63 @@
+"""Contrastive metrics as the official SimCLR code defines them (`tf2/metrics.py`)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from kclr.losses.core import check_features, cross_replica_concat, replica_info
+
+
+def contrastive_logits(features, temperature: float = 0.1, normalize: bool = True):
+    """Logits of view-0 anchors against the view-1 candidates of the global batch.
+
+    This is the official `logits_ab` (`[B, N]`) with its labels: the positive of
+    local sample `i` is global column `replica_id * B + i`.
+
+    Args:
+        features: `[batch, views, dim]` projections (at least 2 views).
+        temperature: the loss temperature.
+        normalize: L2-normalize first (official `hidden_norm=True`).
+
+    Returns:
+        `(logits [B, N], labels [B])` with integer labels.
+    """
+    features = check_features(features)
+    if normalize:
+        features = tf.math.l2_normalize(features, axis=-1)
+    _, replica_id = replica_info()
+    anchors = features[:, 0]  # [B, D]
+    candidates = cross_replica_concat(features[:, 1])  # [N, D]
+    logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature  # [B, N]
+    batch = tf.shape(anchors)[0]
+    labels = tf.range(batch) + replica_id * batch
+    return logits, labels
+
+
+def contrastive_accuracy(logits, labels):
+    """Top-1 accuracy of finding the other view: `mean(argmax(logits) == labels)`."""
+    predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.reduce_mean(tf.cast(tf.equal(predicted, tf.cast(labels, tf.int32)), tf.float32))
+
+
+def contrastive_entropy(logits):
+    """Mean entropy of `softmax(logits)`, with the official `+1e-8` inside the log."""
+    prob = tf.nn.softmax(logits, axis=-1)
+    return -tf.reduce_mean(tf.reduce_sum(prob * tf.math.log(prob + 1e-8), axis=-1))
+
+
+class LastValue(keras.metrics.Metric):
+    """A metric that reports the last value it was given (e.g. the learning rate)."""
+
+    def __init__(self, name: str = "last_value", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, value):
+        self.value.assign(tf.cast(value, self.value.dtype))
+
+    def result(self):
+        return tf.identity(self.value)
+
+    def reset_state(self):
+        self.value.assign(0.0)
