@@ -197,10 +197,16 @@ def _resize_matrix(offset, length, in_size, out_size, method):
     length = tf.cast(length, tf.float32)[:, None, None]
     i = tf.range(out_size, dtype=tf.float32)[None, :, None]
     x = tf.range(in_size, dtype=tf.float32)[None, None, :]
-    sample = (i + 0.5) * length / float(out_size)  # in crop coordinates
+    location = (i + 0.5) * (length / float(out_size)) - 0.5  # in crop coordinates
     rel = x - offset
-    kernel = _keys_cubic if method == "bicubic" else _triangle
-    weights = kernel(rel + 0.5 - sample)
+    if method == "bicubic":
+        # TensorFlow's bicubic kernel reads its weights from a table of 1024 steps per
+        # pixel; quantising the fractional position the same way makes kclr bit-close.
+        base = tf.floor(location)
+        location = base + tf.round((location - base) * 1024.0) / 1024.0
+        weights = _keys_cubic(rel - location)
+    else:
+        weights = _triangle(rel - location)
     weights = tf.where((rel >= 0.0) & (rel < length), weights, 0.0)
     return weights / tf.maximum(tf.reduce_sum(weights, axis=-1, keepdims=True), 1e-12)
 

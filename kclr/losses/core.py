@@ -76,7 +76,7 @@ def cross_replica_concat(tensor: tf.Tensor) -> tf.Tensor:
 
 
 def check_features(features: tf.Tensor, name: str = "features") -> tf.Tensor:
-    """Validates `[batch, views, dim]` features and casts them to float32."""
+    """Validates `[batch, views, dim]` features; half precision is cast to float32."""
     features = tf.convert_to_tensor(features)
     if features.shape.rank is not None and features.shape.rank != 3:
         raise ValueError(
@@ -84,7 +84,15 @@ def check_features(features: tf.Tensor, name: str = "features") -> tf.Tensor:
             f"{features.shape}. For SimCLR's two views stack them on axis 1: "
             "`ops.stack([z1, z2], axis=1)`."
         )
-    return tf.cast(features, tf.float32)
+    return to_loss_dtype(features)
+
+
+def to_loss_dtype(x: tf.Tensor) -> tf.Tensor:
+    """Casts half-precision (mixed precision) tensors to float32; keeps float32/64."""
+    x = tf.convert_to_tensor(x)
+    if x.dtype in (tf.float32, tf.float64):
+        return x
+    return tf.cast(x, tf.float32)
 
 
 def masked_logits(
@@ -147,14 +155,14 @@ def masked_logits(
             labels = tf.cast(labels, tf.int32)
         global_labels = cross_replica_concat(labels)  # [N]
         same = tf.equal(labels[:, None], global_labels[None, :])
-    same = tf.cast(same, tf.float32)
+    same = tf.cast(same, features.dtype)
     same = tf.tile(same, [anchor_views, views])  # [A*B, V*N]
 
     # Self mask: anchor (view a, sample i) is candidate (view a, sample offset+i).
     anchor_view_index = tf.repeat(tf.range(anchor_views), batch)  # [A*B]
     anchor_sample_index = tf.tile(local_index, [anchor_views])  # [A*B]
     self_column = anchor_view_index * global_batch + anchor_sample_index
-    self_mask = tf.one_hot(self_column, views * global_batch, dtype=tf.float32)
+    self_mask = tf.one_hot(self_column, views * global_batch, dtype=features.dtype)
 
     positives = same * (1.0 - self_mask)
     logits = logits - self_mask * LARGE_NUM

@@ -21,7 +21,7 @@ def semi_hard_negatives(logits, positives, negatives):
     mask of semi-hard negatives (SimCLR paper, Table 4 "sh").
     """
     positive_logit = _masked_mean(logits, positives)[:, None]  # [A*B, 1]
-    semi_hard = negatives * tf.cast(logits < positive_logit, tf.float32)
+    semi_hard = negatives * tf.cast(logits < positive_logit, negatives.dtype)
     has_any = tf.reduce_sum(semi_hard, axis=-1, keepdims=True) > 0
     return tf.where(has_any, semi_hard, negatives)
 

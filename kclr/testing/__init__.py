@@ -1,0 +1,9 @@
+"""Public test helpers for kclr and for plugin authors.
+
+- `check_augmentation_layer`: asserts the contract every augmentation layer keeps.
+- `kclr.testing.hub_server`: a local server that serves a folder the way the Hugging Face Hub does.
+"""
+
+from kclr.testing.augmentation import check_augmentation_layer
+
+__all__ = ["check_augmentation_layer"]

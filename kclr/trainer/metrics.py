@@ -51,7 +51,10 @@ class LastValue(keras.metrics.Metric):
 
     def __init__(self, name: str = "last_value", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+        # "mean": every replica writes the same value; the mean reads it back once.
+        self.value = self.add_variable(
+            shape=(), initializer="zeros", name="value", aggregation="mean"
+        )
 
     def update_state(self, value):
         self.value.assign(tf.cast(value, self.value.dtype))

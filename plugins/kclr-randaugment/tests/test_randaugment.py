@@ -77,3 +77,10 @@ def test_discovered_by_kclr_registry_with_origin():
     assert entry.obj is RandAugment
     layer = registry.augmentations.get({"name": "auto_augment", "config": {"seed": 1}})
     assert isinstance(layer, AutoAugment)
+
+
+@pytest.mark.parametrize("layer_cls", [RandAugment, AutoAugment])
+def test_kclr_augmentation_contract(layer_cls):
+    from kclr.testing import check_augmentation_layer
+
+    check_augmentation_layer(lambda seed: layer_cls(seed=seed))

@@ -1,0 +1,241 @@
+"""Augmentation recipes: the single-view augmenters of SimCLR and SupCon, and evaluation.
+
+`get_recipe(name, image_size, **overrides)` returns an `AugmentationPipeline` on
+`[B, H, W, 3]`; wrap it in `kclr.augment.MultiView` for several views.
+
+| name | what | source |
+|---|---|---|
+| `simclr` | Inception crop, flip, colour jitter s=1.0 (p=0.8), grayscale (p=0.2), blur (p=0.5) | SimCLR ImageNet |
+| `simclr_cifar` | same, s=0.5, no blur | SimCLR CIFAR-10 |
+| `supcon_cifar` | crop area 0.2-1 (torchvision), flip, jitter 0.4/0.4/0.4/0.1 (p=0.8), grayscale (p=0.2) | SupCon CIFAR |
+| `finetune` | Inception crop, flip | SimCLR fine-tuning / linear evaluation |
+| `eval` | 0.875 aspect-preserving centre crop, bicubic (no crop at <= 32 px) | SimCLR evaluation |
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from kclr.augment.center_crop import CenterCrop
+from kclr.augment.color_distortion import ColorDistortion
+from kclr.augment.pipeline import AugmentationPipeline
+from kclr.augment.random_flip import RandomFlip
+from kclr.augment.random_gaussian_blur import RandomGaussianBlur
+from kclr.augment.random_grayscale import RandomGrayscale
+from kclr.augment.random_resized_crop import RandomResizedCrop
+
+
+def simclr(
+    image_size: int,
+    color_jitter_strength: float = 1.0,
+    brightness: float | None = None,
+    contrast: float | None = None,
+    saturation: float | None = None,
+    hue: float | None = None,
+    color_jitter_probability: float = 0.8,
+    brightness_impl: str = "simclrv2",
+    random_order: bool = True,
+    grayscale_probability: float = 0.2,
+    area_range=(0.08, 1.0),
+    aspect_ratio_range=(3.0 / 4.0, 4.0 / 3.0),
+    min_object_covered: float = 0.1,
+    crop_attempts: int = 100,
+    crop_semantics: str = "inception",
+    interpolation: str = "bicubic",
+    flip_probability: float = 0.5,
+    blur: bool = True,
+    blur_probability: float = 0.5,
+    blur_sigma_range=(0.1, 2.0),
+    per_image_sigma: bool = True,
+    seed: int | None = None,
+) -> AugmentationPipeline:
+    """The SimCLR pretraining augmentation of one view (Chen et al., 2020, Appendix A).
+
+    Crop and resize, horizontal flip, colour jitter, grayscale, clip, Gaussian blur, clip:
+    the authors' `preprocess_for_train` followed by the in-model `batch_random_blur`.
+    kclr draws the blur sigma per image (the paper) rather than per batch (the authors'
+    code): `per_image_sigma=False` restores the latter.
+
+    Args:
+        image_size: output side in pixels.
+        color_jitter_strength: strength `s`; 0 removes the colour jitter step.
+        (other args): see `RandomResizedCrop`, `ColorDistortion`, `RandomGrayscale`,
+            `RandomGaussianBlur`.
+
+    Example:
+
+    ```python
+    augmenter = kclr.augment.recipes.simclr(224, seed=0)
+    ```
+    """
+    steps: list[Any] = [
+        RandomResizedCrop(
+            image_size,
+            area_range=area_range,
+            aspect_ratio_range=aspect_ratio_range,
+            min_object_covered=min_object_covered,
+            attempts=crop_attempts,
+            semantics=crop_semantics,
+            interpolation=interpolation,
+        ),
+        RandomFlip("horizontal", probability=flip_probability),
+    ]
+    if color_jitter_strength > 0 or any(v for v in (brightness, contrast, saturation, hue)):
+        steps.append(
+            ColorDistortion(
+                strength=color_jitter_strength,
+                brightness=brightness,
+                contrast=contrast,
+                saturation=saturation,
+                hue=hue,
+                probability=color_jitter_probability,
+                random_order=random_order,
+                impl=brightness_impl,
+            )
+        )
+        if grayscale_probability > 0:
+            steps.append(RandomGrayscale(probability=grayscale_probability))
+    if blur:
+        steps.append(
+            RandomGaussianBlur(
+                sigma_range=blur_sigma_range,
+                probability=blur_probability,
+                per_image_sigma=per_image_sigma,
+            )
+        )
+    return AugmentationPipeline(steps, clip=True, seed=seed, name="simclr_augmenter")
+
+
+def simclr_cifar(image_size: int = 32, **overrides: Any) -> AugmentationPipeline:
+    """SimCLR on CIFAR-10: colour strength 0.5, no blur (Chen et al., 2020, Appendix B.9).
+
+    Example:
+
+    ```python
+    augmenter = kclr.augment.recipes.simclr_cifar(32)
+    ```
+    """
+    overrides.setdefault("color_jitter_strength", 0.5)
+    overrides.setdefault("blur", False)
+    return simclr(image_size, **overrides)
+
+
+def supcon_cifar(image_size: int = 32, **overrides: Any) -> AugmentationPipeline:
+    """SupCon on CIFAR (Khosla et al., 2020; HobbitLong/SupContrast `TwoCropTransform`).
+
+    torchvision-style crop of area 0.2-1 (log-uniform aspect, 10 attempts), flip, colour
+    jitter 0.4/0.4/0.4/0.1 with p=0.8, grayscale p=0.2, no blur. kclr applies the jitter
+    with TensorFlow's contrast/saturation/hue definitions (the authors use PIL's), and
+    leaves out the authors' mean/std normalisation (kclr models take `[0, 1]` input).
+
+    Example:
+
+    ```python
+    augmenter = kclr.augment.recipes.supcon_cifar(32)
+    ```
+    """
+    defaults = dict(
+        area_range=(0.2, 1.0),
+        crop_semantics="torchvision",
+        crop_attempts=10,
+        min_object_covered=0.0,
+        color_jitter_strength=0.5,
+        brightness=0.4,
+        contrast=0.4,
+        saturation=0.4,
+        hue=0.1,
+        blur=False,
+    )
+    return simclr(image_size, **{**defaults, **overrides})
+
+
+def finetune(image_size: int, **overrides: Any) -> AugmentationPipeline:
+    """Fine-tuning / linear-evaluation training augmentation: crop and flip only.
+
+    The authors' `preprocess_for_train` without colour distortion (Chen et al., 2020).
+
+    Example:
+
+    ```python
+    augmenter = kclr.augment.recipes.finetune(224)
+    ```
+    """
+    defaults = dict(color_jitter_strength=0.0, blur=False)
+    return simclr(image_size, **{**defaults, **overrides})
+
+
+def eval(  # noqa: A001 - the recipe's public name
+    image_size: int,
+    crop_proportion: float | None = None,
+    interpolation: str = "bicubic",
+    seed: int | None = None,
+) -> AugmentationPipeline:
+    """The SimCLR evaluation preprocessing: 0.875 centre crop, bicubic resize, clip.
+
+    At `image_size <= 32` (CIFAR) the authors use no test crop, so `crop_proportion`
+    defaults to 1.0 there (resize only) and to 0.875 otherwise.
+
+    Example:
+
+    ```python
+    preprocess = kclr.augment.recipes.eval(224)
+    ```
+    """
+    if crop_proportion is None:
+        crop_proportion = 1.0 if image_size <= 32 else 0.875
+    return AugmentationPipeline(
+        [CenterCrop(image_size, crop_proportion=crop_proportion, interpolation=interpolation)],
+        clip=True,
+        seed=seed,
+        name="eval_preprocessor",
+    )
+
+
+RECIPES: dict[str, Callable[..., AugmentationPipeline]] = {
+    "simclr": simclr,
+    "simclr_cifar": simclr_cifar,
+    "supcon_cifar": supcon_cifar,
+    "finetune": finetune,
+    "eval": eval,
+}
+
+
+def get_recipe(name: str, image_size: int, **overrides: Any) -> AugmentationPipeline:
+    """Returns the single-view augmenter `name` for `image_size`, with `overrides` applied.
+
+    Args:
+        name: one of `"simclr"`, `"simclr_cifar"`, `"supcon_cifar"`, `"finetune"`, `"eval"`.
+        image_size: output side in pixels.
+        **overrides: keyword arguments of the recipe function (e.g.
+            `color_jitter_strength=0.5`, `blur=False`, `seed=0`).
+
+    Example:
+
+    ```python
+    from kclr.augment import MultiView, recipes
+
+    augmenter = MultiView(recipes.get_recipe("simclr", 224, blur=False), views=2)
+    ```
+    """
+    if name not in RECIPES:
+        raise ValueError(
+            f"Unknown augmentation recipe {name!r}. Known recipes: {', '.join(RECIPES)}."
+        )
+    function = RECIPES[name]
+    accepted = _accepted(function)
+    unknown = sorted(set(overrides) - accepted)
+    if unknown:
+        raise ValueError(
+            f"Recipe {name!r} received unknown overrides {unknown}. Accepted: "
+            f"{', '.join(sorted(accepted))}."
+        )
+    return function(image_size, **overrides)
+
+
+def _accepted(function: Callable[..., Any]) -> set[str]:
+    names = set(inspect.signature(function).parameters) - {"image_size", "overrides"}
+    if "overrides" in inspect.signature(function).parameters:
+        names |= set(inspect.signature(simclr).parameters) - {"image_size"}
+    return names

@@ -1,0 +1,363 @@
+"""The zoo folder format: `config.json`, `model.weights.h5`, `metadata.json`, `README.md`.
+
+`config.json` uses kclr's own small schema (no Keras class paths, no code): the
+encoder's registry name and constructor arguments, the projection head and the
+supervised head. Loading builds the model from that schema and reads the weights
+with `load_weights` (HDF5 arrays only); no pickle, no Lambda layers, nothing from
+the folder is executed. Unknown fields are refused.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from typing import Any
+
+from kclr.zoo.safety import IntegrityError, sha256_of, verify_sha256
+
+FORMAT = "kclr.zoo.model/1"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+CARD_FILE = "README.md"
+FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE)
+
+CONFIG_KEYS = {"format", "encoder", "projection_head", "supervised_head", "preprocessing"}
+HEAD_KEYS = {"version", "output_dim", "hidden_dim", "sync_bn"}
+SUPERVISED_KEYS = {"num_classes"}
+PREPROCESSING_KEYS = {"image_size", "crop_fraction", "input"}
+DEFAULT_PREPROCESSING = {"image_size": 224, "crop_fraction": 0.875, "input": "rgb_float_0_1"}
+_MAX_CONFIG_BYTES = 1 << 20
+
+
+class ZooFormatError(ValueError):
+    """A zoo folder or its config does not follow kclr's schema."""
+
+
+# ----------------------------------------------------------------------------- schema
+def _scalar_or_list(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, list):
+        return all(_scalar_or_list(v) for v in value)
+    return False
+
+
+def _check_keys(where: str, data: Any, allowed: set[str], source: str) -> None:
+    if not isinstance(data, dict):
+        raise ZooFormatError(f"{source}: {where} must be an object; received {type(data).__name__}.")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ZooFormatError(
+            f"{source}: unknown field(s) {unknown} in {where}; allowed fields: "
+            f"{sorted(allowed)}. kclr refuses configs it does not understand instead of "
+            "guessing; the folder was written by a newer or a different tool."
+        )
+    for key, value in data.items():
+        if not _scalar_or_list(value):
+            raise ZooFormatError(
+                f"{source}: field {where}.{key} must be a number, string, boolean, null or "
+                f"list; received {type(value).__name__}."
+            )
+
+
+def _encoder_arguments(builder: Any) -> set[str]:
+    signature = inspect.signature(builder)
+    names = {
+        name
+        for name, p in signature.parameters.items()
+        if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    }
+    names.discard("self")
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        names |= {"name"}  # keras.Model keyword arguments
+    return names | {"trainable"}
+
+
+def validate_config(config: Any, source: str = CONFIG_FILE) -> dict[str, Any]:
+    """Checks a zoo `config.json` against kclr's schema; returns it unchanged."""
+    from kclr import registry
+
+    if not isinstance(config, dict):
+        raise ZooFormatError(f"{source}: expected a JSON object, received {type(config).__name__}.")
+    unknown = sorted(set(config) - CONFIG_KEYS)
+    if unknown:
+        raise ZooFormatError(
+            f"{source}: unknown field(s) {unknown}; allowed fields: {sorted(CONFIG_KEYS)}. "
+            "kclr refuses configs it does not understand instead of guessing."
+        )
+    if config.get("format") != FORMAT:
+        raise ZooFormatError(
+            f"{source}: format {config.get('format')!r} is not supported; expected {FORMAT!r}."
+        )
+    encoder = config.get("encoder")
+    if not isinstance(encoder, dict) or set(encoder) != {"name", "config"}:
+        raise ZooFormatError(
+            f"{source}: 'encoder' must be {{'name': <registered encoder>, 'config': {{...}}}}; "
+            f"received {encoder!r}."
+        )
+    name = encoder["name"]
+    if not isinstance(name, str) or name not in registry.encoders:
+        raise ZooFormatError(
+            f"{source}: encoder {name!r} is not a registered kclr encoder "
+            f"(known: {', '.join(registry.encoders.names())}). Install the plugin that provides it."
+        )
+    allowed = _encoder_arguments(registry.encoders.get_class(name))
+    _check_keys("encoder.config", encoder["config"], allowed, source)
+    if config.get("projection_head") is not None:
+        _check_keys("projection_head", config["projection_head"], HEAD_KEYS, source)
+    if config.get("supervised_head") is not None:
+        _check_keys("supervised_head", config["supervised_head"], SUPERVISED_KEYS, source)
+    if config.get("preprocessing") is not None:
+        _check_keys("preprocessing", config["preprocessing"], PREPROCESSING_KEYS, source)
+    return config
+
+
+def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """Reads and validates `config.json` of a zoo folder."""
+    path = pathlib.Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise ZooFormatError(
+            f"{os.fspath(directory)!r} is not a kclr zoo folder: {CONFIG_FILE} is missing. "
+            "Expected config.json, model.weights.h5 and metadata.json (written by "
+            "`kclr.zoo.save` or `kclr zoo convert`)."
+        )
+    if path.stat().st_size > _MAX_CONFIG_BYTES:
+        raise ZooFormatError(f"{os.fspath(path)!r} is too large for a kclr config.")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ZooFormatError(f"{os.fspath(path)!r} is not valid JSON: {error}.") from error
+    return validate_config(config, source=os.fspath(path))
+
+
+# ----------------------------------------------------------------------------- building
+def _bundle(encoder, projection_head=None, supervised_head=None):
+    """One functional model holding every saved layer (the weight file's layout)."""
+    import keras
+
+    features = encoder.output
+    outputs = {"features": features}
+    if projection_head is not None:
+        outputs["projection"] = projection_head(features)[-1]
+    if supervised_head is not None:
+        outputs["logits"] = supervised_head(features)
+    return keras.Model(encoder.input, outputs, name="kclr_zoo_bundle")
+
+
+def build_from_config(config: dict[str, Any]):
+    """Builds (encoder, projection_head, supervised_head) from a validated config."""
+    from kclr import registry
+    from kclr.models import ProjectionHead, SupervisedHead
+
+    encoder_config = dict(config["encoder"]["config"])
+    if "input_shape" in encoder_config and encoder_config["input_shape"] is not None:
+        encoder_config["input_shape"] = tuple(encoder_config["input_shape"])
+    encoder = registry.encoders.get(config["encoder"]["name"], **encoder_config)
+    head = None
+    if config.get("projection_head"):
+        head = ProjectionHead(**config["projection_head"])
+    supervised = None
+    if config.get("supervised_head"):
+        supervised = SupervisedHead(int(config["supervised_head"]["num_classes"]))
+    return encoder, head, supervised
+
+
+def encoder_spec(encoder) -> dict[str, Any]:
+    """`{"name": registry name, "config": constructor args}` for a registered encoder."""
+    from kclr import registry
+
+    for entry in registry.encoders.entries():
+        if type(encoder) is entry.obj:
+            config = encoder.get_config()
+            allowed = _encoder_arguments(entry.obj)
+            return {"name": entry.name, "config": {k: v for k, v in config.items() if k in allowed}}
+    raise ZooFormatError(
+        f"Cannot save {type(encoder).__name__} in the zoo format: only encoders registered "
+        "in `kclr.registry.encoders` as classes (e.g. `kclr.models.ResNet`) can be rebuilt "
+        "from kclr's config schema. Register the class, or use `model.save(...)` instead."
+    )
+
+
+def head_spec(head) -> dict[str, Any] | None:
+    if head is None:
+        return None
+    from kclr.models import ProjectionHead
+
+    if not isinstance(head, ProjectionHead):
+        raise ZooFormatError(
+            f"head must be a kclr.models.ProjectionHead; received {type(head).__name__}."
+        )
+    config = head.get_config()
+    return {k: config[k] for k in sorted(HEAD_KEYS)}
+
+
+# ----------------------------------------------------------------------------- save / load
+def save(
+    encoder,
+    directory: str | os.PathLike,
+    head=None,
+    metadata: dict[str, Any] | None = None,
+    supervised_head=None,
+    card: str | None = None,
+    preprocessing: dict[str, Any] | None = None,
+) -> pathlib.Path:
+    """Saves an encoder (and optionally its heads) as a kclr zoo folder.
+
+    Writes `config.json` (kclr's schema), `model.weights.h5`, `metadata.json` (kclr
+    version, sha256 of the weight file) and a `README.md` model card. The folder is
+    written next to its destination and moved into place at the end, so a failure
+    never leaves a half-written folder and an existing folder that is not a kclr zoo
+    folder is never overwritten. This is the folder `kclr zoo push` uploads.
+
+    Args:
+        encoder: a registered encoder, e.g. `kclr.models.ResNet`.
+        directory: destination folder.
+        head: optional `kclr.models.ProjectionHead` (called on the encoder output).
+        metadata: extra JSON-serialisable fields for `metadata.json` (e.g. dataset,
+            metrics, `license`, `datasets`, `tags`).
+        supervised_head: optional supervised `Dense` head.
+        card: model card text; by default one is rendered from the config and metadata.
+        preprocessing: input contract (`image_size`, `crop_fraction`, `input`).
+
+    Example:
+
+    ```python
+    kclr.zoo.save(encoder, "exports/my-model", head=projection_head)
+    encoder = kclr.zoo.load("exports/my-model")
+    ```
+    """
+    import kclr
+    from kclr.zoo import cards
+
+    directory = pathlib.Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / CONFIG_FILE).exists() or not set(
+            p.name for p in directory.iterdir()
+        ) <= set(FILES):
+            raise FileExistsError(
+                f"Refusing to overwrite {os.fspath(directory)!r}: it exists and is not a kclr "
+                f"zoo folder (expected only {', '.join(FILES)}). Choose an empty or new folder."
+            )
+    supervised_config = None
+    if supervised_head is not None:
+        supervised_config = {"num_classes": int(supervised_head.units)}
+    config = {
+        "format": FORMAT,
+        "encoder": encoder_spec(encoder),
+        "projection_head": head_spec(head),
+        "supervised_head": supervised_config,
+        "preprocessing": {**DEFAULT_PREPROCESSING, **(preprocessing or {})},
+    }
+    validate_config(config, source="config")
+    json.dumps(metadata or {})  # fail early on non-serialisable metadata
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        bundle = _bundle(encoder, head, supervised_head)
+        bundle.save_weights(staging / WEIGHTS_FILE)
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        meta = {
+            **(metadata or {}),
+            "kclr_version": kclr.__version__,
+            "format": FORMAT,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "feature_dim": int(encoder.output.shape[-1]),
+            "sha256": {
+                WEIGHTS_FILE: sha256_of(staging / WEIGHTS_FILE),
+                CONFIG_FILE: sha256_of(staging / CONFIG_FILE),
+            },
+        }
+        (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        text = card if card is not None else cards.render_folder_card(config, meta)
+        (staging / CARD_FILE).write_text(text, encoding="utf-8")
+        if directory.exists():
+            backup = directory.with_name(f".{directory.name}.old")
+            if backup.exists():
+                shutil.rmtree(backup)
+            directory.rename(backup)
+            staging.rename(directory)
+            shutil.rmtree(backup)
+        else:
+            staging.rename(directory)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return directory
+
+
+def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
+    path = pathlib.Path(directory) / METADATA_FILE
+    if not path.is_file():
+        raise ZooFormatError(
+            f"{os.fspath(directory)!r} has no {METADATA_FILE}: kclr cannot check the weights' "
+            "sha256. Re-export it with `kclr.zoo.save`."
+        )
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ZooFormatError(f"{os.fspath(path)!r} is not valid JSON: {error}.") from error
+    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), dict):
+        raise ZooFormatError(f"{os.fspath(path)!r} lacks the 'sha256' table of the weight files.")
+    return meta
+
+
+def verify_folder(directory: str | os.PathLike, pins: dict[str, str | None] | None = None) -> dict:
+    """Checks the folder's files against pinned sha256 values and its own metadata.
+
+    `pins` (from the catalog or the caller) take precedence; the hashes recorded in
+    `metadata.json` are checked too. Raises `IntegrityError` naming the file and both
+    hashes on a mismatch. Returns the metadata.
+    """
+    directory = pathlib.Path(directory)
+    meta = read_metadata(directory)
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        path = directory / name
+        if not path.is_file():
+            raise ZooFormatError(f"{os.fspath(directory)!r} is missing {name}.")
+        pinned = (pins or {}).get(name)
+        actual = verify_sha256(path, pinned)
+        recorded = meta["sha256"].get(name)
+        if recorded is None and name == WEIGHTS_FILE:
+            raise IntegrityError(f"{METADATA_FILE} in {os.fspath(directory)!r} has no sha256 for {name}.")
+        if recorded is not None and recorded != actual:
+            raise IntegrityError(
+                f"Refusing {os.fspath(path)!r}: its sha256 is {actual} but {METADATA_FILE} "
+                f"records {recorded}. The file was modified after export; re-download or "
+                "re-export it."
+            )
+    return meta
+
+
+def load_folder(
+    directory: str | os.PathLike,
+    include_head: bool = False,
+    pins: dict[str, str | None] | None = None,
+):
+    """Loads a zoo folder: verify hashes, build from the schema, read the weights.
+
+    Returns the encoder (images -> features), or with `include_head=True` a model
+    returning a dict with `features`, `projection` and (if saved) `logits`.
+    """
+    import keras
+
+    directory = pathlib.Path(directory)
+    config = read_config(directory)
+    verify_folder(directory, pins)
+    encoder, head, supervised = build_from_config(config)
+    bundle = _bundle(encoder, head, supervised)
+    bundle.load_weights(directory / WEIGHTS_FILE)
+    encoder.zoo_config = config
+    if not include_head:
+        return encoder
+    if head is None:
+        raise ValueError(
+            f"include_head=True but {os.fspath(directory)!r} has no projection head (the "
+            "SimCLR v1 releases ship the encoder only). Use include_head=False."
+        )
+    return keras.Model(bundle.input, bundle.output, name=f"{encoder.name}_with_head")

@@ -1,0 +1,73 @@
+"""Tiny models and data shared by the distribution tests (also run by worker subprocesses)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+@keras.saving.register_keras_serializable(package="kclr_tests")
+class TinyHead(keras.layers.Layer):
+    """A 2-layer projection head returning the official hiddens list."""
+
+    def __init__(self, hidden_dim=6, output_dim=5, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.output_dim = output_dim
+        self.dense_0 = keras.layers.Dense(hidden_dim, use_bias=False, name="nl_0")
+        self.bn_0 = keras.layers.BatchNormalization(synchronized=True, name="nl_0_bn")
+        self.dense_1 = keras.layers.Dense(output_dim, name="nl_1")
+
+    def build(self, input_shape):
+        self.dense_0.build(input_shape)
+        self.bn_0.build((input_shape[0], self.hidden_dim))
+        self.dense_1.build((input_shape[0], self.hidden_dim))
+
+    def call(self, h, training=None):
+        a = keras.ops.relu(self.bn_0(self.dense_0(h), training=training))
+        return [h, a, self.dense_1(a)]
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_dim": self.hidden_dim, "output_dim": self.output_dim}
+
+
+def tiny_encoder(size=8, filters=4):
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(synchronized=True, momentum=0.9, name="bn")(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, x, name="tiny_encoder")
+
+
+def tiny_trainer(num_classes=3, seed=0):
+    import kclr
+
+    keras.utils.set_random_seed(seed)
+    return kclr.ContrastiveTrainer(tiny_encoder(), TinyHead(), num_classes=num_classes)
+
+
+def tiny_data(batch=8, views=2, size=8, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(size=(batch, views, size, size, 3)).astype("float32")
+    labels = rng.integers(0, classes, batch).astype("int32")
+    return images, labels
+
+
+def run_one_step(trainer, images, labels, loss, learning_rate=0.5, weight_decay=1e-4):
+    """Compiles with LARS, runs one `fit` step on the global batch; returns (logs, weights)."""
+    import tensorflow as tf
+
+    import kclr
+
+    trainer(images[:1], training=False)  # build
+    trainer.compile(
+        optimizer=kclr.optimizers.LARS(learning_rate, weight_decay=weight_decay), loss=loss
+    )
+    return trainer
+
+
+def dataset(images, labels, batch):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices({"views": images, "labels": labels}).batch(batch)
