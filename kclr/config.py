@@ -140,7 +140,8 @@ class EvalConfig:
     """Evaluation settings: the kNN monitor and the linear / fine-tune protocols.
 
     kNN defaults follow the InstDisc / solo-learn monitors (cosine, k=200,
-    temperature 0.07). Linear evaluation follows the SimCLR protocol (SGD with
+    temperature 0.07). `baselines` adds raw-pixel and random-encoder kNN to the
+    final table of `kclr fit` (cheap only on small data such as the demo). Linear evaluation follows the SimCLR protocol (SGD with
     Nesterov momentum, lr 0.1 x B/256, 90 epochs, no warmup).
     """
 
@@ -149,6 +150,7 @@ class EvalConfig:
     monitor: bool = True
     monitor_every_epochs: int = 1
     monitor_max_examples: int | None = 10000
+    baselines: bool = False
     linear_epochs: int = 90
     linear_batch_size: int = 4096
     linear_learning_rate: float = 0.1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import tensorflow as tf
 
 from kclr.augment import functional
@@ -10,6 +12,7 @@ from kclr.registry import augmentations
 
 IMPLEMENTATIONS = ("simclrv2", "simclrv1")
 _IDENTITY = 4  # op id of images the jitter does not touch
+_ORDERS = [(0, 1, 2, 3)] + [p for p in itertools.permutations(range(4)) if p != (0, 1, 2, 3)]
 
 
 @augmentations.register(
@@ -110,40 +113,45 @@ class ColorDistortion(AugmentationLayer):
             "order": order,  # [B, 4] op ids, 4 = untouched
         }
 
-    def _op(self, op, images, factor):
+    def _planes_op(self, op, planes, factor):
         if op == 0 and self.brightness > 0:
             if self.impl == "simclrv2":
-                return functional.adjust_brightness_multiplicative(images, factor)
-            return functional.adjust_brightness_additive(images, factor)
+                return functional.planes_brightness_multiplicative(planes, factor)
+            return functional.planes_brightness_additive(planes, factor)
         if op == 1 and self.contrast > 0:
-            return functional.adjust_contrast(images, factor)
+            return functional.planes_contrast(planes, factor)
         if op == 2 and self.saturation > 0:
-            return functional.adjust_saturation(images, factor)
+            return functional.planes_saturation(planes, factor)
         if op == 3 and self.hue > 0:
-            return functional.adjust_hue(images, factor)
-        return images
+            return functional.planes_hue(planes, factor)
+        return planes
 
     def transform_images(self, images, transformation):
         factors = transformation["factors"]
         order = transformation["order"]
-        batch = tf.shape(images)[0]
-        indices = tf.range(batch)
-        static_shape = images.shape
-        for stage in range(4):
-            op_ids = order[:, stage]
-            # Each image goes through exactly one op per stage: partition the batch by op,
-            # run each op once on its part, stitch back.
-            parts = tf.dynamic_partition(images, op_ids, 5)
-            part_factors = tf.dynamic_partition(factors, op_ids, 5)
-            part_indices = tf.dynamic_partition(indices, op_ids, 5)
-            outputs = []
-            for op in range(4):
-                out = self._op(op, parts[op], part_factors[op][:, op])
-                outputs.append(tf.clip_by_value(out, 0.0, 1.0))
-            outputs.append(parts[_IDENTITY])
-            images = tf.dynamic_stitch(part_indices, outputs)
-            images.set_shape(static_shape)
-        return images
+        orders = _ORDERS if self.random_order else _ORDERS[:1]
+        # Group the images by their whole order (24 permutations, plus "untouched"), so
+        # one partition and one stitch serve all four stages; each image goes through
+        # exactly its four ops, computed on channel planes.
+        code = order[:, 0] * 64 + order[:, 1] * 16 + order[:, 2] * 4 + order[:, 3]
+        group = tf.fill(tf.shape(code), len(orders))
+        for i, perm in enumerate(orders):
+            group = tf.where(code == perm[0] * 64 + perm[1] * 16 + perm[2] * 4 + perm[3], i, group)
+        num_groups = len(orders) + 1
+        indices = tf.dynamic_partition(tf.range(tf.shape(images)[0]), group, num_groups)
+        parts = tf.dynamic_partition(images, group, num_groups)
+        part_factors = tf.dynamic_partition(factors, group, num_groups)
+        outputs = []
+        for i, perm in enumerate(orders):
+            planes = tf.unstack(parts[i], axis=-1)
+            for op in perm:
+                planes = self._planes_op(op, planes, part_factors[i][:, op])
+                planes = [tf.clip_by_value(p, 0.0, 1.0) for p in planes]
+            outputs.append(tf.stack(planes, axis=-1))
+        outputs.append(parts[-1])
+        out = tf.dynamic_stitch(indices, outputs)
+        out.set_shape(images.shape)
+        return out
 
     def get_config(self):
         return {
@@ -157,5 +165,3 @@ class ColorDistortion(AugmentationLayer):
             "random_order": self.random_order,
             "impl": self.impl,
         }
-
-

@@ -305,3 +305,57 @@ def separable_blur(images, taps):
     x = tf.nn.depthwise_conv2d(x, horizontal, [1, 1, 1, 1], "SAME")
     x = tf.reshape(x, [height, width, batch, channels])
     return tf.transpose(x, [2, 0, 1, 3])
+
+
+# ------------------------------------------------------- colour on planes (fast path)
+# The colour jitter works on the three channel planes `[N, H, W]` separately: channel
+# max / min / weighted sums become element-wise ops on contiguous memory instead of
+# reductions over a last axis of size 3.
+def _expand(factor):
+    return factor[:, None, None]
+
+
+def planes_brightness_multiplicative(planes, factor):
+    return [p * _expand(factor) for p in planes]
+
+
+def planes_brightness_additive(planes, delta):
+    return [p + _expand(delta) for p in planes]
+
+
+def planes_contrast(planes, factor):
+    """`tf.image.adjust_contrast`: `(x - mean) * f + mean`, mean per image and channel."""
+    f = _expand(factor)
+    return [p * f + tf.reduce_mean(p, axis=[1, 2], keepdims=True) * (1.0 - f) for p in planes]
+
+
+def planes_saturation(planes, factor):
+    """`tf.image.adjust_saturation` in closed form (see `adjust_saturation`)."""
+    r, g, b = planes
+    v = tf.maximum(tf.maximum(r, g), b)
+    chroma = v - tf.minimum(tf.minimum(r, g), b)
+    ratio = tf.maximum(tf.minimum(_expand(factor), v / tf.maximum(chroma, 1e-12)), 0.0)
+    return [v - ratio * (v - p) for p in planes]
+
+
+def planes_hue(planes, delta):
+    """`tf.image.adjust_hue` in closed form: rotate the HSV hue, keep value and chroma.
+
+    With `v = max`, `c = max - min` and the hue `h` in sixths of a turn, channel `n`
+    (5 for red, 3 for green, 1 for blue) is `v - c * clip(min(k, 4 - k), 0, 1)` with
+    `k = (n + h) mod 6`, the usual HSV-to-RGB formula.
+    """
+    r, g, b = planes
+    v = tf.maximum(tf.maximum(r, g), b)
+    chroma = v - tf.minimum(tf.minimum(r, g), b)
+    safe = tf.where(chroma > 0.0, chroma, 1.0)
+    hue = tf.where(
+        v == r, (g - b) / safe, tf.where(v == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)
+    )
+    hue = hue + 6.0 * _expand(delta)
+
+    def channel(n):
+        k = tf.math.floormod(hue + n, 6.0)
+        return v - chroma * tf.clip_by_value(tf.minimum(k, 4.0 - k), 0.0, 1.0)
+
+    return [channel(5.0), channel(3.0), channel(1.0)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, bernoulli, select
+from kclr.augment.base import AugmentationLayer, bernoulli
 from kclr.registry import augmentations
 
 MODES = ("horizontal", "vertical", "horizontal_and_vertical")
@@ -43,11 +43,21 @@ class RandomFlip(AugmentationLayer):
         }
 
     def transform_images(self, images, transformation):
+        # One gather per axis with per-image index maps (reversed where flipped).
         if self.mode in ("horizontal", "horizontal_and_vertical"):
-            images = select(transformation["horizontal"], tf.reverse(images, [2]), images)
+            images = _flip(images, transformation["horizontal"], axis=2)
         if self.mode in ("vertical", "horizontal_and_vertical"):
-            images = select(transformation["vertical"], tf.reverse(images, [1]), images)
+            images = _flip(images, transformation["vertical"], axis=1)
         return images
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "probability": self.probability}
+
+
+def _flip(images, mask, axis):
+    size = tf.shape(images)[axis]
+    forward = tf.range(size)
+    index = tf.where(mask[:, None], tf.reverse(forward, [0])[None], forward[None])  # [B, size]
+    out = tf.gather(images, index, axis=axis, batch_dims=1)
+    out.set_shape(images.shape)
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kclr.augment import functional
-from kclr.augment.base import AugmentationLayer, bernoulli, select, uniform
+from kclr.augment.base import AugmentationLayer, apply_where, bernoulli, uniform
 from kclr.registry import augmentations
 
 
@@ -70,7 +70,7 @@ class RandomGaussianBlur(AugmentationLayer):
         if height is None:
             raise ValueError(
                 "RandomGaussianBlur needs a static image height to size its kernel; "
-                "received shape {}. Pass `kernel_size=` explicitly.".format(images.shape)
+                f"received shape {images.shape}. Pass `kernel_size=` explicitly."
             )
         return int(height * self.kernel_fraction)
 
@@ -86,9 +86,12 @@ class RandomGaussianBlur(AugmentationLayer):
         size = self._kernel_size(images)
         if size // 2 == 0:  # a 1-tap kernel is the identity
             return images
-        taps = functional.gaussian_taps(transformation["sigma"], size)
-        blurred = tf.clip_by_value(functional.separable_blur(images, taps), 0.0, 1.0)
-        return select(transformation["apply"], blurred, images)
+
+        def blur(selected, sigma):
+            taps = functional.gaussian_taps(sigma, size)
+            return tf.clip_by_value(functional.separable_blur(selected, taps), 0.0, 1.0)
+
+        return apply_where(transformation["apply"], blur, images, transformation["sigma"])
 
     def get_config(self):
         return {

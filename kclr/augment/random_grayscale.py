@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kclr.augment import functional
-from kclr.augment.base import AugmentationLayer, bernoulli, select
+from kclr.augment.base import AugmentationLayer, apply_where, bernoulli
 from kclr.registry import augmentations
 
 
@@ -35,7 +35,7 @@ class RandomGrayscale(AugmentationLayer):
         return bernoulli(seed, tf.shape(images)[0], self.probability)
 
     def transform_images(self, images, transformation):
-        return select(transformation, functional.grayscale(images), images)
+        return apply_where(transformation, functional.grayscale, images)
 
     def get_config(self):
         return {**super().get_config(), "probability": self.probability}

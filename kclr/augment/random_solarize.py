@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, bernoulli, select
+from kclr.augment.base import AugmentationLayer, apply_where, bernoulli
 from kclr.registry import augmentations
 
 
@@ -35,8 +35,10 @@ class RandomSolarize(AugmentationLayer):
         return bernoulli(seed, tf.shape(images)[0], self.probability)
 
     def transform_images(self, images, transformation):
-        solarized = tf.where(images >= self.threshold, 1.0 - images, images)
-        return select(transformation, solarized, images)
+        def solarize(selected):
+            return tf.where(selected >= self.threshold, 1.0 - selected, selected)
+
+        return apply_where(transformation, solarize, images)
 
     def get_config(self):
         return {

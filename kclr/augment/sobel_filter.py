@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kclr.augment import functional
-from kclr.augment.base import AugmentationLayer, bernoulli, select
+from kclr.augment.base import AugmentationLayer, apply_where, bernoulli
 from kclr.registry import augmentations
 
 
@@ -37,12 +37,16 @@ class SobelFilter(AugmentationLayer):
         return bernoulli(seed, tf.shape(images)[0], self.probability)
 
     def transform_images(self, images, transformation):
-        gray = functional.grayscale(images)[..., :1]
-        edges = tf.image.sobel_edges(gray)  # [B, H, W, 1, 2]
-        magnitude = tf.sqrt(tf.reduce_sum(tf.square(edges), axis=-1))
-        peak = tf.reduce_max(magnitude, axis=[1, 2, 3], keepdims=True)
-        magnitude = magnitude / tf.maximum(peak, 1e-12)
-        return select(transformation, tf.repeat(magnitude, 3, axis=-1), images)
+        return apply_where(transformation, _sobel, images)
 
     def get_config(self):
         return {**super().get_config(), "probability": self.probability}
+
+
+def _sobel(images):
+    gray = functional.grayscale(images)[..., :1]
+    edges = tf.image.sobel_edges(gray)  # [B, H, W, 1, 2]
+    magnitude = tf.sqrt(tf.reduce_sum(tf.square(edges), axis=-1))
+    peak = tf.reduce_max(magnitude, axis=[1, 2, 3], keepdims=True)
+    magnitude = magnitude / tf.maximum(peak, 1e-12)
+    return tf.repeat(magnitude, 3, axis=-1)

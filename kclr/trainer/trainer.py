@@ -18,6 +18,16 @@ def _num_replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def _is_multi_worker(strategy) -> bool:
+    extended = getattr(strategy, "extended", None)
+    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and in_multi_worker is not None
+        and in_multi_worker()
+    )
+
+
 def _head_dtype():
     """float32 under mixed precision (as the loss), else the global policy."""
     policy = keras.mixed_precision.global_policy()
@@ -297,7 +307,7 @@ class ContrastiveTrainer(keras.Model):
             sup_labels = tf.tile(tf.reshape(tf.cast(labels, tf.int32), [-1]), [num_views])
             sup = self.supervised_loss(sup_labels, logits_sup)
             total = total + sup
-            total = total + self._supervised_weight_decay()
+            total = total + tf.cast(self._supervised_weight_decay(), total.dtype)
         return total, contrastive, sup
 
     def _supervised_weight_decay(self):
@@ -334,7 +344,7 @@ class ContrastiveTrainer(keras.Model):
         self.optimizer.apply(gradients, variables)
         self._update_metrics(features, logits_sup, labels, contrastive, sup, num_views)
         self.lr_tracker.update_state(self.optimizer.learning_rate)
-        return {m.name: m.result() for m in self.metrics}
+        return self._logs()
 
     def test_step(self, data):
         views, labels = self._unpack(data)
@@ -342,7 +352,35 @@ class ContrastiveTrainer(keras.Model):
         _, contrastive, sup = self._compute_losses(features, logits_sup, labels, num_views)
         self._update_metrics(features, logits_sup, labels, contrastive, sup, num_views)
         self.lr_tracker.update_state(self.optimizer.learning_rate)
-        return {m.name: m.result() for m in self.metrics}
+        return self._logs()
+
+    def _logs(self):
+        logs = {m.name: m.result() for m in self.metrics}
+        if _is_multi_worker(self.distribute_strategy):
+            # Keras reduces multi-worker logs with `strategy.reduce("MEAN", v, axis=0)`,
+            # which fails on scalars: give each value a leading axis of 1.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds from the first batch of a distributed iterator by
+        # `strategy.reduce("MEAN", batch)`, which fails for dict batches with
+        # integer labels under MultiWorkerMirroredStrategy; build from the first
+        # replica's local batch instead.
+        if iterator is not None and data_batch is None:
+            strategy = self.distribute_strategy
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tf.nest.map_structure(
+                    lambda x: (
+                        strategy.experimental_local_results(x)[0]
+                        if isinstance(x, tf.distribute.DistributedValues)
+                        else x
+                    ),
+                    batch,
+                )
+                break
+        return super()._maybe_symbolic_build(data_batch=data_batch)
 
     # ----------------------------------------------------------- serialization
     def get_config(self):

@@ -7,7 +7,7 @@ import string
 from importlib import resources
 from typing import Any
 
-from kclr.zoo.catalog import CatalogEntry, official_base_url
+from kclr.zoo.catalog import DEFAULT_OFFICIAL_URL, CatalogEntry
 
 _BIBTEX = {
     "https://arxiv.org/abs/2002.05709": """@inproceedings{chen2020simple,
@@ -40,7 +40,7 @@ def render_catalog_card(
     entry: CatalogEntry, weights_sha256: str | None = None, base_url: str | None = None
 ) -> str:
     """The model card of a catalog model (`zoo/<name>.md`, and README.md on the Hub)."""
-    urls = entry.checkpoint_urls(base_url or "https://storage.googleapis.com")
+    urls = entry.checkpoint_urls(base_url or DEFAULT_OFFICIAL_URL)
     pinned = {k: v for k, v in entry.checkpoint.get("sha256", {}).items() if v}
     hub_sha = weights_sha256 or (entry.hub.get("sha256") or {}).get("model.weights.h5")
     published = entry.hub.get("repo") is not None
@@ -79,7 +79,6 @@ def render_catalog_card(
         "publication_note": note,
         "bibtex": _BIBTEX.get(entry.paper_url, entry.paper),
     }
-    del base_url, official_base_url  # the card always shows the authors' public URL
     return _template("model_card.md").substitute(values)
 
 
@@ -120,3 +119,42 @@ def render_folder_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
         "kclr_version": metadata.get("kclr_version", "?"),
     }
     return _template("export_card.md").substitute(values)
+
+
+def write_catalog_cards(directory: str) -> list[str]:
+    """Writes `<name>.md` for every catalog model and an index `README.md` into `directory`."""
+    import pathlib
+
+    from kclr.zoo import catalog
+
+    root = pathlib.Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    written = []
+    for entry in catalog.entries():
+        path = root / f"{entry.name}.md"
+        path.write_text(render_catalog_card(entry), encoding="utf-8")
+        written.append(str(path))
+    lines = [
+        "# kclr model zoo: model cards",
+        "",
+        "One card per published model; the same text becomes the README of the model's Hub",
+        "repository. Regenerate after editing `kclr/zoo/catalog.json` with",
+        "`python -m kclr.zoo.cards zoo/`.",
+        "",
+        "| name | model | features | linear top-1 (authors) | card |",
+        "|---|---|---:|---:|---|",
+    ]
+    for e in catalog.entries():
+        lines.append(
+            f"| {e.name} | {e.title} | {e.feature_dim} | {e.linear_eval_top1:.1f} | "
+            f"[{e.name}.md]({e.name}.md) |"
+        )
+    (root / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return written
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    for written_path in write_catalog_cards(sys.argv[1] if len(sys.argv) > 1 else "zoo"):
+        print(written_path)

@@ -44,7 +44,9 @@ def tiny_trainer(num_classes=3, seed=0):
     import kclr
 
     keras.utils.set_random_seed(seed)
-    return kclr.ContrastiveTrainer(tiny_encoder(), TinyHead(), num_classes=num_classes)
+    return kclr.ContrastiveTrainer(
+        tiny_encoder(), TinyHead(name="projection_head"), num_classes=num_classes
+    )
 
 
 def tiny_data(batch=8, views=2, size=8, classes=3, seed=0):
@@ -54,20 +56,22 @@ def tiny_data(batch=8, views=2, size=8, classes=3, seed=0):
     return images, labels
 
 
-def run_one_step(trainer, images, labels, loss, learning_rate=0.5, weight_decay=1e-4):
-    """Compiles with LARS, runs one `fit` step on the global batch; returns (logs, weights)."""
-    import tensorflow as tf
-
-    import kclr
-
-    trainer(images[:1], training=False)  # build
-    trainer.compile(
-        optimizer=kclr.optimizers.LARS(learning_rate, weight_decay=weight_decay), loss=loss
-    )
-    return trainer
-
-
 def dataset(images, labels, batch):
     import tensorflow as tf
 
     return tf.data.Dataset.from_tensor_slices({"views": images, "labels": labels}).batch(batch)
+
+
+def compile_trainer(trainer, learning_rate=0.5, weight_decay=1e-4, temperature=0.5):
+    """LARS (trust ratio and weight decay both active) + SupCon with labels."""
+    import kclr
+
+    trainer.compile(
+        optimizer=kclr.optimizers.LARS(learning_rate, weight_decay=weight_decay),
+        loss=kclr.losses.SupCon(temperature=temperature),
+    )
+    return trainer
+
+
+def weights_by_path(model):
+    return {w.path: np.asarray(w.numpy()) for w in model.weights}

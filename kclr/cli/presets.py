@@ -1,0 +1,48 @@
+"""`kclr presets list` and `kclr presets show NAME`: the built-in training recipes."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("presets")
+def command() -> None:
+    """List the training presets or show one, fully resolved."""
+
+
+@command.command("list")
+def list_presets() -> None:
+    """Show every preset with its one-line description."""
+    from kclr import presets
+
+    names = presets.names()
+    width = max(len(n) for n in names)
+    for name in names:
+        click.echo(f"{name.ljust(width)}  {presets.describe(name)}")
+
+
+@command.command("show")
+@click.argument("name")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a key, e.g. --set optimizer.learning_rate=0.5 (repeatable).")
+@click.option("--config", "config_files", multiple=True, type=click.Path(dir_okay=False),
+              help="YAML/JSON file with a partial configuration (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
+              show_default=True, help="Output format.")
+def show(name: str, overrides: tuple[str, ...], config_files: tuple[str, ...], fmt: str) -> None:
+    """Print preset NAME as a fully resolved configuration (defaults + preset + overrides)."""
+    import json
+
+    import yaml
+
+    from kclr import config
+
+    try:
+        cfg = config.resolve(name, files=config_files, overrides=overrides)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    values = config.to_dict(cfg)
+    if fmt == "json":
+        click.echo(json.dumps(values, indent=2))
+    else:
+        click.echo(yaml.safe_dump(values, sort_keys=False).rstrip())

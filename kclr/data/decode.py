@@ -1,0 +1,80 @@
+"""Decoding with the crop folded in: `decode_and_crop_jpeg`, then resize of the small crop.
+
+This is the per-file part of the pipeline (decode is per image by nature); the per-pixel
+augmentations run batched afterwards.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+TFRECORD_FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),
+    "image/class/label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+    "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
+}
+
+
+def parse_tfrecord(record, label_offset: int = 0):
+    """Parses an ImageNet-layout example: `(encoded bytes, int32 label, file name)`."""
+    features = tf.io.parse_single_example(record, TFRECORD_FEATURES)
+    label = tf.cast(features["image/class/label"], tf.int32) + label_offset
+    return features["image/encoded"], label, features["image/filename"]
+
+
+def is_jpeg(data):
+    return tf.equal(tf.strings.substr(data, 0, 3), JPEG_MAGIC)
+
+
+def image_shape(data):
+    """`[height, width]` of an encoded image (JPEG: from the header only)."""
+    return tf.cond(
+        is_jpeg(data),
+        lambda: tf.image.extract_jpeg_shape(data)[:2],
+        lambda: tf.shape(tf.io.decode_image(data, channels=3, expand_animations=False))[:2],
+    )
+
+
+def decode_crops(data, boxes_fn, size, method="bicubic"):
+    """Decodes the crops of one encoded image and resizes each to `size`.
+
+    Args:
+        data: encoded image (JPEG, PNG, GIF, BMP; grayscale and CMYK JPEGs included).
+        boxes_fn: `fn(height, width) -> int32 [V, 4]` crop boxes `(y, x, h, w)`, with
+            a static number of views `V`.
+        size: `(height, width)` of the output.
+        method: resize method (`"bicubic"`, official, or `"bilinear"`).
+
+    Returns:
+        float32 `[V, size[0], size[1], 3]`, values in `[0, 1]` up to resize overshoot.
+        JPEGs are cropped before decoding (`tf.image.decode_and_crop_jpeg`), so only the
+        crop's pixels are decoded; other formats are decoded whole, then cropped.
+    """
+
+    def resize(crop):
+        crop = tf.image.convert_image_dtype(crop, tf.float32)
+        return tf.image.resize(crop, size, method=method)
+
+    def from_jpeg():
+        shape = tf.image.extract_jpeg_shape(data)
+        boxes = boxes_fn(shape[0], shape[1])
+        return tf.stack(
+            [
+                resize(tf.image.decode_and_crop_jpeg(data, boxes[v], channels=3))
+                for v in range(boxes.shape[0])
+            ]
+        )
+
+    def from_other():
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        shape = tf.shape(image)
+        boxes = boxes_fn(shape[0], shape[1])
+        crops = []
+        for v in range(boxes.shape[0]):
+            y, x, h, w = tf.unstack(boxes[v])
+            crops.append(resize(image[y : y + h, x : x + w]))
+        return tf.stack(crops)
+
+    return tf.cond(is_jpeg(data), from_jpeg, from_other)

@@ -1,0 +1,481 @@
+"""The tf.data input pipelines: `pretraining_dataset` (views) and `labelled_dataset` (eval).
+
+Layout of `pretraining_dataset` for encoded images (folders, TFRecords, TFDS):
+
+    files -> shard -> shuffle -> repeat -> enumerate
+          -> map(decode_and_crop_jpeg + resize of the small crop, one per view)   per file
+          -> ignore_errors -> batch(drop_remainder) -> enumerate
+          -> map(flip, colour, grayscale, blur on [B*V, S, S, 3])                  batched
+          -> prefetch
+
+and for NumPy arrays (already in memory, all one size) the whole recipe runs batched:
+
+    indices -> shard -> shuffle -> repeat -> batch -> gather -> MultiView(recipe) -> prefetch
+
+Random parameters come from stateless ops seeded by `(seed, element index)` and
+`(seed, batch index)`, so a run with a fixed `seed` and `deterministic=True` is
+reproducible however many threads decode.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from kclr.augment.center_crop import CenterCrop
+from kclr.augment.multi_view import MultiView
+from kclr.augment.pipeline import AugmentationPipeline
+from kclr.augment.random_resized_crop import RandomResizedCrop
+from kclr.augment.recipes import get_recipe
+from kclr.data import decode
+from kclr.data.sources import Source, UnreadableSourceError, resolve_source
+
+AUTOTUNE = tf.data.AUTOTUNE
+_ELEMENT_SALT = 1
+_BATCH_SALT = 2
+
+
+def pretraining_dataset(
+    source: Any,
+    recipe: Any = "simclr",
+    image_size: int = 224,
+    views: int = 2,
+    global_batch_size: int = 256,
+    seed: int | None = None,
+    shuffle: bool = True,
+    repeat: bool = True,
+    deterministic: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
+    split: str = "train",
+    label_fraction: float | None = None,
+    subset_file: str | os.PathLike | None = None,
+    **recipe_overrides: Any,
+) -> tf.data.Dataset:
+    """A tf.data pipeline of augmented views for contrastive pretraining.
+
+    Each element is a dict `{"views": float32 [B, views, S, S, 3], "labels": int32 [B]}`
+    (`"labels"` only when the source has labels), with `B` the global batch size (or the
+    per-replica batch size under a strategy), batched with `drop_remainder=True`, shuffled,
+    repeated and prefetched. JPEGs are cropped before decoding and only the crop is
+    resized; the per-pixel augmentations run batched on `[B * views, S, S, 3]`.
+
+    The authors' pipeline (SimCLR `data.py`) shuffles decoded examples with a buffer of
+    10 batches; kclr shuffles the file list instead (the whole list, each epoch), which
+    mixes better and keeps decoded images out of memory.
+
+    Args:
+        source: anything `kclr.data.resolve_source` accepts ("demo", a folder,
+            TFRecord shards, arrays, "tfds:NAME") or a `Source`.
+        recipe: a recipe name (`kclr.augment.recipes`) or a Keras layer on `[B, H, W, 3]`.
+            With a layer whose first step is not a crop, images are resized whole to
+            `image_size` before it.
+        image_size: output side `S`.
+        views: number of views per image.
+        global_batch_size: images per batch, summed over replicas.
+        seed: seed of shuffling and augmentation (random when `None`).
+        shuffle: shuffle the examples.
+        repeat: repeat forever (training); False gives one pass.
+        deterministic: keep the element order fixed despite parallel decoding (with a
+            `seed`, the output is then reproducible).
+        strategy: a `tf.distribute.Strategy`; when given, returns
+            `strategy.distribute_datasets_from_function(...)` with one input pipeline per
+            worker and per-replica batches of `global_batch_size / num_replicas`.
+        split: `"train"` or `"test"`.
+        label_fraction, subset_file: select a subset, see `resolve_source`.
+        **recipe_overrides: keyword arguments for the recipe (e.g.
+            `color_jitter_strength=0.5`, `blur=False`).
+
+    Example:
+
+    ```python
+    dataset = kclr.data.pretraining_dataset("demo", recipe="simclr_cifar", image_size=32,
+                                            global_batch_size=64, seed=0)
+    batch = next(iter(dataset))
+    batch["views"].shape  # (64, 2, 32, 32, 3)
+    ```
+    """
+    source = resolve_source(source, split, label_fraction=label_fraction, subset_file=subset_file)
+    augmenter = _augmenter(recipe, image_size, recipe_overrides)
+    seed = _seed(seed)
+    _check_batch(global_batch_size, strategy)
+    _check_readable(source)
+    options = dict(
+        augmenter=augmenter,
+        image_size=int(image_size),
+        views=int(views),
+        seed=seed,
+        shuffle=shuffle,
+        repeat=repeat,
+        deterministic=deterministic,
+        drop_remainder=True,
+        with_filenames=False,
+    )
+    if strategy is None:
+        return build_dataset(source, batch_size=global_batch_size, **options)
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return build_dataset(
+            source,
+            batch_size=context.get_per_replica_batch_size(global_batch_size),
+            shard=context.input_pipeline_id,
+            num_shards=context.num_input_pipelines,
+            **options,
+        )
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def labelled_dataset(
+    source: Any,
+    split: str = "train",
+    image_size: int = 224,
+    batch_size: int = 256,
+    recipe: Any = "eval",
+    with_filenames: bool = False,
+    label_fraction: float | None = None,
+    subset_file: str | os.PathLike | None = None,
+    shuffle: bool = False,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+    seed: int | None = None,
+    **recipe_overrides: Any,
+) -> tf.data.Dataset:
+    """A finite, unshuffled dataset of `(images [B, S, S, 3], labels [B])` for evaluation.
+
+    Used for linear evaluation, kNN monitoring, fine-tuning and feature extraction. The
+    default `recipe="eval"` is the authors' 0.875 centre crop with bicubic resize (no
+    crop at `image_size <= 32`); `recipe="finetune"` gives crop + flip for training a
+    classifier. Unlabelled sources get label -1.
+
+    Args:
+        source: see `pretraining_dataset`.
+        split: `"train"` or `"test"`.
+        image_size: output side.
+        batch_size: batch size (the last batch may be smaller unless `drop_remainder`).
+        recipe: recipe name or Keras layer.
+        with_filenames: also yield the file name of each image (`"index:N"` for arrays).
+        label_fraction, subset_file: select a subset, see `resolve_source`.
+        shuffle, repeat, drop_remainder, seed: for training uses (off by default).
+        **recipe_overrides: keyword arguments for the recipe.
+
+    Example:
+
+    ```python
+    test = kclr.data.labelled_dataset("demo", split="test", image_size=32, batch_size=100)
+    images, labels = next(iter(test))
+    ```
+    """
+    source = resolve_source(source, split, label_fraction=label_fraction, subset_file=subset_file)
+    augmenter = _augmenter(recipe, image_size, recipe_overrides)
+    _check_readable(source)
+    dataset = build_dataset(
+        source,
+        augmenter=augmenter,
+        image_size=int(image_size),
+        views=1,
+        batch_size=batch_size,
+        seed=_seed(seed),
+        shuffle=shuffle,
+        repeat=repeat,
+        deterministic=True,
+        drop_remainder=drop_remainder,
+        with_filenames=with_filenames,
+    )
+
+    def to_tuple(batch):
+        images = batch["views"][:, 0]
+        labels = batch.get("labels")
+        if labels is None:
+            labels = tf.fill([tf.shape(images)[0]], -1)
+        if with_filenames:
+            return images, labels, batch["filenames"]
+        return images, labels
+
+    return dataset.map(to_tuple, num_parallel_calls=AUTOTUNE)
+
+
+# --------------------------------------------------------------------------- building
+def build_dataset(
+    source: Source,
+    augmenter: Any,
+    image_size: int,
+    views: int,
+    batch_size: int,
+    seed: int,
+    shuffle: bool,
+    repeat: bool,
+    deterministic: bool,
+    drop_remainder: bool,
+    with_filenames: bool,
+    shard: int = 0,
+    num_shards: int = 1,
+) -> tf.data.Dataset:
+    """Builds one input pipeline (one shard) of dicts `{"views", "labels"?, "filenames"?}`."""
+    base_seed = tf.constant([seed, shard], tf.int64)
+    if source.kind == "arrays":
+        dataset = _array_pipeline(
+            source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
+            with_filenames, shard, num_shards, base_seed,
+        )  # fmt: skip
+    else:
+        dataset = _encoded_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards)
+        dataset = _decode_and_augment(
+            dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
+            with_filenames, base_seed,
+        )  # fmt: skip
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    options.experimental_optimization.map_parallelization = True
+    return dataset.with_options(options).prefetch(AUTOTUNE)
+
+
+def _array_pipeline(
+    source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
+    with_filenames, shard, num_shards, base_seed,
+):  # fmt: skip
+    images = tf.constant(source.images)
+    labels = tf.constant(source.labels) if source.labels is not None else None
+    multi_view = MultiView(augmenter, views=views)
+    dataset = tf.data.Dataset.range(len(source.images))
+    if num_shards > 1:
+        dataset = dataset.shard(num_shards, shard)
+    if shuffle:
+        dataset = dataset.shuffle(len(source.images), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
+
+    def augment(step, indices):
+        batch = tf.image.convert_image_dtype(tf.gather(images, indices), tf.float32)
+        seed_ = _fold(base_seed, _BATCH_SALT, step)
+        out = {"views": multi_view(batch, training=True, seed=seed_)}
+        if labels is not None:
+            out["labels"] = tf.gather(labels, indices)
+        if with_filenames:
+            out["filenames"] = tf.strings.join(["index:", tf.strings.as_string(indices)])
+        return out
+
+    return dataset.map(augment, num_parallel_calls=AUTOTUNE)
+
+
+def _encoded_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards):
+    """A dataset of `{"data": encoded bytes, "label": int32, "filename": string}`."""
+    if source.kind == "files":
+        labels = source.labels if source.labels is not None else np.full(len(source.files), -1)
+        dataset = tf.data.Dataset.from_tensor_slices(
+            {"filename": source.files, "label": np.asarray(labels, np.int32)}
+        )
+        if num_shards > 1:
+            dataset = dataset.shard(num_shards, shard)
+        if shuffle:
+            dataset = dataset.shuffle(len(source.files), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            dataset = dataset.repeat()
+        return dataset.map(
+            lambda e: {**e, "data": tf.io.read_file(e["filename"])},
+            num_parallel_calls=AUTOTUNE,
+        )
+    if source.kind == "tfrecord":
+        shards = tf.data.Dataset.from_tensor_slices(source.files)
+        by_file = num_shards > 1 and len(source.files) >= num_shards
+        if by_file:
+            shards = shards.shard(num_shards, shard)
+        if shuffle:
+            shards = shards.shuffle(len(source.files), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            shards = shards.repeat()
+        dataset = shards.interleave(
+            lambda f: tf.data.TFRecordDataset(f, buffer_size=8 << 20),
+            cycle_length=min(16, len(source.files)),
+            num_parallel_calls=AUTOTUNE,
+        )
+        if num_shards > 1 and not by_file:
+            dataset = dataset.shard(num_shards, shard)
+        dataset = dataset.map(
+            lambda r: dict(zip(("data", "label", "filename"), decode.parse_tfrecord(r, source.label_offset), strict=True)),
+            num_parallel_calls=AUTOTUNE,
+        )  # fmt: skip
+        dataset = _filter_names(dataset, source.filename_filter)
+        if shuffle:
+            dataset = dataset.shuffle(10 * batch_size, seed=seed)
+        return dataset
+    return _tfds_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards)
+
+
+def _tfds_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards):
+    from kclr.data.sources import _import_tfds
+
+    tfds = _import_tfds()
+    read_config = tfds.ReadConfig(
+        shuffle_seed=seed, interleave_cycle_length=32, try_autocache=False
+    )
+    dataset = tfds.load(
+        source.tfds_name,
+        split=source.tfds_split,
+        data_dir=source.data_dir,
+        shuffle_files=shuffle,
+        decoders={"image": tfds.decode.SkipDecoding()},
+        read_config=read_config,
+    )
+    if num_shards > 1:
+        dataset = dataset.shard(num_shards, shard)
+
+    def to_element(example):
+        return {
+            "data": example["image"],
+            "label": tf.cast(example.get("label", -1), tf.int32),
+            "filename": example.get("file_name", tf.constant("")),
+        }
+
+    dataset = dataset.map(to_element, num_parallel_calls=AUTOTUNE)
+    dataset = _filter_names(dataset, source.filename_filter)
+    if shuffle:
+        dataset = dataset.shuffle(10 * batch_size, seed=seed)
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset
+
+
+def _filter_names(dataset, names):
+    if names is None:
+        return dataset
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(sorted(names)), tf.ones([len(names)], tf.int32)
+        ),
+        default_value=0,
+    )
+    return dataset.filter(
+        lambda e: table.lookup(tf.strings.regex_replace(e["filename"], r"^.*/", "")) > 0
+    )
+
+
+def _decode_and_augment(
+    dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
+    with_filenames, base_seed,
+):  # fmt: skip
+    crop, rest = split_crop(augmenter)
+    size = (image_size, image_size)
+    method = getattr(crop, "interpolation", "bicubic")
+
+    def boxes_fn(seed):
+        def fn(height, width):
+            if isinstance(crop, RandomResizedCrop):
+                return crop.sample_boxes(seed, views, height, width)
+            if isinstance(crop, CenterCrop):
+                return tf.tile(crop.box(height, width)[None], [views, 1])
+            return tf.tile(tf.stack([0, 0, height, width])[None], [views, 1])
+
+        return fn
+
+    def decode_element(index, element):
+        seed = _fold(base_seed, _ELEMENT_SALT, index)
+        out = {"views": decode.decode_crops(element["data"], boxes_fn(seed), size, method)}
+        if source.has_labels:
+            out["labels"] = element["label"]
+        if with_filenames:
+            out["filenames"] = element["filename"]
+        return out
+
+    dataset = dataset.enumerate().map(decode_element, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.ignore_errors(log_warning=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
+
+    def augment(step, batch):
+        batch = dict(batch)
+        shape = tf.shape(batch["views"])
+        flat = tf.reshape(batch["views"], [-1, image_size, image_size, 3])
+        flat = rest(flat, training=True, seed=_fold(base_seed, _BATCH_SALT, step))
+        batch["views"] = tf.reshape(flat, shape)
+        return batch
+
+    return dataset.map(augment, num_parallel_calls=AUTOTUNE)
+
+
+def split_crop(augmenter):
+    """Splits a recipe into its leading crop (run at decode time) and the batched rest."""
+    if (
+        isinstance(augmenter, AugmentationPipeline)
+        and augmenter.steps
+        and isinstance(augmenter.steps[0], (RandomResizedCrop, CenterCrop))
+    ):
+        rest = AugmentationPipeline(augmenter.steps[1:], clip=augmenter.clip)
+        return augmenter.steps[0], rest
+    return None, augmenter
+
+
+# ---------------------------------------------------------------------------- helpers
+def _augmenter(recipe, image_size, overrides):
+    if isinstance(recipe, str):
+        return get_recipe(recipe, image_size, **overrides)
+    if overrides:
+        raise ValueError(
+            f"Recipe overrides {sorted(overrides)} need a recipe name, but recipe is a "
+            f"{type(recipe).__name__} instance; configure the layer directly instead."
+        )
+    if not callable(recipe):
+        raise TypeError(
+            f"recipe must be a recipe name or a Keras layer; received {recipe!r}. "
+            "Known names: simclr, simclr_cifar, supcon_cifar, finetune, eval."
+        )
+    return recipe
+
+
+def _seed(seed):
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (2**31 - 1))
+    return int(seed)
+
+
+def _fold(base_seed, salt, index):
+    seed = tf.random.experimental.stateless_fold_in(base_seed, salt)
+    return tf.random.experimental.stateless_fold_in(seed, tf.cast(index, tf.int64))
+
+
+def _check_batch(global_batch_size, strategy):
+    if int(global_batch_size) < 1:
+        raise ValueError(f"global_batch_size must be >= 1; received {global_batch_size}.")
+    if strategy is not None and global_batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"global_batch_size={global_batch_size} does not divide across "
+            f"{strategy.num_replicas_in_sync} replicas. Use a multiple of "
+            f"{strategy.num_replicas_in_sync}, e.g. "
+            f"{(global_batch_size // strategy.num_replicas_in_sync + 1) * strategy.num_replicas_in_sync}."
+        )
+
+
+def _check_readable(source: Source, tries: int = 8) -> None:
+    """Fails fast when the first few encoded images of a source cannot be decoded."""
+    if source.kind == "arrays":
+        return
+    if source.kind == "files":
+        datas = (tf.io.read_file(f) for f in source.files[:tries])
+    elif source.kind == "tfrecord":
+        records = tf.data.TFRecordDataset(source.files[:tries]).take(tries)
+        datas = (decode.parse_tfrecord(r)[0] for r in records)
+    else:
+        return
+    errors = []
+    for data in datas:
+        try:
+            decode.image_shape(data)
+            tf.io.decode_image(data, channels=3, expand_animations=False)
+            return
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+            errors.append(error.message.splitlines()[0])
+    raise UnreadableSourceError(
+        f"Data source {source.name!r}: none of its first images could be decoded "
+        f"({'; '.join(errors[:3]) or 'no records'}). Expected JPEG, PNG, GIF or BMP images "
+        "(TFRecords: ImageNet layout with 'image/encoded')."
+    )
+
+
+__all__ = [
+    "build_dataset",
+    "labelled_dataset",
+    "pretraining_dataset",
+    "split_crop",
+]

@@ -1,0 +1,135 @@
+"""`kclr.zoo.load` / `kclr.zoo.pull`: resolve a name, a Hub repo or a folder to a model."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import sys
+
+from kclr.zoo import catalog, io
+from kclr.zoo.download import OfflineError, is_offline
+
+CACHE_ENV = "KCLR_CACHE"
+
+
+def cache_dir() -> pathlib.Path:
+    """kclr's cache: `$KCLR_CACHE`, else `$XDG_CACHE_HOME/kclr`, else `~/.cache/kclr`."""
+    if os.environ.get(CACHE_ENV):
+        return pathlib.Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "kclr"
+
+
+def _hub_pins(entry: catalog.CatalogEntry) -> dict[str, str | None]:
+    return dict((entry.hub or {}).get("sha256") or {})
+
+
+def pull(spec: str, quiet: bool = False) -> pathlib.Path:
+    """Makes a model available locally and returns its zoo folder.
+
+    Resolution for a catalog name: kclr's cache, then the pinned Hub repo (when the
+    model is published), then the authors' checkpoint, downloaded and converted once
+    (cached). `hf://owner/repo[@revision]` goes through the Hub cache; a local folder
+    is returned as is.
+
+    Example:
+
+    ```python
+    folder = kclr.zoo.pull("simclr-r50-1x")
+    ```
+    """
+    from kclr.zoo import hub
+
+    if spec.startswith(hub.HF_PREFIX):
+        repo, revision = hub.parse_hf(spec)
+        return hub.download(repo, revision)
+    if spec not in catalog.names():
+        path = pathlib.Path(spec)
+        if path.exists():
+            return hub.resolve_source_folder(path)
+        catalog.get(spec)  # raises UnknownModelError with suggestions
+    entry = catalog.get(spec)
+    cached = cache_dir() / "zoo" / entry.name
+    if (cached / io.CONFIG_FILE).is_file():
+        return cached
+    if entry.hub.get("repo"):
+        try:
+            return hub.download(entry.hub["repo"], entry.hub.get("revision"))
+        except OfflineError:
+            if is_offline():
+                raise
+        except Exception as error:  # noqa: BLE001 - fall back to the authors' checkpoint
+            if not quiet:
+                print(f"Hub download failed ({error}); converting the authors' checkpoint.", file=sys.stderr)
+    return _convert_official(entry, cached, quiet=quiet)
+
+
+def _convert_official(entry: catalog.CatalogEntry, target: pathlib.Path, quiet: bool) -> pathlib.Path:
+    from kclr.zoo import cards, download
+    from kclr.zoo.convert import convert
+
+    downloads = cache_dir() / "downloads" / entry.name
+    have = all((downloads / name).exists() for name in entry.checkpoint["files"])
+    if is_offline() and not have:
+        urls = "\n  ".join(entry.checkpoint_urls().values())
+        raise OfflineError(
+            f"{entry.name!r} is not cached and offline mode is on (HF_HUB_OFFLINE=1 or "
+            f"KCLR_OFFLINE=1), so kclr cannot download it. Either run `kclr zoo pull "
+            f"{entry.name}` once with network access (cache: {cache_dir()}), or download the "
+            f"authors' checkpoint:\n  {urls}\nthen run `kclr zoo convert --from <downloaded "
+            f"file or folder> --arch {entry.arch_name} --out DIR` and load DIR with "
+            "`kclr.zoo.load(DIR)`."
+        )
+    if not quiet:
+        print(f"Downloading the authors' checkpoint of {entry.name} into {downloads}", file=sys.stderr)
+    folder = download.fetch_official(entry, downloads)
+    if not quiet:
+        print(f"Converting {entry.name} ({entry.arch_name}) to Keras", file=sys.stderr)
+    convert(
+        folder,
+        entry.arch,
+        out=target,
+        metadata={"catalog_name": entry.name, "license": entry.license, "datasets": [entry.dataset]},
+        card=None,
+    )
+    # Replace the generic card with the catalog's card (sha256 of the converted weights filled).
+    meta = io.read_metadata(target)
+    (target / io.CARD_FILE).write_text(
+        cards.render_catalog_card(entry, meta["sha256"][io.WEIGHTS_FILE]), encoding="utf-8"
+    )
+    if entry.checkpoint.get("archive"):
+        shutil.rmtree(downloads / "extracted", ignore_errors=True)
+    return target
+
+
+def load(spec: str | os.PathLike, include_head: bool = False):
+    """Loads a pretrained encoder: images (RGB in [0, 1]) -> features.
+
+    Args:
+        spec: a catalog name (`"simclr-r50-1x"`, see `kclr zoo list`), a Hub reference
+            `"hf://owner/repo[@revision]"`, or a local zoo folder / run directory.
+        include_head: return a model whose output is a dict with `features`,
+            `projection` (and `logits` if the checkpoint has a supervised head).
+
+    Returns:
+        A Keras model. Prepare inputs with `kclr.zoo.preprocess`.
+
+    Loading is safe by construction: only kclr's config schema and HDF5 weight arrays
+    are read, the sha256 of the weights is checked against the pinned value and the
+    folder's metadata, and nothing from a download is executed.
+
+    Example:
+
+    ```python
+    encoder = kclr.zoo.load("simclr-r50-1x")
+    features = encoder(kclr.zoo.preprocess(images))  # [B, 2048]
+    ```
+    """
+    spec = os.fspath(spec)
+    pins = None
+    if spec in catalog.names():
+        entry = catalog.get(spec)
+        pins = _hub_pins(entry) if entry.hub.get("repo") else None
+    folder = pull(spec)
+    return io.load_folder(folder, include_head=include_head, pins=pins)
