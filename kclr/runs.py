@@ -48,6 +48,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -236,7 +237,49 @@ def _callbacks_module():
             self.epoch_ref["epoch"] = epoch + 1
             self.store.save(self.model, self._step(), epoch + 1, self.history)
 
-    return StepCheckpoint
+    class ScalarLogger(keras.callbacks.Callback):
+        """Writes epoch metrics as TensorBoard scalars (`logs/train`).
+
+        Uses `tf.summary.write` with the scalars plugin metadata, so it needs only
+        TensorFlow (not the `tensorboard` package, which is only needed to view them).
+        """
+
+        def __init__(self, log_dir: pathlib.Path):
+            super().__init__()
+            self.log_dir = log_dir
+            self.writer = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            import tensorflow as tf
+            from tensorflow.core.framework import summary_pb2
+
+            if self.writer is None:
+                self.writer = tf.summary.create_file_writer(str(self.log_dir / "train"))
+            metadata = summary_pb2.SummaryMetadata(
+                plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+            )
+            step = int(self.model.optimizer.iterations.numpy())
+            with self.writer.as_default():
+                for key, value in (logs or {}).items():
+                    try:
+                        value = float(value)
+                    except (TypeError, ValueError):
+                        continue
+                    tf.summary.write(f"epoch_{key}", tf.constant(value), step=step, metadata=metadata)
+            self.writer.flush()
+
+    class EpochProgbar(keras.callbacks.ProgbarLogger):
+        """Keras's progress bar, titled with the run's epoch count (fit runs one epoch a call)."""
+
+        def __init__(self, total_epochs: int):
+            super().__init__()
+            self.total_epochs = int(total_epochs)
+
+        def set_params(self, params):
+            super().set_params(params)
+            self.epochs = self.total_epochs
+
+    return StepCheckpoint, ScalarLogger, EpochProgbar
 
 
 # ------------------------------------------------------------------------ components
@@ -250,7 +293,6 @@ def build_models(cfg: kconfig.Config):
         cifar_stem=m.cifar_stem,
         sk_ratio=m.sk_ratio,
         sync_bn=m.sync_bn,
-        input_shape=(cfg.data.image_size, cfg.data.image_size, 3),
     )
     if m.encoder == "resnet":
         kwargs["depth"] = m.depth
@@ -394,7 +436,19 @@ def _knn_data(cfg: kconfig.Config, max_examples: int | None):
     if max_examples and len(images) > max_examples:
         keep = np.sort(rng.choice(len(images), max_examples, replace=False))
         images, labels = images[keep], labels[keep]
-    return (images, labels), (test.images, test.labels)
+    test_images = test.images
+    size = cfg.data.image_size
+    if images.shape[1:3] != (size, size):
+        images, test_images = _resize(images, size), _resize(test_images, size)
+    return (images, labels), (test_images, test.labels)
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    """Resizes uint8 images to `size` (bilinear), keeping uint8."""
+    import tensorflow as tf
+
+    out = tf.image.resize(tf.cast(images, tf.float32), (size, size), antialias=True)
+    return np.clip(np.round(out.numpy()), 0, 255).astype(np.uint8)
 
 
 def _set_precision(precision: str) -> None:
@@ -500,7 +554,7 @@ def fit(
         _echo(f"Resuming {run_dir} from {info['file']} (step {start_step}).", verbose)
     _write_metrics(work_dir / METRICS_FILE, history)
 
-    checkpoint_cls = _callbacks_module()
+    checkpoint_cls, logger_cls, progbar_cls = _callbacks_module()
     epoch_ref = {"epoch": start_step // steps_per_epoch}
     saver = checkpoint_cls(store, cfg.train.checkpoint_every_steps, history, epoch_ref)
     cbs: list = []
@@ -518,9 +572,8 @@ def fit(
                 )  # fmt: skip
             )
     cbs.append(saver)
-    cbs.append(
-        keras.callbacks.TensorBoard(str(work_dir / LOG_DIR), write_graph=False, update_freq="epoch")
-    )
+    cbs.append(logger_cls(work_dir / LOG_DIR))
+    cbs.append(progbar_cls(epochs))
     cbs.extend(callbacks or [])
     keras_verbose = {0: 0, 1: 1, 2: 2}.get(int(verbose), 1)
 
@@ -538,14 +591,16 @@ def fit(
         steps_now = min(steps_per_epoch - offset, total_steps - step)
         dataset = _epoch_dataset(cfg, source, epoch, offset, strategy)
         epoch_start = time.time()
-        trainer.fit(
-            dataset,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
-            steps_per_epoch=steps_now,
-            callbacks=cbs,
-            verbose=keras_verbose if verbose else 0,
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*shuffle=True.*", category=UserWarning)
+            trainer.fit(
+                dataset,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                steps_per_epoch=steps_now,
+                callbacks=cbs,
+                verbose=keras_verbose if verbose else 0,
+            )
         if saver.bad_step is not None:
             last = store.latest()
             where = f"{last['file']} (step {last['step']})" if last else "none was written yet"

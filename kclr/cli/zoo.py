@@ -48,15 +48,29 @@ def pull(name: str) -> None:
 
 
 @command.command("convert")
-@click.option("--from", "source", required=True, help="TF1 checkpoint (prefix/folder), TF2 SavedModel folder, archive or URL.")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    help="TF1 checkpoint (prefix/folder), TF2 SavedModel folder, archive or URL.",
+)
 @click.option("--arch", required=True, help="Architecture code, e.g. r50_1x, r50_2x, r50_1x_sk1.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output zoo folder.")
-@click.option("--ema/--no-ema", default=False, show_default=True, help="Use the SimCLRv2 EMA weights.")
-@click.option("--heads/--no-heads", default=True, show_default=True, help="Also convert projection / supervised heads.")
-@click.option("--cifar-stem", is_flag=True, help="The checkpoint uses the CIFAR stem (3x3, no max-pool).")
+@click.option(
+    "--ema/--no-ema", default=False, show_default=True, help="Use the SimCLRv2 EMA weights."
+)
+@click.option(
+    "--heads/--no-heads",
+    default=True,
+    show_default=True,
+    help="Also convert projection / supervised heads.",
+)
+@click.option(
+    "--cifar-stem", is_flag=True, help="The checkpoint uses the CIFAR stem (3x3, no max-pool)."
+)
 def convert(source: str, arch: str, out: str, ema: bool, heads: bool, cifar_stem: bool) -> None:
     """Convert an authors' SimCLR checkpoint into a kclr zoo folder."""
-    from kclr.zoo.convert import convert as run_convert
+    from kclr.zoo.converter import convert as run_convert
 
     try:
         encoder, head, supervised = run_convert(
@@ -64,7 +78,11 @@ def convert(source: str, arch: str, out: str, ema: bool, heads: bool, cifar_stem
         )
     except (ValueError, RuntimeError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from error
-    parts = ["encoder"] + (["projection head"] if head else []) + (["supervised head"] if supervised else [])
+    parts = (
+        ["encoder"]
+        + (["projection head"] if head else [])
+        + (["supervised head"] if supervised else [])
+    )
     click.echo(f"Converted {', '.join(parts)} ({arch}) into {out}")
 
 
@@ -72,7 +90,13 @@ def convert(source: str, arch: str, out: str, ema: bool, heads: bool, cifar_stem
 @click.argument("source", type=click.Path(exists=True, file_okay=False))
 @click.option("--repo", required=True, help="Hub repository, owner/name.")
 @click.option("--private", is_flag=True, help="Create the repository as private.")
-@click.option("--out", "out", type=click.Path(file_okay=False), default=None, help="Only write the upload folder here (no upload).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Only write the upload folder here (no upload).",
+)
 def push(source: str, repo: str, private: bool, out: str | None) -> None:
     """Upload a zoo folder or RUN_DIR (its export/) to the Hugging Face Hub."""
     from kclr.zoo import hub
@@ -85,5 +109,7 @@ def push(source: str, repo: str, private: bool, out: str | None) -> None:
         result = hub.push(source, repo, private=private)
     except (ValueError, RuntimeError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"Pushed to https://huggingface.co/{result['repo']} at revision {result['revision']}")
-    click.echo(f"Load it with: kclr.zoo.load(\"hf://{result['repo']}@{result['revision']}\")")
+    click.echo(
+        f"Pushed to https://huggingface.co/{result['repo']} at revision {result['revision']}"
+    )
+    click.echo(f'Load it with: kclr.zoo.load("hf://{result["repo"]}@{result["revision"]}")')

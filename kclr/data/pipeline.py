@@ -28,6 +28,7 @@ import tensorflow as tf
 from kclr.augment.center_crop import CenterCrop
 from kclr.augment.multi_view import MultiView
 from kclr.augment.pipeline import AugmentationPipeline
+from kclr.augment.random_flip import RandomFlip
 from kclr.augment.random_resized_crop import RandomResizedCrop
 from kclr.augment.recipes import get_recipe
 from kclr.data import decode
@@ -36,6 +37,7 @@ from kclr.data.sources import Source, UnreadableSourceError, resolve_source
 AUTOTUNE = tf.data.AUTOTUNE
 _ELEMENT_SALT = 1
 _BATCH_SALT = 2
+AUGMENT_CHUNK = 32  # views per batched augmentation call in the tf.data pipeline
 
 
 def pretraining_dataset(
@@ -358,6 +360,9 @@ def _decode_and_augment(
     with_filenames, base_seed,
 ):  # fmt: skip
     crop, rest = split_crop(augmenter)
+    flip = None
+    if crop is not None and rest.steps and isinstance(rest.steps[0], RandomFlip):
+        flip, rest = rest.steps[0], AugmentationPipeline(rest.steps[1:], clip=rest.clip)
     size = (image_size, image_size)
     method = getattr(crop, "interpolation", "bicubic")
 
@@ -373,7 +378,11 @@ def _decode_and_augment(
 
     def decode_element(index, element):
         seed = _fold(base_seed, _ELEMENT_SALT, index)
-        out = {"views": decode.decode_crops(element["data"], boxes_fn(seed), size, method)}
+        crops = decode.decode_crops(element["data"], boxes_fn(seed), size, method)
+        if flip is not None:
+            # The flip is a resampling like the crop: done on each view as it is decoded.
+            crops = flip(crops, training=True, seed=_fold(seed, 1, 0))
+        out = {"views": crops}
         if source.has_labels:
             out["labels"] = element["label"]
         if with_filenames:
@@ -388,7 +397,18 @@ def _decode_and_augment(
         batch = dict(batch)
         shape = tf.shape(batch["views"])
         flat = tf.reshape(batch["views"], [-1, image_size, image_size, 3])
-        flat = rest(flat, training=True, seed=_fold(base_seed, _BATCH_SALT, step))
+        seed = _fold(base_seed, _BATCH_SALT, step)
+        total = flat.shape[0]
+        if total is not None and total > 2 * AUGMENT_CHUNK:
+            # Batched augmentation on chunks of AUGMENT_CHUNK views: the same ops, on
+            # tensors that stay in cache, and independent chunks run in parallel.
+            chunks = [
+                rest(flat[i : i + AUGMENT_CHUNK], training=True, seed=_fold(seed, 0, i))
+                for i in range(0, total, AUGMENT_CHUNK)
+            ]
+            flat = tf.concat(chunks, axis=0)
+        else:
+            flat = rest(flat, training=True, seed=seed)
         batch["views"] = tf.reshape(flat, shape)
         return batch
 

@@ -34,6 +34,28 @@ def _to_float(images):
     return tf.cast(images, tf.float32)
 
 
+def _forward_fn(encoder):
+    """A cached `tf.function` running `encoder` in inference mode on [0, 1] floats."""
+    import tensorflow as tf
+
+    forward = getattr(encoder, "_kclr_extract_fn", None)
+    if forward is not None:
+        return forward
+
+    @tf.function(reduce_retracing=True)
+    def forward(images):
+        outputs = encoder(_to_float(images), training=False)
+        if isinstance(outputs, dict):
+            outputs = outputs["features"]
+        return tf.cast(outputs, tf.float32)
+
+    try:
+        object.__setattr__(encoder, "_kclr_extract_fn", forward)
+    except (AttributeError, TypeError):
+        pass
+    return forward
+
+
 def extract_features(
     encoder,
     data: Any,
@@ -72,13 +94,7 @@ def extract_features(
     import tensorflow as tf
 
     dataset = _as_dataset(data, batch_size)
-
-    @tf.function(reduce_retracing=True)
-    def forward(images):
-        outputs = encoder(_to_float(images), training=False)
-        if isinstance(outputs, dict):
-            outputs = outputs["features"]
-        return tf.cast(outputs, tf.float32)
+    forward = _forward_fn(encoder)
 
     features, labels, filenames = [], [], []
     progress = None

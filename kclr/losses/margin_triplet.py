@@ -92,7 +92,9 @@ class MarginTriplet(ContrastiveLoss):
         self.normalize = bool(normalize)
 
     def call(self, y_true, y_pred):
-        return _per_sample(y_pred, self.labels_or_none(y_true), self.margin, self.semi_hard, self.normalize)
+        return _per_sample(
+            y_pred, self.labels_or_none(y_true), self.margin, self.semi_hard, self.normalize
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -58,9 +58,7 @@ def nt_logistic(
     >>> float(kclr.losses.nt_logistic(z, temperature=0.5)) > 0
     True
     """
-    return tf.reduce_mean(
-        _per_sample(features, labels, temperature, semi_hard, normalize)
-    )
+    return tf.reduce_mean(_per_sample(features, labels, temperature, semi_hard, normalize))
 
 
 def _per_sample(features, labels, temperature, semi_hard, normalize):
@@ -111,7 +109,9 @@ class NTLogistic(ContrastiveLoss):
         self.normalize = bool(normalize)
 
     def call(self, y_true, y_pred):
-        return _per_sample(y_pred, self.labels_or_none(y_true), self.temperature, self.semi_hard, self.normalize)
+        return _per_sample(
+            y_pred, self.labels_or_none(y_true), self.temperature, self.semi_hard, self.normalize
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from kclr.losses.core import ContrastiveLoss, contrastive_loss
 from kclr.registry import losses
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from kclr.losses.core import ContrastiveLoss, contrastive_loss
 from kclr.registry import losses
 
@@ -108,9 +107,7 @@ class SupCon(ContrastiveLoss):
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if contrast_mode not in ("all", "one"):
-            raise ValueError(
-                f"`contrast_mode` must be 'all' or 'one'; received {contrast_mode!r}."
-            )
+            raise ValueError(f"`contrast_mode` must be 'all' or 'one'; received {contrast_mode!r}.")
         if summation not in ("outside", "inside"):
             raise ValueError(
                 f"`summation` must be 'outside' (L_out) or 'inside' (L_in); received {summation!r}."

@@ -147,7 +147,6 @@ class ProjectionHead(layers.Layer):
                 layer.build(shape)
                 shape = layer.compute_output_shape(shape)
         self.stages = stages
-        self._tracked_layers = [layer for stage in stages for layer in stage]
         self.built = True
 
     def call(self, inputs, training=None):

@@ -177,10 +177,14 @@ def bottleneck_block(x, filters, strides, projection, name, sync_bn, sk_ratio=0.
 
 
 def basic_block(x, filters, strides, projection, name, sync_bn, sk_ratio=0.0):
-    """3x3 (strided) -> 3x3 residual block, post-activation (ResNet-18/34)."""
+    """3x3 (strided) -> 3x3 residual block, post-activation (ResNet-18/34).
+
+    As in the authors' code, `sk_ratio > 0` only switches the shortcut to ResNet-D here;
+    selective kernels exist in bottlenecks only.
+    """
     skip = x
     if projection:
-        skip = shortcut(x, filters, strides, f"{name}_shortcut", sync_bn, 0.0)
+        skip = shortcut(x, filters, strides, f"{name}_shortcut", sync_bn, sk_ratio)
     x = conv(x, filters, 3, strides, name=f"{name}_conv1")
     x = batch_norm(x, f"{name}_bn1", sync_bn)
     x = conv(x, filters, 3, 1, name=f"{name}_conv2")
@@ -228,7 +232,8 @@ class ResNet(keras.Model):
         cifar_stem: use a 3x3 stride-1 stem without max-pool (the authors use it for
             images of 32 px).
         sk_ratio: SimCLRv2 selective-kernel ratio (0 = off, 0.0625 in the releases);
-            also switches on the ResNet-D stem and shortcut. Bottleneck depths only.
+            also switches on the ResNet-D stem and shortcut. As in the authors' code,
+            ResNet-18/34 get only the ResNet-D stem and shortcut (no selective kernels).
         sync_bn: synchronise BatchNorm statistics across replicas
             (`BatchNormalization(synchronized=True)`; the authors' `global_bn`).
         input_shape: image shape, channels last; RGB in [0, 1].
@@ -262,12 +267,6 @@ class ResNet(keras.Model):
             )
         if sk_ratio < 0:
             raise ValueError(f"sk_ratio must be >= 0; received {sk_ratio!r}.")
-        if sk_ratio > 0 and kind != "bottleneck":
-            raise NotImplementedError(
-                f"Selective kernels (sk_ratio={sk_ratio}) exist only for bottleneck "
-                f"ResNets (depth 50, 101, 152, 200) as in SimCLRv2; received depth={depth}. "
-                "Use sk_ratio=0.0 for ResNet-18/34."
-            )
         input_shape = tuple(input_shape)
         inputs = keras.Input(shape=input_shape, name="images")
         x = stem(inputs, width_multiplier, cifar_stem, sk_ratio, sync_bn)

@@ -16,7 +16,9 @@ from kclr.registry import optimizers
 DEFAULT_EXCLUDE = ("batch_normalization", "bias", r"(^|/)gamma$", r"(^|/)beta$", "head_supervised")
 
 
-@optimizers.register("lars", description="LARS (layer-wise adaptive rate scaling), SimCLR's optimizer")
+@optimizers.register(
+    "lars", description="LARS (layer-wise adaptive rate scaling), SimCLR's optimizer"
+)
 class LARS(keras.optimizers.Optimizer):
     """Layer-wise Adaptive Rate Scaling (LARS), as in the official SimCLR code.
 
@@ -110,9 +112,7 @@ class LARS(keras.optimizers.Optimizer):
     def use_layer_adaptation(self, path: str) -> bool:
         """Whether the variable at `path` gets the trust ratio."""
         patterns = (
-            self.wd_exclusions
-            if self.adaptation_exclusions is None
-            else self.adaptation_exclusions
+            self.wd_exclusions if self.adaptation_exclusions is None else self.adaptation_exclusions
         )
         return not _matches(patterns, path)
 

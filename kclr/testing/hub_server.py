@@ -78,7 +78,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _error(self, code: str, message: str) -> None:
         body = json.dumps({"error": message}).encode()
-        self._send(404, body, {"X-Error-Code": code, "X-Error-Message": message, "Content-Type": "application/json"})
+        self._send(
+            404,
+            body,
+            {"X-Error-Code": code, "X-Error-Message": message, "Content-Type": "application/json"},
+        )
 
     def _repo(self, repo_id: str) -> _Repo | None:
         return self.server.repos.get(repo_id)
@@ -125,7 +129,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     if prefix and not name.startswith(prefix.rstrip("/") + "/"):
                         continue
                     data = (repo.folder / name).read_bytes()
-                    entries.append({"type": "file", "path": name, "size": len(data), "oid": _git_blob_sha1(data)})
+                    entries.append(
+                        {
+                            "type": "file",
+                            "path": name,
+                            "size": len(data),
+                            "oid": _git_blob_sha1(data),
+                        }
+                    )
                 return self._json(entries)
             return self._error("EntryNotFound", "Unknown API route")
         if len(parts) >= 5 and parts[2] == "resolve":

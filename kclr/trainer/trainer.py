@@ -179,7 +179,6 @@ class ContrastiveTrainer(keras.Model):
             and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         ):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        self._loss_identifier = loss
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
     def get_compile_config(self):
@@ -257,8 +256,26 @@ class ContrastiveTrainer(keras.Model):
             images = self.device_augmenter(images, training=True)
         return images, num_views, batch
 
+    def _assert_equal_replica_batches(self, batch):
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return
+        replicas = context.num_replicas_in_sync
+        total = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(batch, tf.float32))
+        tf.debugging.assert_equal(
+            tf.cast(batch * replicas, tf.float32),
+            total,
+            message=(
+                "The replicas received different batch sizes: the global batch does not "
+                f"divide across the {replicas} replicas. Batch the dataset with "
+                "drop_remainder=True and a global batch size that is a multiple of "
+                f"{replicas} (see kclr.distribute.check_global_batch_size)."
+            ),
+        )
+
     def _forward(self, views, training):
         images, num_views, batch = self._views_to_batch(views, training)
+        self._assert_equal_replica_batches(batch)
         if self._image_shape is None and images.shape[1:].is_fully_defined():
             self._image_shape = tuple(int(d) for d in images.shape[1:])
             self.built = True
@@ -362,6 +379,30 @@ class ContrastiveTrainer(keras.Model):
             logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
         return logs
 
+    def _check_dataset_batch(self, data):
+        """Raises a clear error when a dataset's static batch does not divide across replicas."""
+        if not isinstance(data, tf.data.Dataset):
+            return
+        spec = data.element_spec
+        if isinstance(spec, dict):
+            spec = spec.get("views")
+        elif isinstance(spec, (tuple, list)):
+            spec = spec[0] if spec else None
+        shape = getattr(spec, "shape", None)
+        if shape is None or shape.rank is None or shape.rank == 0 or shape[0] is None:
+            return
+        from kclr.distribute import check_global_batch_size
+
+        check_global_batch_size(int(shape[0]), self.distribute_strategy)
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_dataset_batch(x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_dataset_batch(x)
+        return super().evaluate(x, *args, **kwargs)
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras builds from the first batch of a distributed iterator by
         # `strategy.reduce("MEAN", batch)`, which fails for dict batches with
@@ -428,8 +469,10 @@ def _resolve(registry, identifier, keras_get, what):
                 f"Unknown {what} {identifier!r}: it is neither a kclr {what} "
                 f"({', '.join(registry.names())}) nor a Keras one ({error})."
             ) from error
-    if isinstance(identifier, dict) and "class_name" in identifier and (
-        identifier["class_name"] not in registry
+    if (
+        isinstance(identifier, dict)
+        and "class_name" in identifier
+        and (identifier["class_name"] not in registry)
     ):
         return keras.saving.deserialize_keras_object(identifier)
     return registry.get(identifier)

@@ -61,13 +61,18 @@ def pull(spec: str, quiet: bool = False) -> pathlib.Path:
                 raise
         except Exception as error:  # noqa: BLE001 - fall back to the authors' checkpoint
             if not quiet:
-                print(f"Hub download failed ({error}); converting the authors' checkpoint.", file=sys.stderr)
+                print(
+                    f"Hub download failed ({error}); converting the authors' checkpoint.",
+                    file=sys.stderr,
+                )
     return _convert_official(entry, cached, quiet=quiet)
 
 
-def _convert_official(entry: catalog.CatalogEntry, target: pathlib.Path, quiet: bool) -> pathlib.Path:
+def _convert_official(
+    entry: catalog.CatalogEntry, target: pathlib.Path, quiet: bool
+) -> pathlib.Path:
     from kclr.zoo import cards, download
-    from kclr.zoo.convert import convert
+    from kclr.zoo.converter import convert
 
     downloads = cache_dir() / "downloads" / entry.name
     have = all((downloads / name).exists() for name in entry.checkpoint["files"])
@@ -82,7 +87,9 @@ def _convert_official(entry: catalog.CatalogEntry, target: pathlib.Path, quiet: 
             "`kclr.zoo.load(DIR)`."
         )
     if not quiet:
-        print(f"Downloading the authors' checkpoint of {entry.name} into {downloads}", file=sys.stderr)
+        print(
+            f"Downloading the authors' checkpoint of {entry.name} into {downloads}", file=sys.stderr
+        )
     folder = download.fetch_official(entry, downloads)
     if not quiet:
         print(f"Converting {entry.name} ({entry.arch_name}) to Keras", file=sys.stderr)
@@ -90,7 +97,11 @@ def _convert_official(entry: catalog.CatalogEntry, target: pathlib.Path, quiet: 
         folder,
         entry.arch,
         out=target,
-        metadata={"catalog_name": entry.name, "license": entry.license, "datasets": [entry.dataset]},
+        metadata={
+            "catalog_name": entry.name,
+            "license": entry.license,
+            "datasets": [entry.dataset],
+        },
         card=None,
     )
     # Replace the generic card with the catalog's card (sha256 of the converted weights filled).

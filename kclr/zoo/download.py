@@ -31,7 +31,9 @@ def is_url(spec: str | os.PathLike) -> bool:
     return isinstance(spec, str) and spec.split("://", 1)[0] in {"http", "https"}
 
 
-def fetch(url: str, destination: str | os.PathLike, sha256: str | None = None, quiet: bool = False) -> pathlib.Path:
+def fetch(
+    url: str, destination: str | os.PathLike, sha256: str | None = None, quiet: bool = False
+) -> pathlib.Path:
     """Downloads `url` to `destination` (via a temporary file) and checks its sha256."""
     destination = pathlib.Path(destination)
     if is_offline():
@@ -50,7 +52,11 @@ def fetch(url: str, destination: str | os.PathLike, sha256: str | None = None, q
                 sink.write(chunk)
                 done += len(chunk)
                 if not quiet and total > (8 << 20):
-                    print(f"\r{destination.name}: {done >> 20}/{total >> 20} MiB", end="", file=sys.stderr)
+                    print(
+                        f"\r{destination.name}: {done >> 20}/{total >> 20} MiB",
+                        end="",
+                        file=sys.stderr,
+                    )
             if not quiet and total > (8 << 20):
                 print(file=sys.stderr)
     except (urllib.error.URLError, OSError) as error:
@@ -82,7 +88,9 @@ def materialize(spec: str | os.PathLike, scratch: str | os.PathLike) -> str:
         path = fetch(str(spec), scratch / "download" / name)
         if name.endswith(".index"):  # a TF1 prefix: fetch its data shard too
             data_url = str(spec)[: -len(".index")] + ".data-00000-of-00001"
-            fetch(data_url, scratch / "download" / (name[: -len(".index")] + ".data-00000-of-00001"))
+            fetch(
+                data_url, scratch / "download" / (name[: -len(".index")] + ".data-00000-of-00001")
+            )
     if _is_archive(path):
         return os.fspath(safe_extract(path, scratch / "extracted"))
     if not path.exists() and not pathlib.Path(f"{path}.index").exists():
@@ -93,7 +101,9 @@ def materialize(spec: str | os.PathLike, scratch: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
-def fetch_official(entry, destination: str | os.PathLike, base_url: str | None = None) -> pathlib.Path:
+def fetch_official(
+    entry, destination: str | os.PathLike, base_url: str | None = None
+) -> pathlib.Path:
     """Downloads the authors' files of a catalog entry into `destination` (checked, resumable).
 
     Returns the folder holding the checkpoint (archives are extracted safely).

@@ -84,7 +84,9 @@ def resolve_source_folder(source: str | os.PathLike) -> pathlib.Path:
     )
 
 
-def prepare_upload(source: str | os.PathLike, destination: str | os.PathLike, repo: str | None = None) -> pathlib.Path:
+def prepare_upload(
+    source: str | os.PathLike, destination: str | os.PathLike, repo: str | None = None
+) -> pathlib.Path:
     """Builds the exact folder `push` uploads: verified files plus a Hub model card.
 
     The weights and config are checked against `metadata.json` first; the README gets

@@ -10,6 +10,7 @@ the folder is executed. Unknown fields are refused.
 from __future__ import annotations
 
 import datetime
+import functools
 import inspect
 import json
 import os
@@ -50,7 +51,9 @@ def _scalar_or_list(value: Any) -> bool:
 
 def _check_keys(where: str, data: Any, allowed: set[str], source: str) -> None:
     if not isinstance(data, dict):
-        raise ZooFormatError(f"{source}: {where} must be an object; received {type(data).__name__}.")
+        raise ZooFormatError(
+            f"{source}: {where} must be an object; received {type(data).__name__}."
+        )
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ZooFormatError(
@@ -324,7 +327,9 @@ def verify_folder(directory: str | os.PathLike, pins: dict[str, str | None] | No
         actual = verify_sha256(path, pinned)
         recorded = meta["sha256"].get(name)
         if recorded is None and name == WEIGHTS_FILE:
-            raise IntegrityError(f"{METADATA_FILE} in {os.fspath(directory)!r} has no sha256 for {name}.")
+            raise IntegrityError(
+                f"{METADATA_FILE} in {os.fspath(directory)!r} has no sha256 for {name}."
+            )
         if recorded is not None and recorded != actual:
             raise IntegrityError(
                 f"Refusing {os.fspath(path)!r}: its sha256 is {actual} but {METADATA_FILE} "
@@ -342,9 +347,13 @@ def load_folder(
     """Loads a zoo folder: verify hashes, build from the schema, read the weights.
 
     Returns the encoder (images -> features), or with `include_head=True` a model
-    returning a dict with `features`, `projection` and (if saved) `logits`.
+    returning a dict with `features`, `projection` and (if saved) `logits`. The
+    encoder's `preprocess` attribute is `kclr.zoo.preprocess` with the folder's input
+    contract (image size, crop fraction).
     """
     import keras
+
+    from kclr.zoo.preprocessing import preprocess
 
     directory = pathlib.Path(directory)
     config = read_config(directory)
@@ -353,6 +362,10 @@ def load_folder(
     bundle = _bundle(encoder, head, supervised)
     bundle.load_weights(directory / WEIGHTS_FILE)
     encoder.zoo_config = config
+    prep = {**DEFAULT_PREPROCESSING, **(config.get("preprocessing") or {})}
+    encoder.preprocess = functools.partial(
+        preprocess, image_size=int(prep["image_size"]), crop_fraction=prep["crop_fraction"]
+    )
     if not include_head:
         return encoder
     if head is None:

@@ -46,9 +46,7 @@ def preprocess(images: Any, image_size: int = 224, crop_fraction: float | None =
     if crop_fraction is not None and crop_fraction < 1:
         shape = tf.shape(images)
         height, width = shape[1], shape[2]
-        side = tf.cast(
-            crop_fraction * tf.cast(tf.minimum(height, width), tf.float64), tf.int32
-        )
+        side = tf.cast(crop_fraction * tf.cast(tf.minimum(height, width), tf.float64), tf.int32)
         top = ((height - side) + 1) // 2
         left = ((width - side) + 1) // 2
         images = images[:, top : top + side, left : left + side, :]

@@ -29,9 +29,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from kclr_tiny import compile_trainer, tiny_trainer, weights_by_path  # noqa: E402
 
 import kclr  # noqa: E402
-from kclr_tiny import compile_trainer, tiny_trainer, weights_by_path  # noqa: E402
 
 keras.config.set_floatx(floatx)
 keras.config.set_dtype_policy(floatx)
@@ -55,7 +55,7 @@ with strategy.scope():
     trainer = tiny_trainer()
     trainer(images[:1], training=False)
     trainer.set_weights([inputs[f"w{i}"] for i in range(len(trainer.weights))])
-    compile_trainer(trainer)
+    compile_trainer(trainer, learning_rate=float(inputs["learning_rate"]))
 data = strategy.distribute_datasets_from_function(dataset_fn)
 history = trainer.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
 result = {f"weight:{path}": value for path, value in weights_by_path(trainer).items()}

@@ -28,7 +28,11 @@ class TinyHead(keras.layers.Layer):
         return [h, a, self.dense_1(a)]
 
     def get_config(self):
-        return {**super().get_config(), "hidden_dim": self.hidden_dim, "output_dim": self.output_dim}
+        return {
+            **super().get_config(),
+            "hidden_dim": self.hidden_dim,
+            "output_dim": self.output_dim,
+        }
 
 
 def tiny_encoder(size=8, filters=4):

@@ -39,7 +39,7 @@ def _free_ports(count):
     return ports
 
 
-def _single_device(images, labels, floatx):
+def _single_device(images, labels, floatx, learning_rate):
     import keras
 
     keras.config.set_floatx(floatx)
@@ -48,7 +48,7 @@ def _single_device(images, labels, floatx):
         trainer = tiny_trainer()
         trainer(images[:1], training=False)
         initial = [np.asarray(w) for w in trainer.get_weights()]
-        compile_trainer(trainer)
+        compile_trainer(trainer, learning_rate=learning_rate)
         history = trainer.fit(dataset(images, labels, len(images)), epochs=1, verbose=0)
         return initial, weights_by_path(trainer), history.history
     finally:
@@ -56,11 +56,12 @@ def _single_device(images, labels, floatx):
         keras.config.set_dtype_policy("float32")
 
 
-def _run_workers(tmp_path, images, labels, initial, floatx):
+def _run_workers(tmp_path, images, labels, initial, floatx, learning_rate):
     np.savez(
         tmp_path / "inputs.npz",
         images=images,
         labels=labels,
+        learning_rate=learning_rate,
         **{f"w{i}": w for i, w in enumerate(initial)},
     )
     ports = ",".join(str(p) for p in _free_ports(2))
@@ -95,23 +96,33 @@ def _run_workers(tmp_path, images, labels, initial, floatx):
     return [dict(np.load(tmp_path / f"worker_{i}.npz")) for i in range(2)]
 
 
-@pytest.mark.parametrize("floatx, rtol", [("float64", 1e-10)])
-def test_multiworker_step_equals_single_device(tmp_path, floatx, rtol):
+# float64 shows the maths is exact; float32 (slow) uses the tolerances of the mirrored
+# test (reduction order + synchronized-BN variance amplify rounding in BN parameters).
+@pytest.mark.parametrize(
+    "floatx, learning_rate",
+    [("float64", 0.5), pytest.param("float32", 0.05, marks=pytest.mark.slow)],
+)
+def test_multiworker_step_equals_single_device(tmp_path, floatx, learning_rate):
     images, labels = tiny_data(batch=8)
     images = images.astype(floatx)
-    initial, expected, history = _single_device(images, labels, floatx)
-    results = _run_workers(tmp_path, images, labels, initial, floatx)
+    initial, expected, history = _single_device(images, labels, floatx, learning_rate)
+    results = _run_workers(tmp_path, images, labels, initial, floatx, learning_rate)
+    loss_rtol = 1e-10 if floatx == "float64" else 1e-5
     for result in results:
-        loss = float(result["log:loss"])
-        np.testing.assert_allclose(loss, history["loss"][-1], rtol=rtol)
-        np.testing.assert_allclose(
-            float(result["log:sup_loss"]), history["sup_loss"][-1], rtol=rtol
-        )
+        for key in ("loss", "sup_loss", "contrast_entropy"):
+            np.testing.assert_allclose(
+                float(np.asarray(result[f"log:{key}"]).reshape(-1)[0]),
+                history[key][-1],
+                rtol=loss_rtol,
+                err_msg=key,
+            )
         for path, value in expected.items():
             got = result[f"weight:{path}"]
-            scale = max(np.abs(value).max(), 1e-3)
-            assert np.abs(got - value).max() / scale < rtol, path
+            if floatx == "float64":
+                scale = max(np.abs(value).max(), 1e-3)
+                assert np.abs(got - value).max() / scale < 1e-10, path
+            else:
+                np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-6, err_msg=path)
     # The step did change the weights (so the comparison is not trivial).
-    assert any(
-        np.abs(expected[p] - w).max() > 1e-4 for p, w in zip(expected, initial, strict=True)
-    )
+    changed = [np.abs(expected[p] - w).max() > 1e-7 for p, w in zip(expected, initial, strict=True)]
+    assert sum(changed) >= len(changed) - 2

@@ -28,6 +28,7 @@ def batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
         ({"depth": 50, "width_multiplier": 1, "cifar_stem": True}, 23_500_352),
         ({"depth": 18, "width_multiplier": 1, "cifar_stem": True}, 11_173_056),
         ({"depth": 50, "width_multiplier": 1, "sk_ratio": 0.0625}, 35_215_584),
+        ({"depth": 50, "width_multiplier": 2}, 93_907_072),
     ],
 )
 def test_param_counts_match_official(kwargs, expected):
@@ -39,7 +40,6 @@ def test_param_counts_match_official(kwargs, expected):
 @pytest.mark.parametrize(
     "kwargs, expected",
     [
-        ({"width_multiplier": 2}, 93_907_072),
         ({"width_multiplier": 4}, 375_378_176),
         ({"width_multiplier": 2, "sk_ratio": 0.0625}, 140_306_048),
     ],
@@ -152,10 +152,13 @@ def test_cifar_stem_has_no_max_pool_and_keeps_resolution():
 
 
 def test_width_multiplier_scales_filters():
-    model = ResNet(50, 2, input_shape=(32, 32, 3))
+    model = ResNet(18, 2, input_shape=(32, 32, 3))
     assert model.get_layer("stem_conv").kernel.shape == (7, 7, 3, 128)
-    assert model.get_layer("group1_block0_shortcut_conv").kernel.shape == (1, 1, 128, 512)
-    assert model.output.shape == (None, 4096)
+    assert model.get_layer("group1_block0_shortcut_conv").kernel.shape == (1, 1, 128, 128)
+    assert model.output.shape == (None, 1024)
+    half = ResNet(50, 0.5, input_shape=(32, 32, 3))
+    assert half.get_layer("group4_block2_conv3").kernel.shape == (1, 1, 256, 1024)
+    assert half.output.shape == (None, 1024)
     tiny = ResNet(50, 0.01, input_shape=(32, 32, 3))
     assert tiny.get_layer("stem_conv").kernel.shape == (7, 7, 3, 1)
 
@@ -213,5 +216,16 @@ def test_bad_arguments_have_clear_errors():
         ResNet(42)
     with pytest.raises(ValueError, match="width_multiplier must be a positive"):
         ResNet(50, 0)
-    with pytest.raises(NotImplementedError, match="bottleneck"):
-        ResNet(18, 0.25, sk_ratio=0.0625)
+    with pytest.raises(ValueError, match="sk_ratio must be >= 0"):
+        ResNet(18, 0.25, sk_ratio=-1)
+
+
+def test_basic_block_sk_uses_resnet_d_only():
+    # As the authors' ResidualBlock: ResNet-D stem and average-pool shortcut, plain 3x3 convs.
+    model = ResNet(18, 0.25, sk_ratio=0.0625, input_shape=(32, 32, 3))
+    names = {layer.name for layer in model.layers}
+    assert {"stem_conv1", "stem_conv3", "group2_block0_shortcut_pool"} <= names
+    assert not any("_sk_" in name for name in names)
+    assert model.get_layer("group2_block0_shortcut_pad").padding == ((0, 1), (0, 1))
+    assert model.get_layer("group2_block0_shortcut_conv").strides == (1, 1)
+    assert model(np.zeros((1, 32, 32, 3), "float32")).shape == (1, 128)

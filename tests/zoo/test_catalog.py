@@ -8,16 +8,26 @@ import sys
 import pytest
 import yaml
 
-from kclr.zoo import catalog, cards
+from kclr.zoo import cards, catalog
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_catalog_has_the_published_models():
     names = catalog.names()
-    for name in ["simclr-r50-1x", "simclr-r50-2x", "simclr-r50-4x", "simclrv2-r50-1x", "simclrv2-r50-2x"]:
+    for name in [
+        "simclr-r50-1x",
+        "simclr-r50-2x",
+        "simclr-r50-4x",
+        "simclrv2-r50-1x",
+        "simclrv2-r50-2x",
+    ]:
         assert name in names
-    assert catalog.get("simclr-r50-4x").arch == {"depth": 50, "width_multiplier": 4, "sk_ratio": 0.0}
+    assert catalog.get("simclr-r50-4x").arch == {
+        "depth": 50,
+        "width_multiplier": 4,
+        "sk_ratio": 0.0,
+    }
     assert catalog.get("simclr-r50-4x").linear_eval_top1 == 76.6
     assert catalog.get("simclrv2-r50-1x").linear_eval_top1 == 71.7
     assert catalog.get("simclrv2-r50-1x-sk1").arch_name == "r50_1x_sk1"
@@ -42,7 +52,11 @@ def test_urls_follow_the_bucket_layout(monkeypatch):
 
 
 def test_arch_codes():
-    assert catalog.parse_arch("r50_2x_sk1") == {"depth": 50, "width_multiplier": 2, "sk_ratio": 0.0625}
+    assert catalog.parse_arch("r50_2x_sk1") == {
+        "depth": 50,
+        "width_multiplier": 2,
+        "sk_ratio": 0.0625,
+    }
     assert catalog.parse_arch("R152_3x") == {"depth": 152, "width_multiplier": 3, "sk_ratio": 0.0}
     assert catalog.parse_arch("r50_0.125x")["width_multiplier"] == 0.125
     assert catalog.arch_code(50, 2, 0.0625) == "r50_2x_sk1"
@@ -51,11 +65,12 @@ def test_arch_codes():
 
 
 def test_catalog_import_is_light():
-    assert "tensorflow" not in sys.modules or True  # other tests import TF; check in a subprocess
     import subprocess
 
     code = "import sys, kclr.zoo.catalog as c; c.names(); print('tensorflow' in sys.modules, 'huggingface_hub' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["False", "False"]
 
 
@@ -63,9 +78,17 @@ def test_catalog_import_is_light():
 def test_model_cards_in_zoo_folder_are_current(name):
     text = (REPO_ROOT / "zoo" / f"{name}.md").read_text()
     entry = catalog.get(name)
-    assert text == cards.render_catalog_card(entry), "regenerate with `python -m kclr.zoo.cards zoo/`"
+    assert text == cards.render_catalog_card(entry), (
+        "regenerate with `python -m kclr.zoo.cards zoo/`"
+    )
     meta = yaml.safe_load(text.split("---\n")[1])
     assert meta["library_name"] == "keras" and meta["license"] == "apache-2.0"
     assert meta["pipeline_tag"] == "image-feature-extraction"
-    for needle in ["RGB images, float32 in [0, 1]", "224", "0.875", f"{entry.linear_eval_top1:.1f}", "not published yet"]:
+    for needle in [
+        "RGB images, float32 in [0, 1]",
+        "224",
+        "0.875",
+        f"{entry.linear_eval_top1:.1f}",
+        "not published yet",
+    ]:
         assert needle in text

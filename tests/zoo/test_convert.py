@@ -15,7 +15,7 @@ from zoo_checkpoints import (
 )
 
 import kclr
-from kclr.zoo.convert import ConversionError, convert, official_layout
+from kclr.zoo.converter import ConversionError, convert, official_layout
 
 
 def _digest(array) -> str:
@@ -64,8 +64,13 @@ def test_convert_tf1_r50_1x(tmp_path, r50_tf1_shapes):
     assert placed["stem_conv/kernel"] == "base_model/conv2d/kernel"
     assert placed["group1_block0_shortcut_conv/kernel"] == "base_model/conv2d_1/kernel"
     assert placed["group1_block0_conv1/kernel"] == "base_model/conv2d_2/kernel"
-    assert placed["group4_block2_bn3/moving_variance"] == "base_model/batch_normalization_52/moving_variance"
-    assert placed["projection_head/nl_2_bn/gamma"] == "head_contrastive/nl_2/batch_normalization/gamma"
+    assert (
+        placed["group4_block2_bn3/moving_variance"]
+        == "base_model/batch_normalization_52/moving_variance"
+    )
+    assert (
+        placed["projection_head/nl_2_bn/gamma"] == "head_contrastive/nl_2/batch_normalization/gamma"
+    )
     assert placed["head_supervised/bias"] == "head_supervised/linear_layer/dense/bias"
 
     images = np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype("float32")
@@ -92,18 +97,26 @@ def test_ema_copy_selectable_and_slots_ignored(tmp_path, r50_tf1_shapes):
     ema = random_arrays(shapes, seed=3)
     arrays = dict(raw)
     arrays.update({f"ema_model/{k}": v for k, v in ema.items()})
-    arrays.update({f"{k}/Momentum": np.zeros_like(v) for k, v in raw.items() if k.endswith("kernel")})
+    arrays.update(
+        {f"{k}/Momentum": np.zeros_like(v) for k, v in raw.items() if k.endswith("kernel")}
+    )
     prefix = write_checkpoint(tmp_path / "model.ckpt-1", arrays)
     encoder, head, _ = convert(prefix, {"depth": 50, "width_multiplier": 0.125})
-    np.testing.assert_array_equal(encoder.get_layer("stem_conv").kernel.numpy(), raw["base_model/conv2d/kernel"])
+    np.testing.assert_array_equal(
+        encoder.get_layer("stem_conv").kernel.numpy(), raw["base_model/conv2d/kernel"]
+    )
     encoder, head, _ = convert(prefix, {"depth": 50, "width_multiplier": 0.125}, ema=True)
-    np.testing.assert_array_equal(encoder.get_layer("stem_conv").kernel.numpy(), ema["base_model/conv2d/kernel"])
+    np.testing.assert_array_equal(
+        encoder.get_layer("stem_conv").kernel.numpy(), ema["base_model/conv2d/kernel"]
+    )
     placed = check_every_variable_landed(
         {f"ema_model/{k}": v for k, v in ema.items()}, encoder, head, None
     )
     assert placed["group2_block0_conv2/kernel"].startswith("ema_model/")
     # Without heads, the head variables are skipped, not an error.
-    encoder, head, supervised = convert(prefix, {"depth": 50, "width_multiplier": 0.125}, include_heads=False)
+    encoder, head, supervised = convert(
+        prefix, {"depth": 50, "width_multiplier": 0.125}, include_heads=False
+    )
     assert head is None and supervised is None
 
 
@@ -125,15 +138,22 @@ def test_missing_unused_and_mismatched_variables_are_listed(tmp_path, r50_tf1_sh
     assert "unused" in message and "base_model/extra_layer/weights" in message
     # Wrong width: shapes do not fit, reported with both shapes.
     prefix = write_checkpoint(tmp_path / "ckpt2", random_arrays(_small(r50_tf1_shapes)))
-    with pytest.raises(ConversionError, match=r"shape mismatches.*stem_conv/kernel: model \(7, 7, 3, 16\)"):
+    with pytest.raises(
+        ConversionError, match=r"shape mismatches.*stem_conv/kernel: model \(7, 7, 3, 16\)"
+    ):
         convert(prefix, {"depth": 50, "width_multiplier": 0.25})
     # Wrong depth: different number of convolutions.
-    with pytest.raises(ConversionError, match="has 53 encoder convolution kernels but the requested architecture has 104"):
+    with pytest.raises(
+        ConversionError,
+        match="has 53 encoder convolution kernels but the requested architecture has 104",
+    ):
         convert(prefix, "r101_1x")
 
 
 def test_convert_tf2_object_graph_keys_r18(tmp_path, reference_dir):
-    shapes = read_names(reference_dir / "simclr-official-variables" / "r18_1x_sk0_gbn0_32_ckpt_keys.txt")
+    shapes = read_names(
+        reference_dir / "simclr-official-variables" / "r18_1x_sk0_gbn0_32_ckpt_keys.txt"
+    )
     shapes.pop("_CHECKPOINTABLE_OBJECT_GRAPH")
     arrays = random_arrays(shapes, seed=4)
     prefix = write_checkpoint(tmp_path / "ckpt-1", arrays)
@@ -144,7 +164,10 @@ def test_convert_tf2_object_graph_keys_r18(tmp_path, reference_dir):
     assert placed["group1_block0_shortcut_conv/kernel"] == (
         "model/resnet_model/block_groups/0/layers/0/shortcut_layers/0/conv2d/kernel" + suffix
     )
-    assert placed["stem_bn/gamma"] == "model/resnet_model/initial_conv_relu_max_pool/2/bn/gamma" + suffix
+    assert (
+        placed["stem_bn/gamma"]
+        == "model/resnet_model/initial_conv_relu_max_pool/2/bn/gamma" + suffix
+    )
     assert encoder.output.shape[-1] == 512 and head.output_dim == 128
 
 
@@ -158,11 +181,20 @@ def test_convert_tf1_sk_r50(tmp_path, reference_dir):
     assert len(placed) == len(arrays)
     assert placed["group1_block0_sk_fc2/kernel"] == "base_model/conv2d_7/kernel"
     assert placed["stem_conv3/kernel"] == "base_model/conv2d_2/kernel"
+    images = np.random.default_rng(5).uniform(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(encoder(images, training=False)),
+        reference_forward(arrays, images, sk=True),
+        rtol=2e-4,
+        atol=2e-4,
+    )
 
 
 def test_scaled_shapes_match_official_2x(reference_dir, r50_tf1_shapes):
     """The 2x list derived by scaling has the official 2x shapes (checked against TF2 list)."""
-    official = read_names(reference_dir / "simclr-official-variables" / "r50_2x_sk0_gbn1_224_names.txt")
+    official = read_names(
+        reference_dir / "simclr-official-variables" / "r50_2x_sk0_gbn1_224_names.txt"
+    )
     scaled = scale_shapes(r50_tf1_shapes, 2)
     assert len(scaled) == len(official) == 281
     assert sorted(scaled.values()) == sorted(official.values())
@@ -170,7 +202,9 @@ def test_scaled_shapes_match_official_2x(reference_dir, r50_tf1_shapes):
 
 @pytest.mark.slow
 def test_convert_tf1_r50_2x(tmp_path, r50_tf1_shapes):
-    shapes = {k: v for k, v in scale_shapes(r50_tf1_shapes, 2).items() if k.startswith("base_model/")}
+    shapes = {
+        k: v for k, v in scale_shapes(r50_tf1_shapes, 2).items() if k.startswith("base_model/")
+    }
     arrays = random_arrays(shapes, seed=6)
     prefix = write_checkpoint(tmp_path / "ckpt", arrays)
     encoder, _, _ = convert(prefix, "r50_2x")
@@ -178,5 +212,8 @@ def test_convert_tf1_r50_2x(tmp_path, r50_tf1_shapes):
     assert len(placed) == len(arrays)
     images = np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(
-        np.asarray(encoder(images, training=False)), reference_forward(arrays, images), rtol=2e-4, atol=2e-4
+        np.asarray(encoder(images, training=False)),
+        reference_forward(arrays, images),
+        rtol=2e-4,
+        atol=2e-4,
     )

@@ -49,7 +49,10 @@ def test_pull_from_hub_then_offline(exported, hub, monkeypatch):
 
 def test_offline_and_not_cached_is_a_clear_error(zoo_env, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(OfflineError, match=r"hf://someone/absent is not in the local Hub cache.*kclr zoo pull hf://someone/absent"):
+    with pytest.raises(
+        OfflineError,
+        match=r"hf://someone/absent is not in the local Hub cache.*kclr zoo pull hf://someone/absent",
+    ):
         kclr.zoo.load("hf://someone/absent")
 
 
@@ -72,5 +75,8 @@ def test_tampered_hub_weights_are_refused(exported, hub, zoo_env):
         handle.seek(-64, 2)
         handle.write(b"\x01" * 16)
     hub.add_repo("kclr-test/tampered", tampered)
-    with pytest.raises(IntegrityError, match=r"model\.weights\.h5.*sha256 is [0-9a-f]{64} but metadata\.json records [0-9a-f]{64}"):
+    with pytest.raises(
+        IntegrityError,
+        match=r"model\.weights\.h5.*sha256 is [0-9a-f]{64} but metadata\.json records [0-9a-f]{64}",
+    ):
         kclr.zoo.load("hf://kclr-test/tampered")

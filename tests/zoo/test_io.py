@@ -20,8 +20,19 @@ def tiny():
 
 def test_save_writes_the_four_files_and_round_trips(tiny, tmp_path):
     head = ProjectionHead("v1", output_dim=8)
-    folder = kclr.zoo.save(tiny, tmp_path / "m", head=head, supervised_head=SupervisedHead(5), metadata={"dataset": "demo"})
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "metadata.json", "model.weights.h5"]
+    folder = kclr.zoo.save(
+        tiny,
+        tmp_path / "m",
+        head=head,
+        supervised_head=SupervisedHead(5),
+        metadata={"dataset": "demo"},
+    )
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+    ]
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["kclr_version"] == kclr.__version__ and meta["dataset"] == "demo"
     assert meta["feature_dim"] == 128
@@ -30,17 +41,26 @@ def test_save_writes_the_four_files_and_round_trips(tiny, tmp_path):
     assert config["encoder"] == {
         "name": "resnet",
         "config": {
-            "depth": 18, "width_multiplier": 0.25, "cifar_stem": True, "sk_ratio": 0.0,
-            "sync_bn": False, "input_shape": [None, None, 3], "name": "resnet", "trainable": True,
+            "depth": 18,
+            "width_multiplier": 0.25,
+            "cifar_stem": True,
+            "sk_ratio": 0.0,
+            "sync_bn": False,
+            "input_shape": [None, None, 3],
+            "name": "resnet",
+            "trainable": True,
         },
     }
     assert config["projection_head"]["version"] == "v1"
     images = np.random.default_rng(0).uniform(size=(3, 16, 16, 3)).astype("float32")
     loaded = kclr.zoo.load(folder)
     assert isinstance(loaded, ResNet)
+    assert tuple(loaded.preprocess(np.zeros((1, 300, 260, 3), np.uint8)).shape) == (1, 224, 224, 3)
     np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(tiny(images)), atol=1e-6)
     outputs = kclr.zoo.load(folder, include_head=True)(images)
-    np.testing.assert_allclose(np.asarray(outputs["projection"]), np.asarray(head(tiny(images))[-1]), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(outputs["projection"]), np.asarray(head(tiny(images))[-1]), atol=1e-6
+    )
     assert tuple(outputs["logits"].shape) == (3, 5)
 
 
@@ -93,6 +113,8 @@ def test_preprocess_matches_the_authors_centre_crop():
     assert np.asarray(kclr.zoo.preprocess(shifted)).min() < 0.5
     batch = np.random.default_rng(0).uniform(size=(2, 40, 40, 3)).astype("float32")
     assert tuple(kclr.zoo.preprocess(batch, image_size=32).shape) == (2, 32, 32, 3)
-    np.testing.assert_allclose(np.asarray(kclr.zoo.preprocess(batch, 40, crop_fraction=None)), batch, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(kclr.zoo.preprocess(batch, 40, crop_fraction=None)), batch, atol=1e-6
+    )
     with pytest.raises(ValueError, match="expects RGB images"):
         kclr.zoo.preprocess(np.zeros((4, 4)))

@@ -39,9 +39,13 @@ def bucket(zoo_env, monkeypatch):
         yield root, server
 
 
-def test_v1_zip_download_convert_cache_offline(small_catalog, bucket, zoo_env, r50_tf1_shapes, monkeypatch):
+def test_v1_zip_download_convert_cache_offline(
+    small_catalog, bucket, zoo_env, r50_tf1_shapes, monkeypatch
+):
     root, server = bucket
-    shapes = {k: v for k, v in scale_shapes(r50_tf1_shapes, WIDTH).items() if k.startswith("base_model/")}
+    shapes = {
+        k: v for k, v in scale_shapes(r50_tf1_shapes, WIDTH).items() if k.startswith("base_model/")
+    }
     arrays = random_arrays(shapes, seed=7)
     work = zoo_env / "work" / "ResNet50_1x"
     work.mkdir(parents=True)
@@ -82,7 +86,9 @@ def test_v2_files_with_head(small_catalog, bucket, zoo_env, r50_tf1_shapes):
     assert "/simclr-checkpoints/simclrv2/pretrained/r50_1x_sk0/model.ckpt-250228.index" in requested
     images = np.random.default_rng(2).uniform(size=(2, 32, 32, 3)).astype("float32")
     outputs = model(images)
-    np.testing.assert_allclose(np.asarray(outputs["features"]), reference_forward(arrays, images), rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(
+        np.asarray(outputs["features"]), reference_forward(arrays, images), rtol=2e-4, atol=2e-4
+    )
     assert tuple(outputs["projection"].shape) == (2, 128)
 
 
@@ -95,7 +101,9 @@ def test_pinned_sha256_of_download_is_enforced(small_catalog, bucket, zoo_env, m
     archive.parent.mkdir(parents=True)
     with zipfile.ZipFile(archive, "w") as handle:
         handle.writestr("ResNet50_2x/checkpoint", "not the real thing")
-    with pytest.raises(IntegrityError, match=r"ResNet50_2x\.zip.*sha256 is [0-9a-f]{64} but 0{64} was expected"):
+    with pytest.raises(
+        IntegrityError, match=r"ResNet50_2x\.zip.*sha256 is [0-9a-f]{64} but 0{64} was expected"
+    ):
         kclr.zoo.load("simclr-r50-2x")
     downloads = kclr.zoo.cache_dir() / "downloads" / "simclr-r50-2x"
     assert not any(downloads.glob("ResNet50_2x.zip*"))  # the bad download is not kept
@@ -107,13 +115,19 @@ def test_offline_without_cache_says_what_to_download(zoo_env, monkeypatch):
         kclr.zoo.load("simclrv2-r50-2x")
     message = str(info.value)
     assert "offline mode is on" in message
-    assert "https://storage.googleapis.com/simclr-checkpoints/simclrv2/pretrained/r50_2x_sk0/model.ckpt-250228.index" in message
+    assert (
+        "https://storage.googleapis.com/simclr-checkpoints/simclrv2/pretrained/r50_2x_sk0/model.ckpt-250228.index"
+        in message
+    )
     assert "kclr zoo convert --from" in message and "--arch r50_2x_sk0" in message
 
 
 def test_unreachable_bucket_is_a_clear_error(zoo_env, monkeypatch):
     monkeypatch.setenv("KCLR_OFFICIAL_CHECKPOINT_URL", "http://127.0.0.1:9")
-    with pytest.raises(OfflineError, match=r"Could not download http://127\.0\.0\.1:9/simclr-gcs/checkpoints/ResNet50_4x\.zip"):
+    with pytest.raises(
+        OfflineError,
+        match=r"Could not download http://127\.0\.0\.1:9/simclr-gcs/checkpoints/ResNet50_4x\.zip",
+    ):
         kclr.zoo.load("simclr-r50-4x")
 
 

@@ -37,7 +37,12 @@ def front_matter(text: str) -> dict:
 def test_upload_folder_is_complete_and_loads_back(run_dir, tmp_path):
     run, encoder = run_dir
     folder = hub.prepare_upload(run, tmp_path / "upload", repo="someone/tiny-simclr")
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "metadata.json", "model.weights.h5"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+    ]
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["kclr_version"] == kclr.__version__ and meta["repo"] == "someone/tiny-simclr"
     card = (folder / "README.md").read_text()
@@ -50,7 +55,9 @@ def test_upload_folder_is_complete_and_loads_back(run_dir, tmp_path):
     assert {"kclr", "contrastive-learning"} <= set(hub_meta["tags"])
     assert 'kclr.zoo.load("hf://someone/tiny-simclr")' in card
     images = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
-    np.testing.assert_allclose(np.asarray(kclr.zoo.load(folder)(images)), np.asarray(encoder(images)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(kclr.zoo.load(folder)(images)), np.asarray(encoder(images)), atol=1e-6
+    )
 
 
 def test_push_refuses_what_is_not_an_export(tmp_path):
@@ -80,6 +87,8 @@ def test_real_hub_round_trip(run_dir, monkeypatch):
         result = hub.push(run, repo, private=True)
         model = kclr.zoo.load(f"hf://{repo}@{result['revision']}")
         images = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
-        np.testing.assert_allclose(np.asarray(model(images)), np.asarray(encoder(images)), atol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(model(images)), np.asarray(encoder(images)), atol=1e-6
+        )
     finally:
         api.delete_repo(repo)

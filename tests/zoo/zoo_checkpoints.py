@@ -52,7 +52,9 @@ def random_arrays(shapes: dict[str, tuple[int, ...]], seed: int = 0) -> dict[str
         leaf = name.rsplit("/", 1)[-1]
         if leaf == "kernel":
             fan_in = int(np.prod(shape[:-1]))
-            value = rng.standard_normal(size=shape, dtype=np.float32) * np.float32(np.sqrt(1.0 / fan_in))
+            value = rng.standard_normal(size=shape, dtype=np.float32) * np.float32(
+                np.sqrt(1.0 / fan_in)
+            )
         elif leaf == "gamma":
             value = rng.uniform(0.5, 1.5, size=shape)
         elif leaf == "moving_variance":
@@ -80,8 +82,10 @@ def write_checkpoint(prefix: pathlib.Path, arrays: dict[str, np.ndarray]) -> str
     return str(prefix)
 
 
-def reference_forward(arrays, images, blocks=(3, 4, 6, 3), scope="base_model/"):
+def reference_forward(arrays, images, blocks=(3, 4, 6, 3), scope="base_model/", sk=False):
     """Official ResNet-50 (v1, post-activation) forward pass from TF1-named raw arrays.
+
+    With `sk=True`: SimCLRv2 selective kernels with the ResNet-D stem and shortcut.
 
     Written independently of kclr: walks the authors' creation indices (shortcut first),
     pads strided convolutions explicitly, BatchNorm in inference mode.
@@ -111,17 +115,41 @@ def reference_forward(arrays, images, blocks=(3, 4, 6, 3), scope="base_model/"):
         y = y * arrays[n + "/gamma"] + arrays[n + "/beta"]
         return tf.nn.relu(y) if relu else y
 
+    def selective_kernel(x, stride):
+        streams = bn(conv(x, stride))
+        a, b = tf.split(streams, 2, axis=-1)
+        context = tf.reduce_mean(a + b, axis=[1, 2], keepdims=True)
+        context = bn(conv(context, 1))
+        logits = conv(context, 1)
+        la, lb = tf.split(logits, 2, axis=-1)
+        weights = tf.nn.softmax(tf.stack([la, lb]), axis=0)
+        return weights[0] * a + weights[1] * b
+
     x = tf.constant(images)
-    x = bn(conv(x, 2))
+    if sk:  # ResNet-D stem
+        x = bn(conv(x, 2))
+        x = bn(conv(x, 1))
+        x = bn(conv(x, 1))
+    else:
+        x = bn(conv(x, 2))
     x = tf.nn.max_pool2d(x, 3, 2, "SAME")
     for group, count in enumerate(blocks):
         for block in range(count):
             stride = (1, 2, 2, 2)[group] if block == 0 else 1
-            shortcut = bn(conv(x, stride), relu=False) if block == 0 else x
+            if block == 0 and sk:  # ResNet-D shortcut: [pad (0, 1),] average pool, 1x1 conv
+                pooled = x
+                if stride > 1:
+                    pooled = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])
+                    pooled = tf.nn.avg_pool2d(pooled, 2, stride, "VALID")
+                else:
+                    pooled = tf.nn.avg_pool2d(x, 2, 1, "SAME")
+                shortcut = bn(conv(pooled, 1), relu=False)
+            elif block == 0:
+                shortcut = bn(conv(x, stride), relu=False)
+            else:
+                shortcut = x
             h = bn(conv(x, 1))
-            h = bn(conv(h, stride))
+            h = selective_kernel(h, stride) if sk else bn(conv(h, stride))
             h = bn(conv(h, 1), relu=False)
             x = tf.nn.relu(h + shortcut)
     return tf.reduce_mean(x, axis=[1, 2]).numpy()
-
-

@@ -68,16 +68,21 @@ def official_layout(depth: int = 50, sk_ratio: float = 0.0, cifar_stem: bool = F
             Unit("bn", "stem_bn3", f"{stem}/6/bn"),
         ]
     else:
-        units += [Unit("conv", "stem_conv", f"{stem}/0/conv2d"), Unit("bn", "stem_bn", f"{stem}/2/bn")]
+        units += [
+            Unit("conv", "stem_conv", f"{stem}/0/conv2d"),
+            Unit("bn", "stem_bn", f"{stem}/2/bn"),
+        ]
     for group, count in enumerate(blocks, start=1):
         for index in range(count):
             name = f"group{group}_block{index}"
             path = f"resnet_model/block_groups/{group - 1}/layers/{index}"
             if kind == "basic":
                 if index == 0:
+                    offset = 0 if not sk else (1 if group == 1 else 2)  # ResNet-D: [pad,] pool
+                    shortcut = f"{path}/shortcut_layers"
                     units += [
-                        Unit("conv", f"{name}_shortcut_conv", f"{path}/shortcut_layers/0/conv2d"),
-                        Unit("bn", f"{name}_shortcut_bn", f"{path}/shortcut_layers/1/bn"),
+                        Unit("conv", f"{name}_shortcut_conv", f"{shortcut}/{offset}/conv2d"),
+                        Unit("bn", f"{name}_shortcut_bn", f"{shortcut}/{offset + 1}/bn"),
                     ]
                 layers = f"{path}/conv2d_bn_layers"
                 units += [
@@ -181,7 +186,9 @@ def _is_slot_or_bookkeeping(name: str) -> bool:
         return True
     if parts[0] in {"optimizer", "save_counter", "global_step"} or name.startswith("save_counter/"):
         return True
-    return any(p in _SLOT_WORDS for p in parts) or ".OPTIMIZER_SLOT" in name or "beta1_power" in name
+    return (
+        any(p in _SLOT_WORDS for p in parts) or ".OPTIMIZER_SLOT" in name or "beta1_power" in name
+    )
 
 
 def _tf1_ema(name: str) -> tuple[bool, str]:
@@ -194,7 +201,9 @@ def _tf1_ema(name: str) -> tuple[bool, str]:
 
 _TF1_CONV = re.compile(r"^(?P<scope>(?:.*/)?)conv2d(?:_(?P<i>\d+))?/kernel$")
 _TF1_BN = re.compile(r"^(?P<scope>(?:.*/)?)batch_normalization(?:_(?P<i>\d+))?/(?P<v>\w+)$")
-_TF1_HEAD = re.compile(r"^head_contrastive/nl_(?P<i>\d+)/(?:dense/kernel|batch_normalization/(?P<v>\w+))$")
+_TF1_HEAD = re.compile(
+    r"^head_contrastive/nl_(?P<i>\d+)/(?:dense/kernel|batch_normalization/(?P<v>\w+))$"
+)
 _TF1_SUP = re.compile(r"^head_supervised/linear_layer/dense/(?P<v>kernel|bias)$")
 _TF2_HEAD = re.compile(
     r"^_projection_head/linear_layers/(?P<i>\d+)/(?:dense/kernel|bn_relu/bn/(?P<v>\w+))$"
@@ -268,7 +277,10 @@ def map_tf1(source: Source, layout: list[Unit], ema: bool = False) -> Mapping:
         )
     conv_units = [u for u in layout if u.kind == "conv"]
     bn_units = [u for u in layout if u.kind == "bn"]
-    for units, found, what in ((conv_units, convs, "convolution kernels"), (bn_units, bns, "BatchNorms")):
+    for units, found, what in (
+        (conv_units, convs, "convolution kernels"),
+        (bn_units, bns, "BatchNorms"),
+    ):
         if len(found) != len(units):
             raise ConversionError(
                 f"The checkpoint has {len(found)} encoder {what} but the requested "
@@ -340,7 +352,10 @@ def map_tf2(source: Source, layout: list[Unit], ema: bool = False) -> Mapping:
             layer = f"nl_{i}_dense" if variable == "kernel" else f"nl_{i}_bn"
             _add(targets, duplicates, f"projection_head/{layer}/{variable}", raw)
     if head and "kernel" in head.get(0, {}) and "kernel" in head[max(head)]:
-        head_dims = (source.shapes[head[0]["kernel"]][1], source.shapes[head[max(head)]["kernel"]][1])
+        head_dims = (
+            source.shapes[head[0]["kernel"]][1],
+            source.shapes[head[max(head)]["kernel"]][1],
+        )
     for variable, raw in sup.items():
         _add(targets, duplicates, f"head_supervised/{variable}", raw)
     num_classes = source.shapes[sup["kernel"]][1] if "kernel" in sup else None
@@ -369,9 +384,13 @@ def assign(bundle, source: Source, mapping: Mapping) -> dict[str, str]:
     if missing or unused or mismatched or mapping.duplicates:
         lines = []
         if missing:
-            lines.append(f"missing (no checkpoint value) [{len(missing)}]: " + ", ".join(missing[:20]))
+            lines.append(
+                f"missing (no checkpoint value) [{len(missing)}]: " + ", ".join(missing[:20])
+            )
         if unused:
-            lines.append(f"unused checkpoint variables [{len(unused)}]: " + ", ".join(sorted(unused)[:20]))
+            lines.append(
+                f"unused checkpoint variables [{len(unused)}]: " + ", ".join(sorted(unused)[:20])
+            )
         if mismatched:
             lines.append(f"shape mismatches [{len(mismatched)}]: " + "; ".join(mismatched[:10]))
         if mapping.duplicates:
@@ -435,10 +454,14 @@ def convert(
         head = supervised = None
         if not include_heads:
             mapping.skipped.extend(
-                v for k, v in mapping.targets.items() if k.startswith(("projection_head/", "head_supervised/"))
+                v
+                for k, v in mapping.targets.items()
+                if k.startswith(("projection_head/", "head_supervised/"))
             )
             mapping.targets = {
-                k: v for k, v in mapping.targets.items() if not k.startswith(("projection_head/", "head_supervised/"))
+                k: v
+                for k, v in mapping.targets.items()
+                if not k.startswith(("projection_head/", "head_supervised/"))
             }
             mapping.head_layers = 0
             mapping.num_classes = None

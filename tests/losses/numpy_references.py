@@ -1,0 +1,73 @@
+"""NumPy references of the contrastive losses, written from the authors' code."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def l2n(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def log_softmax(x):
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def official_simclr(hidden, temperature):
+    """SimCLR tf2/objective.py add_contrastive_loss on [2n, d], single replica (2x scale)."""
+    hidden = l2n(hidden.astype(np.float64))
+    h1, h2 = np.split(hidden, 2)
+    n = h1.shape[0]
+    labels = np.eye(n, 2 * n)
+    masks = np.eye(n)
+    aa = h1 @ h1.T / temperature - masks * 1e9
+    bb = h2 @ h2.T / temperature - masks * 1e9
+    ab = h1 @ h2.T / temperature
+    ba = h2 @ h1.T / temperature
+    loss_a = -(labels * log_softmax(np.concatenate([ab, aa], 1))).sum(1)
+    loss_b = -(labels * log_softmax(np.concatenate([ba, bb], 1))).sum(1)
+    return np.mean(loss_a + loss_b)
+
+
+def hobbitlong_supcon(
+    features,
+    labels=None,
+    temperature=0.07,
+    base_temperature=0.07,
+    contrast_mode="all",
+    summation="outside",
+):
+    """HobbitLong SupConLoss (2023 version, zero-positive anchors give 0), loops kept plain."""
+    features = l2n(features.astype(np.float64))
+    bsz, views, _ = features.shape
+    if labels is None:
+        mask = np.eye(bsz)
+    else:
+        labels = np.asarray(labels).reshape(-1, 1)
+        mask = (labels == labels.T).astype(np.float64)
+    contrast = np.concatenate([features[:, v] for v in range(views)], 0)  # view-major
+    if contrast_mode == "one":
+        anchor, anchor_count = features[:, 0], 1
+    else:
+        anchor, anchor_count = contrast, views
+    logits = anchor @ contrast.T / temperature
+    mask = np.tile(mask, (anchor_count, views))
+    logits_mask = np.ones_like(mask)
+    for i in range(bsz * anchor_count):
+        logits_mask[i, i] = 0
+    mask = mask * logits_mask
+    losses = []
+    for i in range(logits.shape[0]):
+        cols = np.nonzero(logits_mask[i])[0]
+        log_denominator = np.log(np.exp(logits[i, cols]).sum())
+        positives = np.nonzero(mask[i])[0]
+        if len(positives) == 0:
+            losses.append(0.0)
+            continue
+        if summation == "outside":
+            value = np.mean(logits[i, positives] - log_denominator)
+        else:
+            value = np.log(np.mean(np.exp(logits[i, positives] - log_denominator)))
+        losses.append(-(temperature / base_temperature) * value)
+    return float(np.mean(losses))

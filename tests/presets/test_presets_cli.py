@@ -1,0 +1,38 @@
+"""`kclr presets list|show` (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from kclr.cli import main
+
+
+def test_list_shows_every_preset():
+    result = CliRunner().invoke(main, ["presets", "list"])
+    assert result.exit_code == 0, result.output
+    for name in ("simclr_r50", "simclr_r50_4x", "supcon_r50", "demo"):
+        assert name in result.output
+
+
+def test_show_resolves_with_overrides_as_json():
+    result = CliRunner().invoke(
+        main,
+        ["presets", "show", "simclr_r50", "--format", "json",
+         "--set", "optimizer.learning_rate=0.5", "--set", "data.global_batch_size=256"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    values = json.loads(result.output)
+    assert values["optimizer"]["learning_rate"] == 0.5
+    assert values["data"]["global_batch_size"] == 256
+    assert values["loss"]["temperature"] == 0.1  # untouched preset value
+    assert values["eval"]["knn_k"] == 200  # default filled in
+
+
+def test_show_bad_key_is_a_clean_error():
+    result = CliRunner().invoke(main, ["presets", "show", "demo", "--set", "train.epoch=3"])
+    assert result.exit_code != 0
+    assert "Unknown configuration key `train.epoch`" in result.output
+    assert "Did you mean 'train.epochs'" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,127 @@
+"""`kclr fit` run directories, resume, and the NaN guard (tiny preset)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from kclr import config, runs
+
+
+def test_two_step_fit_writes_every_artefact(tiny_run):
+    run_dir = tiny_run.run_dir
+    assert tiny_run.steps == 2
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["preset"] == "tiny" and saved["train"]["steps"] == 2
+    assert config.to_dict(config.from_dict(saved)) == config.to_dict(config.resolve("tiny"))
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert len(rows) == 1 and rows[0]["step"] == "2"
+    assert float(rows[0]["loss"]) > 0 and "knn_top1" in rows[0] and "learning_rate" in rows[0]
+    assert list((run_dir / "logs" / "train").glob("events.out.tfevents.*"))
+    ckpts = sorted((run_dir / "checkpoints").glob("ckpt-*.npz"))
+    assert [p.name for p in ckpts] == ["ckpt-000000001.npz", "ckpt-000000002.npz"]
+    latest = json.loads((run_dir / "checkpoints" / "latest.json").read_text())
+    assert latest["step"] == 2 and latest["file"] == "ckpt-000000002.npz"
+    png = (run_dir / "curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("config.json", "model.weights.h5", "metadata.json", "README.md"):
+        assert (run_dir / "export" / name).exists(), name
+    results = json.loads((run_dir / "results.json").read_text())
+    assert 0.0 <= results["knn"]["pretrained_encoder"] <= 100.0
+
+
+def test_tensorboard_events_hold_the_epoch_metrics(tiny_run):
+    import tensorflow as tf
+
+    event_file = next((tiny_run.run_dir / "logs" / "train").glob("events.out.tfevents.*"))
+    tags = {}
+    for record in tf.data.TFRecordDataset(str(event_file)):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        for value in event.summary.value:
+            tags[value.tag] = float(tf.make_ndarray(value.tensor))
+    assert np.isclose(tags["epoch_loss"], tiny_run.history[-1]["loss"])
+    assert "epoch_knn_top1" in tags
+
+
+def test_exported_encoder_loads_and_matches_trained_weights(tiny_run):
+    import kclr
+
+    encoder = kclr.zoo.load(str(tiny_run.run_dir / "export"))
+    trained = tiny_run.trainer.encoder
+    images = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        encoder(images, training=False), trained(images, training=False), atol=1e-5
+    )
+
+
+def test_existing_run_dir_is_never_overwritten(tiny_run):
+    before = sorted(p.name for p in tiny_run.run_dir.iterdir())
+    with pytest.raises(runs.RunDirectoryError, match="--resume"):
+        runs.fit(config.resolve("tiny"), out=tiny_run.run_dir, verbose=0)
+    assert sorted(p.name for p in tiny_run.run_dir.iterdir()) == before
+
+
+def test_resume_with_a_different_config_is_refused(tiny_run):
+    cfg = config.resolve("tiny", overrides=["optimizer.learning_rate=0.5"])
+    with pytest.raises(runs.RunDirectoryError, match="optimizer.learning_rate"):
+        runs.fit(cfg, out=tiny_run.run_dir, resume=True, verbose=0)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_at(step):
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == step:
+                raise _Interrupt()
+
+    return Interrupt()
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    overrides = ["train.steps=6", "train.checkpoint_every_steps=2", "data.num_examples=32",
+                 "eval.monitor=false"]  # fmt: skip
+    cfg = config.resolve("tiny", overrides=overrides)
+    full = runs.fit(cfg, out=tmp_path / "full", verbose=0)
+    # Killed during step 4 to 5 (mid-epoch: 4 steps per epoch); last checkpoint = step 4.
+    with pytest.raises(_Interrupt):
+        runs.fit(cfg, out=tmp_path / "cut", verbose=0, callbacks=[_interrupt_at(5)])
+    latest = json.loads((tmp_path / "cut" / "checkpoints" / "latest.json").read_text())
+    assert latest["step"] == 4
+    resumed = runs.fit(cfg, out=tmp_path / "cut", resume=True, verbose=0)
+    assert resumed.steps == full.steps == 6
+    assert int(resumed.trainer.optimizer.iterations.numpy()) == 6
+    for a, b in zip(full.trainer.get_weights(), resumed.trainer.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert [r["step"] for r in resumed.history] == [r["step"] for r in full.history] == [4, 6]
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    import keras
+
+    class PoisonAfter(keras.callbacks.Callback):
+        """Makes step 3 produce NaN by poisoning a kernel after step 2 is saved."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == 2:
+                kernel = self.model.encoder.trainable_variables[0]
+                kernel.assign(kernel * np.nan)
+
+    cfg = config.resolve("tiny", overrides=["train.steps=5", "eval.monitor=false"])
+    with pytest.raises(runs.NonFiniteLossError) as info:
+        runs.fit(cfg, out=tmp_path / "nan", verbose=0, callbacks=[PoisonAfter()])
+    message = str(info.value)
+    assert "NaN/Inf at step 3" in message and "ckpt-000000002.npz (step 2)" in message
+    latest = json.loads((tmp_path / "nan" / "checkpoints" / "latest.json").read_text())
+    assert latest["step"] == 2
+    with np.load(tmp_path / "nan" / "checkpoints" / latest["file"]) as data:
+        assert all(np.isfinite(data[k]).all() for k in data.files)
+    assert not (tmp_path / "nan" / "export").exists()
