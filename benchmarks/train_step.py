@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -84,6 +85,7 @@ def measure(model_name, policy, xla, batch, steps, warmup_steps, width):
         elapsed = time.perf_counter() - start
     finally:
         keras.config.set_dtype_policy("float32")
+        keras.backend.clear_session()  # free the model before the next configuration
     return {
         "model": model_name,
         "image_size": size,
@@ -110,26 +112,18 @@ def main(argv=None):
         for xla in args.xla:
             for policy in args.policies:
                 try:
-                    results.append(
-                        measure(
-                            model_name,
-                            policy,
-                            xla,
-                            batch,
-                            args.steps,
-                            args.warmup_steps,
-                            args.width,
-                        )
+                    result = measure(
+                        model_name, policy, xla, batch, args.steps, args.warmup_steps, args.width
                     )
                 except Exception as error:  # noqa: BLE001 - report, keep benchmarking the rest
-                    results.append(
-                        {
-                            "model": model_name,
-                            "policy": policy,
-                            "xla": xla == "on",
-                            "error": f"{type(error).__name__}: {str(error)[:300]}",
-                        }
-                    )
+                    result = {
+                        "model": model_name,
+                        "policy": policy,
+                        "xla": xla == "on",
+                        "error": f"{type(error).__name__}: {str(error)[:300]}",
+                    }
+                results.append(result)
+                print(json.dumps(result), file=sys.stderr, flush=True)  # progress
     speed = {
         (r["model"], r["policy"], r["xla"]): r["images_per_s"]
         for r in results

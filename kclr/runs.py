@@ -46,7 +46,6 @@ import json
 import math
 import os
 import pathlib
-import sys
 import time
 import warnings
 from typing import Any
@@ -114,7 +113,7 @@ def default_run_dir(cfg: kconfig.Config, root: str = "runs") -> pathlib.Path:
     return pathlib.Path(root) / f"{cfg.preset or 'run'}-{stamp}"
 
 
-def prepare_run_dir(run_dir: str | os.PathLike, resume: bool, is_chief: bool = True) -> pathlib.Path:
+def prepare_run_dir(run_dir: str | os.PathLike, resume: bool) -> pathlib.Path:
     """Checks and creates the run directory; never deletes anything.
 
     A new run needs a missing or empty directory; `resume=True` needs one written
@@ -134,8 +133,7 @@ def prepare_run_dir(run_dir: str | os.PathLike, resume: bool, is_chief: bool = T
             f"Cannot resume from {str(run_dir)!r}: it has no {CONFIG_FILE}, so it is not a kclr "
             "run directory. Point `--out` at the directory of the run to resume."
         )
-    if is_chief:
-        run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
 
@@ -265,7 +263,9 @@ def _callbacks_module():
                         value = float(value)
                     except (TypeError, ValueError):
                         continue
-                    tf.summary.write(f"epoch_{key}", tf.constant(value), step=step, metadata=metadata)
+                    tf.summary.write(
+                        f"epoch_{key}", tf.constant(value), step=step, metadata=metadata
+                    )
             self.writer.flush()
 
     class EpochProgbar(keras.callbacks.ProgbarLogger):
@@ -511,11 +511,16 @@ def fit(
                 f"Cannot resume {str(run_dir)!r} with a different configuration ({diff}). "
                 "Resume with the same preset, data and --set options, or start a new run."
             )
-    prepare_run_dir(run_dir, resume, is_chief)
-    work_dir = run_dir if is_chief else run_dir / f".worker-{strategy.cluster_resolver.task_id}"
-    work_dir.mkdir(parents=True, exist_ok=True)
     if is_chief:
+        prepare_run_dir(run_dir, resume)
         write_config(run_dir, cfg)
+        work_dir = run_dir
+    else:
+        # Other workers read the chief's checkpoints (the run directory must be on a
+        # shared filesystem to resume) and write their logs to a scratch folder.
+        import tempfile
+
+        work_dir = pathlib.Path(tempfile.mkdtemp(prefix="kclr-worker-"))
 
     distribute.check_global_batch_size(cfg.data.global_batch_size, strategy)
     source = kdata.resolve_source(cfg.data.source, "train")
@@ -536,12 +541,16 @@ def fit(
         encoder, head = build_models(cfg)
         trainer = ContrastiveTrainer(encoder, head, ft_proj_selector=cfg.model.ft_proj_selector)
         optimizer = build_optimizer(cfg, num_examples, total_steps)
-        trainer.compile(optimizer=optimizer, loss=build_loss(cfg), jit_compile=cfg.train.jit_compile)
+        trainer.compile(
+            optimizer=optimizer, loss=build_loss(cfg), jit_compile=cfg.train.jit_compile
+        )
         size = cfg.data.image_size
         trainer(np.zeros((1, cfg.data.views, size, size, 3), np.float32))
         trainer.optimizer.build(trainer.trainable_variables)
 
-    store = CheckpointStore(work_dir / CHECKPOINT_DIR, keep=cfg.train.keep_checkpoints, is_chief=is_chief)
+    store = CheckpointStore(
+        run_dir / CHECKPOINT_DIR, keep=cfg.train.keep_checkpoints, is_chief=is_chief
+    )
     history: list[dict[str, float]] = []
     start_step = 0
     info = store.latest() if resume else None
@@ -566,7 +575,9 @@ def fit(
 
             cbs.append(
                 KNNMonitor(
-                    knn_data[0], knn_data[1], k=cfg.eval.knn_k,
+                    knn_data[0],
+                    knn_data[1],
+                    k=cfg.eval.knn_k,
                     temperature=cfg.eval.knn_temperature,
                     every_n_epochs=cfg.eval.monitor_every_epochs,
                 )  # fmt: skip
@@ -623,9 +634,7 @@ def fit(
         _write_metrics(work_dir / METRICS_FILE, history)
     trainer.stop_training = False
 
-    result = FitResult(
-        run_dir=run_dir, steps=step, epochs=epochs, history=history, trainer=trainer
-    )
+    result = FitResult(run_dir=run_dir, steps=step, epochs=epochs, history=history, trainer=trainer)
     if is_chief:
         result.curves = plot_curves(run_dir / METRICS_FILE, run_dir / CURVES_FILE)
         if cfg.train.export:
@@ -667,7 +676,9 @@ def final_knn_table(cfg, encoder, knn_data, verbose: int = 1) -> dict[str, float
     def knn_of(model) -> float:
         a = extract_features(model, train_data)
         b = extract_features(model, test_data)
-        return knn_evaluate(a["features"], a["labels"], b["features"], b["labels"], k, temperature)["top1"]
+        return knn_evaluate(a["features"], a["labels"], b["features"], b["labels"], k, temperature)[
+            "top1"
+        ]
 
     table: dict[str, float] = {}
     if cfg.eval.baselines and isinstance(train_data, tuple):
@@ -768,6 +779,3 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str:
             return f"`{prefix}{key}` was {a.get(key)!r}, now {b.get(key)!r}"
     return ""
 
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

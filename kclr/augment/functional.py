@@ -290,6 +290,13 @@ def separable_blur(images, taps):
     The batch is folded into the channel axis so that one depthwise convolution blurs
     every image with its own kernel.
     """
+    # An empty batch (no image selected) would give the convolution an empty filter.
+    return tf.cond(
+        tf.shape(images)[0] > 0, lambda: _separable_blur(images, taps), lambda: images
+    )
+
+
+def _separable_blur(images, taps):
     batch = tf.shape(images)[0]
     height = tf.shape(images)[1]
     width = tf.shape(images)[2]

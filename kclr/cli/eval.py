@@ -8,14 +8,25 @@ _COLUMNS = ["protocol", "model", "data", "top1", "top5"]
 
 
 def _common(function):
-    function = click.option("--data", required=True, metavar="SOURCE",
-                            help="Labelled data with train and test splits ('demo', a folder, ...).")(function)
-    function = click.option("--image-size", type=int, default=None,
-                            help="Input side (default: the model's, else 224).")(function)
-    function = click.option("--batch-size", type=int, default=256, show_default=True,
-                            help="Batch size of feature extraction.")(function)
-    function = click.option("--no-write", is_flag=True,
-                            help="Do not write <model>.results.json next to the model.")(function)
+    function = click.option(
+        "--data",
+        required=True,
+        metavar="SOURCE",
+        help="Labelled data with train and test splits ('demo', a folder, ...).",
+    )(function)
+    function = click.option(
+        "--image-size", type=int, default=None, help="Input side (default: the model's, else 224)."
+    )(function)
+    function = click.option(
+        "--batch-size",
+        type=int,
+        default=256,
+        show_default=True,
+        help="Batch size of feature extraction.",
+    )(function)
+    function = click.option(
+        "--no-write", is_flag=True, help="Do not write <model>.results.json next to the model."
+    )(function)
     return click.argument("model")(function)
 
 
@@ -34,9 +45,15 @@ def _report(result: dict) -> None:
 
 @command.command("linear")
 @_common
-@click.option("--epochs", type=int, default=90, show_default=True, help="Classifier epochs (90 on ImageNet).")
-@click.option("--linear-batch-size", type=int, default=4096, show_default=True, help="Classifier batch size.")
-@click.option("--learning-rate", type=float, default=0.1, show_default=True, help="Base LR, x batch/256.")
+@click.option(
+    "--epochs", type=int, default=90, show_default=True, help="Classifier epochs (90 on ImageNet)."
+)
+@click.option(
+    "--linear-batch-size", type=int, default=4096, show_default=True, help="Classifier batch size."
+)
+@click.option(
+    "--learning-rate", type=float, default=0.1, show_default=True, help="Base LR, x batch/256."
+)
 @click.option("--weight-decay", type=float, default=0.0, show_default=True, help="L2 coefficient.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def linear(model, data, image_size, batch_size, no_write, epochs, linear_batch_size,
@@ -58,7 +75,9 @@ def linear(model, data, image_size, batch_size, no_write, epochs, linear_batch_s
 @command.command("knn")
 @_common
 @click.option("--k", "k", type=int, default=200, show_default=True, help="Neighbours.")
-@click.option("--temperature", type=float, default=0.07, show_default=True, help="Vote temperature.")
+@click.option(
+    "--temperature", type=float, default=0.07, show_default=True, help="Vote temperature."
+)
 def knn(model, data, image_size, batch_size, no_write, k, temperature) -> None:
     """Weighted cosine kNN of MODEL's features (train split = memory bank), top-1/top-5."""
     from kclr.evaluation import evaluate_model

@@ -7,11 +7,20 @@ import click
 
 @click.command("extract")
 @click.argument("model")
-@click.option("--data", required=True, metavar="SOURCE", help="Images: 'demo', a folder, TFRecords, ...")
+@click.option(
+    "--data", required=True, metavar="SOURCE", help="Images: 'demo', a folder, TFRecords, ..."
+)
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
-              help="Output .npy; labels go to <out>.labels.npy, file names to <out>.filenames.txt.")
-@click.option("--image-size", type=int, default=None, help="Input side (default: the model's, else 224).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output .npy; labels go to <out>.labels.npy, file names to <out>.filenames.txt.",
+)
+@click.option(
+    "--image-size", type=int, default=None, help="Input side (default: the model's, else 224)."
+)
 @click.option("--batch-size", type=int, default=256, show_default=True)
 def command(model, data, split, out, image_size, batch_size) -> None:
     """Write MODEL's features of every image of --data (frozen encoder, BN in inference mode)."""

@@ -6,20 +6,51 @@ import click
 
 
 @click.command("fit")
-@click.option("--preset", default=None, metavar="NAME",
-              help="Preset to start from (see `kclr presets list`), e.g. demo, simclr_r50.")
-@click.option("--config", "config_files", multiple=True, type=click.Path(dir_okay=False),
-              help="YAML/JSON file with a partial configuration (repeatable).")
-@click.option("--data", default=None, metavar="SOURCE",
-              help="Training data: a folder, TFRecord shards, 'tfds:NAME' or 'demo'.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a key, e.g. --set optimizer.learning_rate=0.5 (repeatable).")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker", "tpu"]),
-              default=None, help="Distribution strategy (default: the config's, 'auto').")
-@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]),
-              default=None, help="Numeric precision (default: the config's, float32).")
-@click.option("--out", "out", default=None, type=click.Path(file_okay=False),
-              help="Run directory (default: runs/<preset>-<timestamp>).")
+@click.option(
+    "--preset",
+    default=None,
+    metavar="NAME",
+    help="Preset to start from (see `kclr presets list`), e.g. demo, simclr_r50.",
+)
+@click.option(
+    "--config",
+    "config_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="YAML/JSON file with a partial configuration (repeatable).",
+)
+@click.option(
+    "--data",
+    default=None,
+    metavar="SOURCE",
+    help="Training data: a folder, TFRecord shards, 'tfds:NAME' or 'demo'.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a key, e.g. --set optimizer.learning_rate=0.5 (repeatable).",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "default", "mirrored", "multiworker", "tpu"]),
+    default=None,
+    help="Distribution strategy (default: the config's, 'auto').",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]),
+    default=None,
+    help="Numeric precision (default: the config's, float32).",
+)
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Run directory (default: runs/<preset>-<timestamp>).",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars (one line per epoch).")
 def command(preset, config_files, data, overrides, strategy, precision, out, resume, quiet) -> None:

@@ -23,12 +23,28 @@ def list_presets() -> None:
 
 @command.command("show")
 @click.argument("name")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a key, e.g. --set optimizer.learning_rate=0.5 (repeatable).")
-@click.option("--config", "config_files", multiple=True, type=click.Path(dir_okay=False),
-              help="YAML/JSON file with a partial configuration (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
-              show_default=True, help="Output format.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a key, e.g. --set optimizer.learning_rate=0.5 (repeatable).",
+)
+@click.option(
+    "--config",
+    "config_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="YAML/JSON file with a partial configuration (repeatable).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    help="Output format.",
+)
 def show(name: str, overrides: tuple[str, ...], config_files: tuple[str, ...], fmt: str) -> None:
     """Print preset NAME as a fully resolved configuration (defaults + preset + overrides)."""
     import json

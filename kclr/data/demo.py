@@ -32,12 +32,12 @@ CLASS_NAMES = (
     "disc",
     "square",
     "triangle",
-    "diamond",
+    "inverted triangle",
+    "horizontal bar",
+    "vertical bar",
     "plus",
     "ring",
-    "cross",
-    "star",
-    "frame",
+    "diamond",
     "hourglass",
 )
 SPLIT_SIZES = {"train": 6000, "test": 1000}
@@ -51,26 +51,24 @@ def _signed_inside(label: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if label == 0:  # disc
         return 1.0 - np.sqrt(u**2 + v**2)
     if label == 1:  # square
-        return 0.8 - np.maximum(au, av)
+        return 0.82 - np.maximum(au, av)
     if label == 2:  # triangle, pointing up
-        return np.minimum(v + 0.55, (1.1 - v - 1.732 * au) / 2.0)
-    if label == 3:  # diamond
-        return (1.0 - (au + av)) / 1.414
-    if label == 4:  # plus
-        return np.maximum(np.minimum(0.3 - au, 1.0 - av), np.minimum(0.3 - av, 1.0 - au))
-    if label == 5:  # ring
+        return np.minimum(v + 0.6, (1.1 - v - 1.732 * au) / 2.0)
+    if label == 3:  # triangle, pointing down
+        return _signed_inside(2, u, -v)
+    if label == 4:  # horizontal bar
+        return np.minimum(1.0 - au, 0.38 - av)
+    if label == 5:  # vertical bar
+        return np.minimum(0.38 - au, 1.0 - av)
+    if label == 6:  # plus
+        return np.maximum(np.minimum(0.33 - au, 1.0 - av), np.minimum(0.33 - av, 1.0 - au))
+    if label == 7:  # ring
         r = np.sqrt(u**2 + v**2)
-        return np.minimum(1.0 - r, r - 0.55)
-    if label == 6:  # cross: a plus turned by 45 degrees
-        return _signed_inside(4, (u + v) / 1.414, (u - v) / 1.414)
-    if label == 7:  # five-pointed star
-        r = np.sqrt(u**2 + v**2)
-        return 0.55 + 0.4 * np.cos(5 * np.arctan2(u, v)) - r
-    if label == 8:  # hollow square
-        m = np.maximum(au, av)
-        return np.minimum(0.85 - m, m - 0.5)
+        return np.minimum(1.0 - r, r - 0.5)
+    if label == 8:  # diamond
+        return (1.05 - (au + av)) / 1.414
     # hourglass: two triangles meeting at their tips
-    return np.minimum(0.9 - av, av - 0.9 * au + 0.05)
+    return np.minimum(0.95 - av, av - 0.95 * au + 0.05)
 
 
 def _generate(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -81,11 +79,11 @@ def _generate(split: str) -> tuple[np.ndarray, np.ndarray]:
     rng.shuffle(labels)
 
     # Nuisances, one draw per image.
-    scale = rng.uniform(0.25, 0.42, n) * s  # shape radius in pixels
-    aspect = rng.uniform(0.8, 1.25, n)
-    cx = rng.uniform(0.0, 1.0, n) * (s - 2 * scale) + scale
-    cy = rng.uniform(0.0, 1.0, n) * (s - 2 * scale) + scale
-    angle = rng.uniform(-0.25, 0.25, n)  # small tilt, radians
+    scale = rng.uniform(0.26, 0.4, n) * s  # shape radius in pixels
+    aspect = rng.uniform(0.85, 1.18, n)
+    cx = s / 2 + rng.uniform(-1.0, 1.0, n) * (s / 2 - scale)
+    cy = s / 2 + rng.uniform(-1.0, 1.0, n) * (s / 2 - scale)
+    angle = rng.uniform(-0.2, 0.2, n)  # small tilt, radians
 
     yy, xx = np.meshgrid(np.arange(s) + 0.5, np.arange(s) + 0.5, indexing="ij")
     dx = (xx[None] - cx[:, None, None]) / (scale * aspect)[:, None, None]
@@ -109,7 +107,7 @@ def _generate(split: str) -> tuple[np.ndarray, np.ndarray]:
     )
     t = np.clip(t + 0.5, 0, 1).astype(np.float32)[..., None]
     background = c0 * (1 - t) + c1 * t
-    background = background + 0.06 * rng.standard_normal((n, s, s, 3), dtype=np.float32)
+    background = background + 0.05 * rng.standard_normal((n, s, s, 3), dtype=np.float32)
 
     # Foreground: a random colour kept away from the local background so the shape is visible.
     fg = rng.uniform(0, 1, (n, 1, 1, 3)).astype(np.float32)

@@ -91,7 +91,6 @@ def extract_features(
     ```
     """
     import keras
-    import tensorflow as tf
 
     dataset = _as_dataset(data, batch_size)
     forward = _forward_fn(encoder)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from kclr.evaluation.features import extract_features
@@ -131,7 +132,12 @@ def finetune(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, verbose=verbose)
+    with warnings.catch_warnings():
+        # With ft_proj_selector=1 the head layers above the first get no gradient (the
+        # whole head is built, as the authors do, so that its weights stay loadable).
+        warnings.filterwarnings("ignore", message="Gradients do not exist")
+        warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+        model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, verbose=verbose)
     test = kdata.labelled_dataset(
         source, split="test", image_size=image_size, batch_size=256, recipe=eval_recipe
     )
@@ -149,4 +155,3 @@ def finetune(
         "learning_rate_scaling": learning_rate_scaling,
         "model": model,
     }
-

@@ -75,7 +75,9 @@ def knn_scores(
         top_similarity = np.take_along_axis(similarity, top, axis=1)
         weights = np.exp((top_similarity - 1.0) / temperature)  # shifted: same ranking, no overflow
         rows = np.repeat(np.arange(len(top)), k)
-        np.add.at(scores[start : start + len(top)], (rows, labels[top].reshape(-1)), weights.reshape(-1))
+        np.add.at(
+            scores[start : start + len(top)], (rows, labels[top].reshape(-1)), weights.reshape(-1)
+        )
     return scores
 
 
@@ -96,9 +98,7 @@ def knn_evaluate(
     """
     _check(train_features, train_labels, test_features, test_labels)
     labels = np.asarray(test_labels).astype(np.int64).reshape(-1)
-    num_classes = int(
-        num_classes or max(np.asarray(train_labels).max(), labels.max(initial=0)) + 1
-    )
+    num_classes = int(num_classes or max(np.asarray(train_labels).max(), labels.max(initial=0)) + 1)
     scores = knn_scores(
         train_features, train_labels, test_features, k, temperature, num_classes=num_classes
     )

@@ -138,7 +138,9 @@ def results_path(model: str) -> pathlib.Path | None:
     return None
 
 
-def write_results(model: str, protocol: str, result: dict[str, Any], path=None) -> pathlib.Path | None:
+def write_results(
+    model: str, protocol: str, result: dict[str, Any], path=None
+) -> pathlib.Path | None:
     """Adds `result` under `protocol` to the model's results JSON (atomic rewrite)."""
     path = pathlib.Path(path) if path else results_path(model)
     if path is None:

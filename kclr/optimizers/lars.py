@@ -80,7 +80,6 @@ class LARS(keras.optimizers.Optimizer):
         name: str = "lars",
         **kwargs,
     ):
-        kwargs.pop("weight_decay", None)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"`momentum` must be in [0, 1); received momentum={momentum}.")

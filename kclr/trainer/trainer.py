@@ -260,6 +260,8 @@ class ContrastiveTrainer(keras.Model):
         context = tf.distribute.get_replica_context()
         if context is None or context.num_replicas_in_sync == 1:
             return
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.TPUStrategy):
+            return  # TPU batches are static; XLA on TPU has no runtime assertions
         replicas = context.num_replicas_in_sync
         total = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(batch, tf.float32))
         tf.debugging.assert_equal(
@@ -397,6 +399,8 @@ class ContrastiveTrainer(keras.Model):
 
     def fit(self, x=None, *args, **kwargs):
         self._check_dataset_batch(x)
+        if isinstance(x, (tf.data.Dataset, tf.distribute.DistributedDataset)) and not args:
+            kwargs.setdefault("shuffle", False)  # datasets shuffle themselves; no Keras warning
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):

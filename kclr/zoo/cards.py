@@ -112,7 +112,11 @@ def render_folder_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
         "head": json.dumps(head, sort_keys=True) if head else "none",
         "supervised": json.dumps(supervised, sort_keys=True) if supervised else "none",
         "image_size": preprocessing.get("image_size", 224),
-        "crop_fraction": preprocessing.get("crop_fraction", 0.875),
+        "crop": (
+            f"central crop keeping {preprocessing['crop_fraction']} of the shorter side"
+            if preprocessing.get("crop_fraction")
+            else "no crop"
+        ),
         "results": results,
         "load_name": f"hf://{metadata['repo']}" if metadata.get("repo") else "path/to/folder",
         "weights_sha256": metadata.get("sha256", {}).get("model.weights.h5", "?"),

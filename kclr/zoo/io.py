@@ -201,6 +201,16 @@ def head_spec(head) -> dict[str, Any] | None:
 
 
 # ----------------------------------------------------------------------------- save / load
+def _preprocessing(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The input contract; small images (<= 32 px) default to no centre crop, as the
+    authors evaluate CIFAR."""
+    overrides = dict(overrides or {})
+    merged = {**DEFAULT_PREPROCESSING, **overrides}
+    if "crop_fraction" not in overrides and int(merged["image_size"]) <= 32:
+        merged["crop_fraction"] = None
+    return merged
+
+
 def save(
     encoder,
     directory: str | os.PathLike,
@@ -226,7 +236,8 @@ def save(
             metrics, `license`, `datasets`, `tags`).
         supervised_head: optional supervised `Dense` head.
         card: model card text; by default one is rendered from the config and metadata.
-        preprocessing: input contract (`image_size`, `crop_fraction`, `input`).
+        preprocessing: input contract (`image_size`, `crop_fraction`, `input`);
+            default 224 px with a 0.875 centre crop (no crop for images of <= 32 px).
 
     Example:
 
@@ -255,7 +266,7 @@ def save(
         "encoder": encoder_spec(encoder),
         "projection_head": head_spec(head),
         "supervised_head": supervised_config,
-        "preprocessing": {**DEFAULT_PREPROCESSING, **(preprocessing or {})},
+        "preprocessing": _preprocessing(preprocessing),
     }
     validate_config(config, source="config")
     json.dumps(metadata or {})  # fail early on non-serialisable metadata
@@ -373,4 +384,7 @@ def load_folder(
             f"include_head=True but {os.fspath(directory)!r} has no projection head (the "
             "SimCLR v1 releases ship the encoder only). Use include_head=False."
         )
-    return keras.Model(bundle.input, bundle.output, name=f"{encoder.name}_with_head")
+    model = keras.Model(bundle.input, bundle.output, name=f"{encoder.name}_with_head")
+    model.zoo_config = config
+    model.preprocess = encoder.preprocess
+    return model

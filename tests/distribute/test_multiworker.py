@@ -96,11 +96,11 @@ def _run_workers(tmp_path, images, labels, initial, floatx, learning_rate):
     return [dict(np.load(tmp_path / f"worker_{i}.npz")) for i in range(2)]
 
 
-# float64 shows the maths is exact; float32 (slow) uses the tolerances of the mirrored
+# float64 shows the maths is exact; float32 uses the tolerances of the mirrored
 # test (reduction order + synchronized-BN variance amplify rounding in BN parameters).
 @pytest.mark.parametrize(
     "floatx, learning_rate",
-    [("float64", 0.5), pytest.param("float32", 0.05, marks=pytest.mark.slow)],
+    [("float64", 0.5), ("float32", 0.05)],
 )
 def test_multiworker_step_equals_single_device(tmp_path, floatx, learning_rate):
     images, labels = tiny_data(batch=8)

@@ -40,7 +40,9 @@ def test_clustered_features_are_classified_perfectly_and_noise_is_chance():
     x_train = centres[y_train] + rng.normal(size=(400, 32))
     x_test = centres[y_test] + rng.normal(size=(100, 32))
     assert knn_accuracy(x_train, y_train, x_test, y_test, k=20) == 100.0
-    noise = knn_accuracy(rng.normal(size=(400, 32)), y_train, rng.normal(size=(100, 32)), y_test, k=20)
+    noise = knn_accuracy(
+        rng.normal(size=(400, 32)), y_train, rng.normal(size=(100, 32)), y_test, k=20
+    )
     assert noise < 45.0
 
 

@@ -174,3 +174,28 @@ def test_bad_inputs_give_clear_errors():
         kclr.losses.SupCon(contrast_mode="both")
     with pytest.raises(ValueError, match="summation"):
         kclr.losses.SupCon(summation="middle")
+
+
+@pytest.mark.parametrize("views", [2, 3])
+def test_ntxent_gradient_matches_finite_differences(views):
+    rng = np.random.default_rng(11)
+    features = rng.normal(size=(4, views, 3))
+    x = tf.constant(features, tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = kclr.losses.nt_xent(x, temperature=0.4)
+    grad = tape.gradient(loss, x).numpy()
+
+    def reference(f):
+        if views == 2:  # the official function, halved
+            return official_simclr(np.concatenate([f[:, 0], f[:, 1]]), 0.4) / 2
+        return hobbitlong_supcon(f, None, 0.4, 0.4)
+
+    eps = 1e-6
+    numeric = np.zeros_like(features)
+    for idx in np.ndindex(features.shape):
+        plus, minus = features.copy(), features.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        numeric[idx] = (reference(plus) - reference(minus)) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)

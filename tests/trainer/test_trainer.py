@@ -87,10 +87,20 @@ def test_supervised_loss_and_accuracy_values():
     both = np.concatenate([labels, labels])
     logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     sup_loss = -np.mean(logp[np.arange(16), both])
-    trainer.compile(optimizer=kclr.optimizers.LARS(0.1), loss="supcon")
+    kernel = trainer.supervised_head.kernel.numpy().copy()
+    trainer.compile(optimizer=kclr.optimizers.LARS(0.1, weight_decay=1e-2), loss="supcon")
     logs = trainer.fit(dataset(images, labels, 8), epochs=1, verbose=0).history
     np.testing.assert_allclose(logs["sup_loss"][-1], sup_loss, rtol=1e-5)
     np.testing.assert_allclose(logs["sup_acc"][-1], np.mean(logits.argmax(1) == both), rtol=1e-6)
+    # head_supervised: excluded from LARS (plain momentum SGD), its weight decay is
+    # wd * l2_loss(kernel) in the loss, as the official code: k - lr * (g + wd * k).
+    prob = np.exp(logp)
+    prob[np.arange(16), both] -= 1.0
+    grad = h.T @ prob / 16
+    expected = kernel - 0.1 * (grad + 1e-2 * kernel)
+    np.testing.assert_allclose(
+        trainer.supervised_head.kernel.numpy(), expected, rtol=1e-4, atol=1e-7
+    )
 
 
 def test_save_load_round_trip(tmp_path):

@@ -46,6 +46,11 @@ def test_layout_matches_official_creation_order(reference_dir):
     sk = official_layout(50, sk_ratio=0.0625)
     assert len([u for u in sk if u.kind == "conv"]) == 87
     assert len([u for u in sk if u.kind == "bn"]) == 71
+    # The authors' ResidualBlock with sk_ratio > 0: [pad,] avg-pool, conv, bn in shortcut_layers.
+    basic_sk = {u.layer: u.tf2 for u in official_layout(18, sk_ratio=0.0625)}
+    assert basic_sk["group1_block0_shortcut_conv"].endswith("/layers/0/shortcut_layers/1/conv2d")
+    assert basic_sk["group2_block0_shortcut_bn"].endswith("/layers/0/shortcut_layers/3/bn")
+    assert basic_sk["stem_bn3"].endswith("initial_conv_relu_max_pool/6/bn")
 
 
 def test_convert_tf1_r50_1x(tmp_path, r50_tf1_shapes):

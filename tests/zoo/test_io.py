@@ -57,7 +57,9 @@ def test_save_writes_the_four_files_and_round_trips(tiny, tmp_path):
     assert isinstance(loaded, ResNet)
     assert tuple(loaded.preprocess(np.zeros((1, 300, 260, 3), np.uint8)).shape) == (1, 224, 224, 3)
     np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(tiny(images)), atol=1e-6)
-    outputs = kclr.zoo.load(folder, include_head=True)(images)
+    with_head = kclr.zoo.load(folder, include_head=True)
+    assert with_head.zoo_config["projection_head"]["version"] == "v1"
+    outputs = with_head(images)
     np.testing.assert_allclose(
         np.asarray(outputs["projection"]), np.asarray(head(tiny(images))[-1]), atol=1e-6
     )
@@ -92,6 +94,20 @@ def test_save_refuses_unregistered_encoders(tmp_path):
 def test_load_missing_folder_and_files(tmp_path):
     with pytest.raises(ZooFormatError, match="config.json is missing"):
         kclr.zoo.load_folder(tmp_path)
+
+
+def test_small_images_default_to_no_crop(tiny, tmp_path):
+    kclr.zoo.save(tiny, tmp_path / "m", preprocessing={"image_size": 32})
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["preprocessing"] == {
+        "image_size": 32,
+        "crop_fraction": None,
+        "input": "rgb_float_0_1",
+    }
+    assert "no crop" in (tmp_path / "m" / "README.md").read_text()
+    loaded = kclr.zoo.load(tmp_path / "m")
+    images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded.preprocess(images)), images, atol=1e-6)
 
 
 def test_include_head_without_head(tiny, tmp_path):
