@@ -12,7 +12,9 @@ from kclr import config, runs
 
 
 def main(run_dir: str = "runs/demo-example") -> None:
-    cfg = config.resolve("demo", overrides=["train.epochs=2"])  # a short run; drop for the full demo
+    cfg = config.resolve(
+        "demo", overrides=["train.epochs=2"]
+    )  # a short run; drop for the full demo
     result = runs.fit(cfg, out=run_dir)
     print("kNN top-1:", result.knn)
 

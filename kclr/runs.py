@@ -47,7 +47,6 @@ import math
 import os
 import pathlib
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -502,6 +501,20 @@ def fit(
     if strategy is None:
         strategy = distribute.get_strategy(cfg.train.strategy)
     is_chief = _is_chief(strategy)
+    # Check everything that can be checked before the run directory is touched.
+    distribute.check_global_batch_size(cfg.data.global_batch_size, strategy)
+    source = kdata.resolve_source(cfg.data.source, "train")
+    num_examples = cfg.data.num_examples or kdata.num_examples(source)
+    steps_per_epoch = num_examples // cfg.data.global_batch_size
+    if steps_per_epoch < 1:
+        raise kconfig.ConfigError(
+            f"`data.global_batch_size={cfg.data.global_batch_size}` is larger than the "
+            f"{num_examples} training examples of {cfg.data.source!r}: no full batch. Lower it, "
+            "e.g. `--set data.global_batch_size=256`."
+        )
+    total_steps = cfg.train.steps or steps_per_epoch * cfg.train.epochs
+    epochs = math.ceil(total_steps / steps_per_epoch)
+
     run_dir = pathlib.Path(out) if out is not None else default_run_dir(cfg)
     if resume and is_chief and (run_dir / CONFIG_FILE).exists():
         saved = kconfig.from_dict(_read_yaml(run_dir / CONFIG_FILE))
@@ -521,19 +534,6 @@ def fit(
         import tempfile
 
         work_dir = pathlib.Path(tempfile.mkdtemp(prefix="kclr-worker-"))
-
-    distribute.check_global_batch_size(cfg.data.global_batch_size, strategy)
-    source = kdata.resolve_source(cfg.data.source, "train")
-    num_examples = cfg.data.num_examples or kdata.num_examples(source)
-    steps_per_epoch = num_examples // cfg.data.global_batch_size
-    if steps_per_epoch < 1:
-        raise kconfig.ConfigError(
-            f"`data.global_batch_size={cfg.data.global_batch_size}` is larger than the "
-            f"{num_examples} training examples of {cfg.data.source!r}: no full batch. Lower it, "
-            "e.g. `--set data.global_batch_size=256`."
-        )
-    total_steps = cfg.train.steps or steps_per_epoch * cfg.train.epochs
-    epochs = math.ceil(total_steps / steps_per_epoch)
 
     _set_precision(cfg.train.precision)
     keras.utils.set_random_seed(cfg.train.seed)
@@ -602,16 +602,15 @@ def fit(
         steps_now = min(steps_per_epoch - offset, total_steps - step)
         dataset = _epoch_dataset(cfg, source, epoch, offset, strategy)
         epoch_start = time.time()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*shuffle=True.*", category=UserWarning)
-            trainer.fit(
-                dataset,
-                initial_epoch=epoch,
-                epochs=epoch + 1,
-                steps_per_epoch=steps_now,
-                callbacks=cbs,
-                verbose=keras_verbose if verbose else 0,
-            )
+        trainer.fit(
+            dataset,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            steps_per_epoch=steps_now,
+            callbacks=cbs,
+            verbose=keras_verbose if verbose else 0,
+            shuffle=False,  # the pipeline shuffles (seeded per epoch)
+        )
         if saver.bad_step is not None:
             last = store.latest()
             where = f"{last['file']} (step {last['step']})" if last else "none was written yet"
@@ -778,4 +777,3 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str:
         elif a.get(key) != b.get(key):
             return f"`{prefix}{key}` was {a.get(key)!r}, now {b.get(key)!r}"
     return ""
-

@@ -60,7 +60,9 @@ def test_plugins_list_shows_builtin_rows_with_origin():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:3] == ["NAME", "KIND", "ORIGIN"]
-    rows = {line.split()[0]: line.split() for line in lines[1:] if line and not line.startswith("(")}
+    rows = {
+        line.split()[0]: line.split() for line in lines[1:] if line and not line.startswith("(")
+    }
     assert rows["ntxent"][1:4] == ["loss", "kclr", kclr.__version__]
 
 

@@ -20,8 +20,17 @@ def plugin_site(tmp_path_factory) -> pathlib.Path:
     for plugin in ("kclr-randaugment", "kclr-kerascv"):
         subprocess.run(
             [
-                sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                "--no-build-isolation", "--target", str(target), str(REPO / "plugins" / plugin),
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-index",
+                "--no-build-isolation",
+                "--target",
+                str(target),
+                str(REPO / "plugins" / plugin),
             ],
             check=True,
             capture_output=True,

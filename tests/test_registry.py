@@ -182,7 +182,9 @@ def test_unknown_name_suggests_the_closest(site):
         {"kclr.augmentations": {"brighten": "fakeplugin_typo:Brighten"}},
         {"fakeplugin_typo.py": LAYER_MODULE},
     )
-    with pytest.raises(RegistryError, match=r"Unknown augmentation 'brigthen'. Did you mean 'brighten'"):
+    with pytest.raises(
+        RegistryError, match=r"Unknown augmentation 'brigthen'. Did you mean 'brighten'"
+    ):
         registry.augmentations.get("brigthen")
     with pytest.raises(RegistryError, match=r"needs a 'name' key"):
         registry.augmentations.get({"config": {}})

@@ -291,9 +291,7 @@ def separable_blur(images, taps):
     every image with its own kernel.
     """
     # An empty batch (no image selected) would give the convolution an empty filter.
-    return tf.cond(
-        tf.shape(images)[0] > 0, lambda: _separable_blur(images, taps), lambda: images
-    )
+    return tf.cond(tf.shape(images)[0] > 0, lambda: _separable_blur(images, taps), lambda: images)
 
 
 def _separable_blur(images, taps):

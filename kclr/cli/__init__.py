@@ -46,7 +46,9 @@ class LazyGroup(click.Group):
         return module.command
 
 
-@click.group(cls=LazyGroup, package="kclr.cli", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, package="kclr.cli", context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, "--version", prog_name="kclr")
 def main() -> None:
     """kclr: SimCLR and SupCon contrastive pretraining for Keras 3.

@@ -87,7 +87,8 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
 
     try:
         result = runs.fit(cfg, out=out, resume=resume, verbose=2 if quiet else 1)
-    except (runs.NonFiniteLossError, runs.RunDirectoryError, config.ConfigError) as error:
+    except (runs.NonFiniteLossError, ValueError, FileNotFoundError) as error:
+        # Config, run-directory, data and batch-size errors all say what to change.
         raise click.ClickException(str(error)) from None
     click.echo(f"Finished {result.steps} steps in {result.seconds:.0f}s.")
     click.echo(f"Run directory: {result.run_dir}")

@@ -21,7 +21,9 @@ def list_plugins(kind: str | None) -> None:
     rows = []
     for kind_name in [kind] if kind else KINDS:
         for entry in registry.REGISTRIES[kind_name].entries():
-            rows.append((entry.name, entry.kind, f"{entry.origin} {entry.version}", entry.description))
+            rows.append(
+                (entry.name, entry.kind, f"{entry.origin} {entry.version}", entry.description)
+            )
     if rows:
         header = ("NAME", "KIND", "ORIGIN", "DESCRIPTION")
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]

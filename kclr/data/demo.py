@@ -4,9 +4,10 @@ kclr ships no images: `load()` draws the demo dataset with vectorised NumPy from
 fixed seed per split, so every install sees the same pixels and nothing is
 downloaded. It is small enough to pretrain on two CPU cores in minutes.
 
-The label is the *shape* (ten classes). Everything else is a nuisance drawn at
-random per image: the shape's colour, position, size and aspect, and a
-background made of a random colour gradient plus noise. Raw pixels and a
+The label is the *shape* (ten classes: disc, square, triangle, inverted triangle,
+star, cross, plus, ring, diamond, hourglass). Everything else is a nuisance drawn
+at random per image, independently of the label: the shape's colour, position,
+size, aspect and tilt, and the background colour (plus pixel noise). Raw pixels and a
 randomly initialised encoder are dominated by those nuisances, whereas the
 SimCLR recipe (random crops + colour distortion) teaches an encoder to ignore
 them, which is the paper's crop + colour finding (Chen et al., 2020, section 3)
@@ -33,8 +34,8 @@ CLASS_NAMES = (
     "square",
     "triangle",
     "inverted triangle",
-    "horizontal bar",
-    "vertical bar",
+    "star",
+    "cross",
     "plus",
     "ring",
     "diamond",
@@ -56,10 +57,11 @@ def _signed_inside(label: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.minimum(v + 0.6, (1.1 - v - 1.732 * au) / 2.0)
     if label == 3:  # triangle, pointing down
         return _signed_inside(2, u, -v)
-    if label == 4:  # horizontal bar
-        return np.minimum(1.0 - au, 0.38 - av)
-    if label == 5:  # vertical bar
-        return np.minimum(0.38 - au, 1.0 - av)
+    if label == 4:  # five-pointed star
+        r = np.sqrt(u**2 + v**2)
+        return 0.6 + 0.4 * np.cos(5 * np.arctan2(u, v)) - r
+    if label == 5:  # cross: a plus turned by 45 degrees
+        return _signed_inside(6, (u + v) / 1.414, (u - v) / 1.414)
     if label == 6:  # plus
         return np.maximum(np.minimum(0.33 - au, 1.0 - av), np.minimum(0.33 - av, 1.0 - au))
     if label == 7:  # ring
@@ -79,7 +81,7 @@ def _generate(split: str) -> tuple[np.ndarray, np.ndarray]:
     rng.shuffle(labels)
 
     # Nuisances, one draw per image.
-    scale = rng.uniform(0.26, 0.4, n) * s  # shape radius in pixels
+    scale = rng.uniform(0.24, 0.36, n) * s  # shape radius in pixels
     aspect = rng.uniform(0.85, 1.18, n)
     cx = s / 2 + rng.uniform(-1.0, 1.0, n) * (s / 2 - scale)
     cy = s / 2 + rng.uniform(-1.0, 1.0, n) * (s / 2 - scale)
@@ -98,18 +100,11 @@ def _generate(split: str) -> tuple[np.ndarray, np.ndarray]:
     # Anti-aliased edge: about one pixel wide in image units.
     alpha = np.clip(inside * scale[:, None, None] + 0.5, 0.0, 1.0).astype(np.float32)[..., None]
 
-    # Background: a random linear gradient between two random colours, plus noise.
+    # Background: a random colour plus pixel noise.
     c0 = rng.uniform(0, 1, (n, 1, 1, 3)).astype(np.float32)
-    c1 = rng.uniform(0, 1, (n, 1, 1, 3)).astype(np.float32)
-    g = rng.uniform(-np.pi, np.pi, n)
-    t = (np.cos(g)[:, None, None] * (xx[None] / s - 0.5)) + (
-        np.sin(g)[:, None, None] * (yy[None] / s - 0.5)
-    )
-    t = np.clip(t + 0.5, 0, 1).astype(np.float32)[..., None]
-    background = c0 * (1 - t) + c1 * t
-    background = background + 0.05 * rng.standard_normal((n, s, s, 3), dtype=np.float32)
+    background = c0 + 0.06 * rng.standard_normal((n, s, s, 3), dtype=np.float32)
 
-    # Foreground: a random colour kept away from the local background so the shape is visible.
+    # Foreground: a random colour, pushed away from the background so the shape shows.
     fg = rng.uniform(0, 1, (n, 1, 1, 3)).astype(np.float32)
     mean_bg = background.mean(axis=(1, 2), keepdims=True)
     too_close = np.abs(fg - mean_bg).max(axis=-1, keepdims=True) < 0.35

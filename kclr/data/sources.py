@@ -239,16 +239,18 @@ def _path_source(spec: str, split: str, validate: bool, label_offset: int) -> So
         return _tfrecord_source(spec, [str(path)], label_offset)
     children = {p.name: p for p in path.iterdir() if p.is_dir()}
     test_dir = next((children[n] for n in TEST_SPLIT_NAMES if n in children), None)
-    if "train" in children and test_dir is not None:
+    has_splits = "train" in children and test_dir is not None
+    if has_splits:
         path = children["train"] if split == "train" else test_dir
-    elif split != "train" and _list_images(path):
-        raise ValueError(
-            f"Data folder {spec!r} has no test split: expected 'train/' and 'test/' (or "
-            f"'val/', 'validation/') subfolders for split={split!r}."
-        )
     shards = _tfrecord_shards(path, split)
     if shards:
         return _tfrecord_source(str(path), shards, label_offset)
+    if split != "train" and not has_splits:
+        raise ValueError(
+            f"Data folder {spec!r} has no test split: expected 'train/' and 'test/' (or "
+            f"'val/', 'validation/') subfolders, or 'validation-*' TFRecord shards, for "
+            f"split={split!r}."
+        )
     class_dirs = sorted(
         p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and _has_images(p)
     )
@@ -397,13 +399,14 @@ def _tfds_source(name: str, split: str, data_dir: str | None) -> Source:
     tfds = _import_tfds()
     builder = tfds.builder(name, data_dir=data_dir)
     splits = builder.info.splits
-    if split != "train" and split not in splits:
+    if splits and split != "train" and split not in splits:
         split = next((s for s in TEST_SPLIT_NAMES if s in splits), split)
-    if split not in splits:
+    if splits and split not in splits:
         raise ValueError(
             f"TFDS dataset {name!r} has no split {split!r}; available: {sorted(splits)}."
         )
-    label = builder.info.features.get("label") if hasattr(builder.info.features, "get") else None
+    features = builder.info.features
+    label = features["label"] if "label" in features.keys() else None
     num_classes = getattr(label, "num_classes", None)
     return Source(
         kind="tfds",

@@ -137,7 +137,13 @@ def finetune(
         # whole head is built, as the authors do, so that its weights stay loadable).
         warnings.filterwarnings("ignore", message="Gradients do not exist")
         warnings.filterwarnings("ignore", message=".*shuffle=True.*")
-        model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, verbose=verbose)
+        model.fit(
+            train,
+            epochs=int(epochs),
+            steps_per_epoch=steps_per_epoch,
+            verbose=verbose,
+            shuffle=False,
+        )
     test = kdata.labelled_dataset(
         source, split="test", image_size=image_size, batch_size=256, recipe=eval_recipe
     )

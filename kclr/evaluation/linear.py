@@ -76,7 +76,7 @@ def train_linear_classifier(
         .batch(batch_size)
         .prefetch(2)
     )
-    classifier.fit(dataset, epochs=int(epochs), verbose=verbose)
+    classifier.fit(dataset, epochs=int(epochs), verbose=verbose, shuffle=False)
     return classifier
 
 

@@ -44,16 +44,16 @@ def _size(name):
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_shape_dtype_range_and_seeded_reproducibility(name):
-    layer = LAYERS[name](seed=3)
+    layer = LAYERS[name](3)
     out = layer(IMAGES, training=True)
     size = _size(name)
     assert out.shape == (8, size, size, 3) and out.dtype == tf.float32
     if name != "random_resized_crop" and not name.startswith("random_resized_crop"):
         assert float(tf.reduce_min(out)) >= 0.0 and float(tf.reduce_max(out)) <= 1.0
-    again = LAYERS[name](seed=3)(IMAGES, training=True)
+    again = LAYERS[name](3)(IMAGES, training=True)
     np.testing.assert_array_equal(out.numpy(), again.numpy())
     if name != "center_crop":
-        other = LAYERS[name](seed=4)(IMAGES, training=True)
+        other = LAYERS[name](4)(IMAGES, training=True)
         assert not np.array_equal(out.numpy(), other.numpy())
         # Successive calls draw fresh parameters.
         assert not np.array_equal(out.numpy(), layer(IMAGES, training=True).numpy())
@@ -61,21 +61,31 @@ def test_shape_dtype_range_and_seeded_reproducibility(name):
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_config_round_trip(name):
-    layer = LAYERS[name](seed=5)
+    layer = LAYERS[name](5)
     config = layer.get_config()
     clone = type(layer).from_config(config)
-    assert clone.get_config() == config
+    assert _strip(clone.get_config()) == _strip(config)
     np.testing.assert_array_equal(
         layer(IMAGES, training=True).numpy(), clone(IMAGES, training=True).numpy()
     )
     serialized = keras.saving.serialize_keras_object(layer)
     restored = keras.saving.deserialize_keras_object(serialized)
-    assert type(restored) is type(layer) and restored.get_config() == config
+    assert type(restored) is type(layer)
+    assert _strip(restored.get_config()) == _strip(config)
+
+
+def _strip(config):
+    """Drops Keras's `build_config` (present once a nested layer has been called)."""
+    if isinstance(config, dict):
+        return {k: _strip(v) for k, v in config.items() if k != "build_config"}
+    if isinstance(config, list):
+        return [_strip(v) for v in config]
+    return config
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_works_in_tf_data(name):
-    layer = LAYERS[name](seed=1)
+    layer = LAYERS[name](1)
     dataset = (
         tf.data.Dataset.from_tensor_slices(IMAGES).batch(4).map(lambda x: layer(x, training=True))
     )
@@ -86,7 +96,7 @@ def test_works_in_tf_data(name):
 
 def test_training_false_is_identity_and_crops_still_apply():
     for name in ("random_flip", "color_distortion", "random_gaussian_blur", "random_cutout"):
-        out = LAYERS[name](seed=0)(IMAGES, training=False)
+        out = LAYERS[name](0)(IMAGES, training=False)
         np.testing.assert_array_equal(out.numpy(), IMAGES.numpy())
     assert A.CenterCrop(24)(IMAGES, training=False).shape == (8, 24, 24, 3)
 

@@ -42,9 +42,18 @@ def test_extract_features_labels_and_filenames(exported, tmp_path):
     path, encoder = exported
     out = tmp_path / "features.npy"
     result = CliRunner().invoke(
-        main, [
-            "extract", str(path), "--data", "demo", "--out", str(out),
-            "--batch-size", "128", "--image-size", "32",
+        main,
+        [
+            "extract",
+            str(path),
+            "--data",
+            "demo",
+            "--out",
+            str(out),
+            "--batch-size",
+            "128",
+            "--image-size",
+            "32",
         ],  # fmt: skip
     )
     assert result.exit_code == 0, result.output

@@ -14,6 +14,7 @@ import pytest
 from kclr import config, runs
 
 
+@pytest.mark.slow  # ~30-60 s on 2 shared cores (MirroredStrategy tracing)
 def test_mirrored_fit_on_two_logical_cpus(tmp_path):
     import tensorflow as tf
 
@@ -38,7 +39,7 @@ def test_batch_that_does_not_divide_across_replicas_is_refused(tmp_path):
     cfg = config.resolve("tiny", overrides=["data.global_batch_size=7"])
     with pytest.raises(ValueError, match="7"):
         runs.fit(cfg, out=tmp_path / "run", verbose=0, strategy=strategy)
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run").exists()  # refused before the run directory is created
 
 
 def _free_ports(n):

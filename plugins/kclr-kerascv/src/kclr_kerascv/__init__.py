@@ -40,8 +40,15 @@ class KerasCVLayer(keras.layers.Layer):
     >>> layer = KerasCVLayer("RandomSharpness", factor=0.5)
     """
 
-    def __init__(self, class_name: str, seed: int | None = None, name=None, dtype=None,
-                 trainable=True, **layer_kwargs: Any) -> None:
+    def __init__(
+        self,
+        class_name: str,
+        seed: int | None = None,
+        name=None,
+        dtype=None,
+        trainable=True,
+        **layer_kwargs: Any,
+    ) -> None:
         super().__init__(name=name, dtype=dtype, trainable=trainable)
         self.class_name = class_name
         self.seed = seed
@@ -81,8 +88,14 @@ class RandomCropAndResize(KerasCVLayer):
     follows the official SimCLR (Inception-crop) distribution instead.
     """
 
-    def __init__(self, target_size=(224, 224), crop_area_factor=(0.08, 1.0),
-                 aspect_ratio_factor=(3 / 4, 4 / 3), seed=None, **kwargs):
+    def __init__(
+        self,
+        target_size=(224, 224),
+        crop_area_factor=(0.08, 1.0),
+        aspect_ratio_factor=(3 / 4, 4 / 3),
+        seed=None,
+        **kwargs,
+    ):
         kwargs.pop("class_name", None)
         super().__init__(
             "RandomCropAndResize",

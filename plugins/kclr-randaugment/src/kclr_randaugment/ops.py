@@ -56,9 +56,7 @@ def make_op(name: str, level: float, seed: int | None = None) -> keras.layers.La
         return keras.layers.RandomSharpness(
             factor=(0.0, 0.9 * m), value_range=VALUE_RANGE, seed=seed
         )
-    raise ValueError(
-        f"Unknown operation {name!r}. Expected one of: {', '.join(OPERATIONS)}."
-    )
+    raise ValueError(f"Unknown operation {name!r}. Expected one of: {', '.join(OPERATIONS)}.")
 
 
 OPERATIONS = (

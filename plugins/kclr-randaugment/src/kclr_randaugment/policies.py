@@ -25,7 +25,7 @@ class _PolicyLayer(keras.layers.Layer):
         batch = ops.shape(images)[0]
         fire = keras.random.uniform((batch,), seed=self._generator)
         out = images
-        for index, (layer, probability) in enumerate(zip(candidates, probabilities)):
+        for index, (layer, probability) in enumerate(zip(candidates, probabilities, strict=False)):
             if layer is None or probability <= 0.0:
                 continue
             mask = ops.logical_and(ops.equal(choice, index), fire < probability)
