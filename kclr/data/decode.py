@@ -49,8 +49,9 @@ def decode_crops(data, boxes_fn, size, method="bicubic"):
 
     Returns:
         float32 `[V, size[0], size[1], 3]`, values in `[0, 1]` up to resize overshoot.
-        JPEGs are cropped before decoding (`tf.image.decode_and_crop_jpeg`), so only the
-        crop's pixels are decoded; other formats are decoded whole, then cropped.
+        A single JPEG crop is cropped before decoding (`tf.image.decode_and_crop_jpeg`),
+        so only the crop's rows and columns are decoded; for several views one full
+        decode is cheaper and is used instead; other formats are decoded whole.
     """
 
     def resize(crop):
@@ -60,6 +61,10 @@ def decode_crops(data, boxes_fn, size, method="bicubic"):
     def from_jpeg():
         shape = tf.image.extract_jpeg_shape(data)
         boxes = boxes_fn(shape[0], shape[1])
+        if boxes.shape[0] > 1:
+            # Several crops of one file: libjpeg entropy-decodes every row above a crop
+            # window, so one full decode is cheaper than one cropped decode per view.
+            return from_image(tf.io.decode_jpeg(data, channels=3), boxes)
         return tf.stack(
             [
                 resize(tf.image.decode_and_crop_jpeg(data, boxes[v], channels=3))
@@ -67,14 +72,16 @@ def decode_crops(data, boxes_fn, size, method="bicubic"):
             ]
         )
 
-    def from_other():
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        shape = tf.shape(image)
-        boxes = boxes_fn(shape[0], shape[1])
+    def from_image(image, boxes):
         crops = []
         for v in range(boxes.shape[0]):
             y, x, h, w = tf.unstack(boxes[v])
             crops.append(resize(image[y : y + h, x : x + w]))
         return tf.stack(crops)
+
+    def from_other():
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        shape = tf.shape(image)
+        return from_image(image, boxes_fn(shape[0], shape[1]))
 
     return tf.cond(is_jpeg(data), from_jpeg, from_other)

@@ -3,7 +3,7 @@
 Layout of `pretraining_dataset` for encoded images (folders, TFRecords, TFDS):
 
     files -> shard -> shuffle -> repeat -> enumerate
-          -> map(decode_and_crop_jpeg + resize of the small crop, one per view)   per file
+          -> map(decode (cropped for one view) + resize of each crop + flip)      per file
           -> ignore_errors -> batch(drop_remainder) -> enumerate
           -> map(flip, colour, grayscale, blur on [B*V, S, S, 3])                  batched
           -> prefetch
@@ -65,8 +65,9 @@ def pretraining_dataset(
     Each element is a dict `{"views": float32 [B, views, S, S, 3], "labels": int32 [B]}`
     (`"labels"` only when the source has labels), with `B` the global batch size (or the
     per-replica batch size under a strategy), batched with `drop_remainder=True`, shuffled,
-    repeated and prefetched. JPEGs are cropped before decoding and only the crop is
-    resized; the per-pixel augmentations run batched on `[B * views, S, S, 3]`.
+    repeated and prefetched. The crop is folded into decoding (a single JPEG view is
+    cropped before decoding) and only the crop is resized; the per-pixel augmentations run
+    batched on `[B * views, S, S, 3]`.
 
     Where kclr differs from the authors' pipeline (SimCLR `data.py`): it shuffles the
     file list (the whole list, each epoch) rather than decoded examples with a buffer of

@@ -124,3 +124,17 @@ def test_finetune_with_a_label_fraction(exported):
     assert model.output.shape[-1] == 10
     assert any("head_supervised" in v.path for v in model.trainable_variables)
     assert len(model.trainable_variables) > 2
+
+
+def test_finetune_cli_reports_and_writes_results(exported):
+    path, _ = exported
+    result = CliRunner().invoke(
+        main,
+        ["finetune", str(path), "--data", "demo", "--label-fraction", "0.01",
+         "--epochs", "1", "--batch-size", "30"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "finetune_0.01" in result.output and "TOP1" in result.output
+    saved = json.loads((path.parent / "export.results.json").read_text())
+    assert saved["finetune_0.01"]["num_labelled"] == 60  # 1% of 600 per class x 10 classes
+    assert saved["finetune_0.01"]["ft_proj_selector"] == 1  # the model has a projection head
