@@ -12,6 +12,7 @@ from kclr.registry import augmentations
 
 IMPLEMENTATIONS = ("simclrv2", "simclrv1")
 _IDENTITY = 4  # op id of images the jitter does not touch
+_PER_IMAGE_MAX = 4  # static batches up to this size take the per-image branch path
 _ORDERS = [(0, 1, 2, 3)] + [p for p in itertools.permutations(range(4)) if p != (0, 1, 2, 3)]
 
 
@@ -130,6 +131,8 @@ class ColorDistortion(AugmentationLayer):
         factors = transformation["factors"]
         order = transformation["order"]
         orders = _ORDERS if self.random_order else _ORDERS[:1]
+        if images.shape[0] is not None and images.shape[0] <= _PER_IMAGE_MAX:
+            return self._transform_each(images, factors, order, orders)
         # Group the images by their whole order (24 permutations, plus "untouched"), so
         # one partition and one stitch serve all four stages; each image goes through
         # exactly its four ops, computed on channel planes.
@@ -150,6 +153,55 @@ class ColorDistortion(AugmentationLayer):
             outputs.append(tf.stack(planes, axis=-1))
         outputs.append(parts[-1])
         out = tf.dynamic_stitch(indices, outputs)
+        out.set_shape(images.shape)
+        return out
+
+    def _image_op(self, op, image, factor):
+        """Op `op` on one image with a scalar factor: TensorFlow's fused kernels."""
+        if op == 0 and self.brightness > 0:
+            return image * factor if self.impl == "simclrv2" else image + factor
+        if op == 1 and self.contrast > 0:
+            return tf.image.adjust_contrast(image, factor)
+        if op == 2 and self.saturation > 0:
+            return tf.image.adjust_saturation(image, factor)
+        if op == 3 and self.hue > 0:
+            return tf.image.adjust_hue(image, factor)
+        return image
+
+    def _transform_each(self, images, factors, order, orders):
+        """The same ops for a small static batch (the views of one file in tf.data).
+
+        Each image runs only the branch of its own order (`tf.switch_case`) with the
+        authors' `tf.image.adjust_*` kernels and scalar factors (one pass per op, the
+        fastest form for a single image), rather than a partition into 25 groups.
+        """
+        code = order[:, 0] * 64 + order[:, 1] * 16 + order[:, 2] * 4 + order[:, 3]
+        outputs = []
+        for j in range(images.shape[0]):
+            image = images[j : j + 1]
+            image_factors = factors[j : j + 1]
+
+            def branch(perm, image=image, image_factors=image_factors):
+                def fn():
+                    out = image
+                    for op in perm:
+                        out = tf.clip_by_value(
+                            self._image_op(op, out, image_factors[0, op]), 0.0, 1.0
+                        )
+                    return out
+
+                return fn
+
+            branches = {
+                perm[0] * 64 + perm[1] * 16 + perm[2] * 4 + perm[3]: branch(perm) for perm in orders
+            }
+            keys = sorted(branches)
+            index = tf.fill([], len(keys))
+            for i, key in enumerate(keys):
+                index = tf.where(tf.equal(code[j], key), i, index)
+            fns = [branches[key] for key in keys] + [lambda image=image: image]
+            outputs.append(tf.switch_case(index, fns))
+        out = tf.concat(outputs, axis=0)
         out.set_shape(images.shape)
         return out
 

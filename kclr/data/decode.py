@@ -37,7 +37,7 @@ def image_shape(data):
     )
 
 
-def decode_crops(data, boxes_fn, size, method="bicubic"):
+def decode_crops(data, boxes_fn, size, method="bicubic", flips=None):
     """Decodes the crops of one encoded image and resizes each to `size`.
 
     Args:
@@ -46,6 +46,8 @@ def decode_crops(data, boxes_fn, size, method="bicubic"):
             a static number of views `V`.
         size: `(height, width)` of the output.
         method: resize method (`"bicubic"`, official, or `"bilinear"`).
+        flips: optional bool `[V]`: flip view `v` left-right after its resize (the
+            flip is a resampling like the crop, so it is done here, per view).
 
     Returns:
         float32 `[V, size[0], size[1], 3]`, values in `[0, 1]` up to resize overshoot.
@@ -54,9 +56,16 @@ def decode_crops(data, boxes_fn, size, method="bicubic"):
         decode is cheaper and is used instead; other formats are decoded whole.
     """
 
-    def resize(crop):
-        crop = tf.image.convert_image_dtype(crop, tf.float32)
-        return tf.image.resize(crop, size, method=method)
+    def resize(crop, v):
+        # Resizing the uint8 crop and scaling after is `resize(convert_image_dtype(crop))`
+        # (the resize is linear) up to float rounding, without a float copy of the crop.
+        if crop.dtype == tf.uint8:
+            out = tf.image.resize(crop, size, method=method) * (1.0 / 255.0)
+        else:
+            out = tf.image.resize(tf.image.convert_image_dtype(crop, tf.float32), size, method)
+        if flips is None:
+            return out
+        return tf.cond(flips[v], lambda: tf.reverse(out, [1]), lambda: out)
 
     def from_jpeg():
         shape = tf.image.extract_jpeg_shape(data)
@@ -67,7 +76,7 @@ def decode_crops(data, boxes_fn, size, method="bicubic"):
             return from_image(tf.io.decode_jpeg(data, channels=3), boxes)
         return tf.stack(
             [
-                resize(tf.image.decode_and_crop_jpeg(data, boxes[v], channels=3))
+                resize(tf.image.decode_and_crop_jpeg(data, boxes[v], channels=3), v)
                 for v in range(boxes.shape[0])
             ]
         )
@@ -76,7 +85,7 @@ def decode_crops(data, boxes_fn, size, method="bicubic"):
         crops = []
         for v in range(boxes.shape[0]):
             y, x, h, w = tf.unstack(boxes[v])
-            crops.append(resize(image[y : y + h, x : x + w]))
+            crops.append(resize(image[y : y + h, x : x + w], v))
         return tf.stack(crops)
 
     def from_other():

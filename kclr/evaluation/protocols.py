@@ -31,12 +31,15 @@ def load_model(spec: str, include_head: bool = False):
 
     from kclr.models import ProjectionHead
 
+    plain = zoo.load(spec)
     try:
         bundle = zoo.load(spec, include_head=True)
     except ValueError:  # saved without a projection head
-        return zoo.load(spec), None
+        return plain, None
     head = next(layer for layer in bundle.layers if isinstance(layer, ProjectionHead))
     encoder = keras.Model(bundle.inputs, head.input, name="encoder")
+    # Keep the zoo config (input size, ...) that `zoo.load` attaches to the encoder.
+    object.__setattr__(encoder, "zoo_config", getattr(plain, "zoo_config", None))
     return encoder, head
 
 

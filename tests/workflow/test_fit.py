@@ -75,33 +75,35 @@ class _Interrupt(Exception):
     pass
 
 
-def _interrupt_at(step):
+def _interrupt_at(step, before=False):
+    """Raises when `step` begins (`before`) or ends, like a kill at that point."""
     import keras
 
     class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if before and int(self.model.optimizer.iterations.numpy()) == step - 1:
+                raise _Interrupt()
+
         def on_train_batch_end(self, batch, logs=None):
-            if int(self.model.optimizer.iterations.numpy()) == step:
+            if not before and int(self.model.optimizer.iterations.numpy()) == step:
                 raise _Interrupt()
 
     return Interrupt()
 
 
-def test_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path):
-    overrides = ["train.steps=6", "train.checkpoint_every_steps=2", "data.num_examples=32",
-                 "eval.monitor=false", "train.export=false"]  # fmt: skip
-    cfg = config.resolve("tiny", overrides=overrides)
-    full = runs.fit(cfg, out=tmp_path / "full", verbose=0)
-    # Killed during step 4 to 5 (mid-epoch: 4 steps per epoch); last checkpoint = step 4.
+def test_interrupted_run_resumes_to_the_uninterrupted_weights(tiny_run, tmp_path):
+    cfg = config.resolve("tiny")  # the uninterrupted run is `tiny_run` (2 steps, 8 per epoch)
+    # Killed during step 2 (mid-epoch); the last checkpoint is step 1.
     with pytest.raises(_Interrupt):
-        runs.fit(cfg, out=tmp_path / "cut", verbose=0, callbacks=[_interrupt_at(5)])
+        runs.fit(cfg, out=tmp_path / "cut", verbose=0, callbacks=[_interrupt_at(2, before=True)])
     latest = json.loads((tmp_path / "cut" / "checkpoints" / "latest.json").read_text())
-    assert latest["step"] == 4
+    assert latest["step"] == 1
     resumed = runs.fit(cfg, out=tmp_path / "cut", resume=True, verbose=0)
-    assert resumed.steps == full.steps == 6
-    assert int(resumed.trainer.optimizer.iterations.numpy()) == 6
-    for a, b in zip(full.trainer.get_weights(), resumed.trainer.get_weights(), strict=True):
+    assert resumed.steps == tiny_run.steps == 2
+    assert int(resumed.trainer.optimizer.iterations.numpy()) == 2
+    for a, b in zip(tiny_run.trainer.get_weights(), resumed.trainer.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert [r["step"] for r in resumed.history] == [r["step"] for r in full.history] == [4, 6]
+    assert [r["step"] for r in resumed.history] == [r["step"] for r in tiny_run.history] == [2]
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
