@@ -1,14 +1,19 @@
 """Throughput of kclr's pretraining input pipeline vs a per-image tf.data baseline.
 
 Both pipelines read the same JPEG files and produce 2 views at 224 px per image with the
-SimCLR ImageNet augmentation (crop, flip, colour jitter p=0.8, grayscale p=0.2, blur p=0.5),
-decode included. The baseline follows the authors' code (`data_util.preprocess_for_train`
-mapped per image in tf.data, full decode, `tf.cond` branches, blur on the batch as
-`batch_random_blur`). Each pipeline runs in its own process so its peak memory is its own.
+SimCLR ImageNet augmentation, decode included, and run the same set of ops: Inception crop
+(`sample_distorted_bounding_box`) + bicubic resize, flip, colour jitter s=1.0 (p=0.8,
+random order, clip after each op), grayscale (p=0.2), final clip. The baseline follows the
+authors' code (`data_util.preprocess_for_train` mapped per image in tf.data, full decode,
+`tf.cond` branches). The authors blur in the model (`batch_random_blur` in `model.py`),
+so by default neither pipeline blurs (kclr with `blur=False`; its blur then belongs in
+`ContrastiveTrainer(device_augmenter=...)`); `--blur` adds the blur to both (kclr's
+`RandomGaussianBlur` in tf.data, the baseline's `batch_random_blur` mapped on the batch).
+Each pipeline runs in its own process so its peak memory is its own.
 
 Usage:
 
-    python benchmarks/augment_throughput.py --images DIR [--batch-size 256] [--steps 3]
+    python benchmarks/augment_throughput.py --images DIR [--batch-size 256] [--steps 3] [--blur]
 
 DIR is filled with 512 synthetic JPEGs of about 400x400 when it holds no JPEGs.
 Prints one JSON object: images/s of both (best of `--repeats` alternating runs, all runs
@@ -44,7 +49,7 @@ def generate_images(directory: pathlib.Path, count: int, seed: int = 0) -> None:
 
 
 # -------------------------------------------------------------------------- baseline
-def official_pipeline(files, batch_size, image_size):
+def official_pipeline(files, batch_size, image_size, blur=False):
     """The authors' per-image augmentation (SimCLR tf2/data_util.py semantics) in tf.data."""
     import tensorflow as tf
 
@@ -135,12 +140,15 @@ def official_pipeline(files, batch_size, image_size):
     dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files)).repeat()
     dataset = dataset.map(per_image, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=True)
-    dataset = dataset.map(batch_random_blur, num_parallel_calls=tf.data.AUTOTUNE)
+    if blur:  # the authors do this in the model, on [B, H, W, 6] split into views
+        dataset = dataset.map(batch_random_blur, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 # ---------------------------------------------------------------------------- worker
-def run_worker(which: str, directory: str, batch_size: int, steps: int, warmup: int) -> dict:
+def run_worker(
+    which: str, directory: str, batch_size: int, steps: int, warmup: int, blur: bool
+) -> dict:
     import tensorflow as tf
 
     files = sorted(str(p) for p in pathlib.Path(directory).glob("*.jpg"))
@@ -148,10 +156,15 @@ def run_worker(which: str, directory: str, batch_size: int, steps: int, warmup: 
         import kclr.data
 
         dataset = kclr.data.pretraining_dataset(
-            directory, recipe="simclr", image_size=224, views=2, global_batch_size=batch_size
+            directory,
+            recipe="simclr",
+            image_size=224,
+            views=2,
+            global_batch_size=batch_size,
+            blur=blur,
         )
     else:
-        dataset = official_pipeline(files, batch_size, 224)
+        dataset = official_pipeline(files, batch_size, 224, blur=blur)
     iterator = iter(dataset)
     for _ in range(warmup):
         batch = next(iterator)
@@ -160,7 +173,9 @@ def run_worker(which: str, directory: str, batch_size: int, steps: int, warmup: 
         batch = next(iterator)
     elapsed = time.perf_counter() - start
     views = batch["views"] if isinstance(batch, dict) else batch
-    assert tuple(views.shape) == (batch_size, 2, 224, 224, 3), views.shape
+    # The authors' layout is [B, H, W, 2 * 3] (views concatenated on channels).
+    expected = [(batch_size, 2, 224, 224, 3), (batch_size, 224, 224, 6)]
+    assert tuple(views.shape) in expected, views.shape
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "images_per_s": round(batch_size * steps / elapsed, 1),
@@ -178,11 +193,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed batches")
     parser.add_argument("--warmup", type=int, default=1, help="untimed batches")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each")
+    parser.add_argument(
+        "--blur", action="store_true", help="blur in both pipelines (the authors blur in-model)"
+    )
     parser.add_argument("--worker", choices=["kclr", "baseline"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.worker:
-        result = run_worker(args.worker, args.images, args.batch_size, args.steps, args.warmup)
+        result = run_worker(
+            args.worker, args.images, args.batch_size, args.steps, args.warmup, args.blur
+        )
         print(json.dumps(result))
         return
     directory = pathlib.Path(args.images)
@@ -195,7 +215,7 @@ def main() -> None:
         for which in ("baseline", "kclr"):
             command = [sys.executable, __file__, "--worker", which, "--images", str(directory)]
             command += ["--batch-size", str(args.batch_size), "--steps", str(args.steps)]
-            command += ["--warmup", str(args.warmup)]
+            command += ["--warmup", str(args.warmup)] + (["--blur"] if args.blur else [])
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             runs[which].append(json.loads(output.strip().splitlines()[-1]))
     results = {
@@ -213,6 +233,9 @@ def main() -> None:
                 "images": len(list(directory.glob("*.jpg"))),
                 "image_size": 224,
                 "views": 2,
+                "blur_in_pipeline": args.blur,
+                "ops": "decode, inception crop + bicubic resize, flip, colour jitter s=1 p=0.8, "
+                "grayscale p=0.2, clip" + (", blur p=0.5" if args.blur else ""),
                 "global_batch_size": args.batch_size,
                 "cpu_count": os.cpu_count(),
                 "kclr_images_per_s": results["kclr"]["images_per_s"],

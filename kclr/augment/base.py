@@ -111,6 +111,10 @@ class AugmentationLayer(keras.layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+#: Static batches up to this size (the views of one file) are transformed image by image.
+SMALL_BATCH = 4
+
+
 def uniform(seed: tf.Tensor, shape, minval=0.0, maxval=1.0, salt: int = 0) -> tf.Tensor:
     """`tf.random.stateless_uniform` with a salt folded into `seed` (one stream per use)."""
     seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), salt)
@@ -141,8 +145,26 @@ def apply_where(mask: tf.Tensor, fn, images: tf.Tensor, *params: tf.Tensor) -> t
     """Applies `fn(images[mask], *params[mask])` to the selected images only.
 
     The batch is split with `tf.dynamic_partition` and put back with
-    `tf.dynamic_stitch`, so an op applied with probability p costs p of the batch.
+    `tf.dynamic_stitch`, so an op applied with probability p costs p of the batch. A
+    small static batch (the views of one file in tf.data) uses one `tf.cond` per image
+    instead, which copies nothing for the images left alone.
     """
+    batch = images.shape[0]
+    if batch is not None and batch <= SMALL_BATCH:
+        outputs = []
+        for j in range(batch):
+            image = images[j : j + 1]
+            image_params = [p[j : j + 1] for p in params]
+            outputs.append(
+                tf.cond(
+                    mask[j],
+                    lambda image=image, image_params=image_params: fn(image, *image_params),
+                    lambda image=image: image,
+                )
+            )
+        out = outputs[0] if batch == 1 else tf.concat(outputs, axis=0)
+        out.set_shape(images.shape)
+        return out
     ids = tf.cast(mask, tf.int32)
     indices = tf.dynamic_partition(tf.range(tf.shape(images)[0]), ids, 2)
     keep, take = tf.dynamic_partition(images, ids, 2)

@@ -7,12 +7,12 @@ import itertools
 import tensorflow as tf
 
 from kclr.augment import functional
-from kclr.augment.base import AugmentationLayer, bernoulli, uniform
+from kclr.augment.base import SMALL_BATCH, AugmentationLayer, bernoulli, uniform
 from kclr.registry import augmentations
 
 IMPLEMENTATIONS = ("simclrv2", "simclrv1")
 _IDENTITY = 4  # op id of images the jitter does not touch
-_PER_IMAGE_MAX = 4  # static batches up to this size take the per-image branch path
+_PER_IMAGE_MAX = SMALL_BATCH  # static batches up to this size: one switch_case per image
 _ORDERS = [(0, 1, 2, 3)] + [p for p in itertools.permutations(range(4)) if p != (0, 1, 2, 3)]
 
 

@@ -10,11 +10,15 @@ function bodies only, so `kclr --help` stays fast.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 
 import click
 
 from kclr import __version__
+
+# TensorFlow's C++ start-up chatter hides the CLI's own output; users can still set their own level.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class LazyGroup(click.Group):
