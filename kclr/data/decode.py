@@ -1,7 +1,7 @@
 """Decoding with the crop folded in: `decode_and_crop_jpeg`, then resize of the small crop.
 
-This is the per-file part of the pipeline (decode is per image by nature); the per-pixel
-augmentations run batched afterwards.
+This is the first per-file step of the data pipeline (decode is per image by nature); the
+pipeline then runs the other augmentations on the same file's views.
 """
 
 from __future__ import annotations

@@ -86,6 +86,29 @@ def test_color_distortion_equals_sequential_tf_image_ops_in_drawn_order():
         np.testing.assert_allclose(out[i], x.numpy(), atol=3e-6)
 
 
+@pytest.mark.parametrize(
+    "layer",
+    [
+        A.ColorDistortion(strength=1.0, probability=0.8),
+        A.ColorDistortion(strength=0.5, impl="simclrv1", random_order=False),
+        A.RandomGrayscale(probability=0.5),
+        A.RandomGaussianBlur(kernel_size=5, probability=0.5),
+    ],
+    ids=["jitter", "jitter_v1_fixed_order", "grayscale", "blur"],
+)
+def test_small_batch_path_equals_batched_path(layer):
+    # Batches of <= SMALL_BATCH images (the views of one file in tf.data) take a
+    # per-image path (`tf.switch_case` / `tf.cond`); it must give the batched result.
+    images = tf.random.stateless_uniform([16, 8, 8, 3], [2, 7])
+    params = layer.get_random_transformation(images, tf.constant([3, 4], tf.int64))
+    batched = layer.transform_images(images, params).numpy()
+    for start in range(0, 16, 2):
+        part = tf.nest.map_structure(lambda t, s=start: t[s : s + 2], params)
+        small = layer.transform_images(images[start : start + 2], part).numpy()
+        np.testing.assert_allclose(small, batched[start : start + 2], atol=3e-6)
+    assert not np.allclose(batched, images.numpy(), atol=1e-3)
+
+
 def test_random_order_is_uniform_over_first_op():
     layer = A.ColorDistortion(probability=1.0)
     order = layer.get_random_transformation(_tiny(), tf.constant([0, 1]))["order"].numpy()

@@ -177,3 +177,21 @@ def test_tfds_source_with_mocked_data():
         batch = next(iter(dataset))
     assert batch["views"].shape == (4, 2, 16, 16, 3)
     assert batch["labels"].dtype == tf.int32
+
+
+@pytest.mark.parametrize("encode", [tf.io.encode_png, tf.io.encode_jpeg], ids=["png", "jpeg"])
+def test_decode_crops_resize_of_each_crop_with_flips(encode):
+    from kclr.data import decode
+
+    image = (np.random.default_rng(1).random((40, 50, 3)) * 255).astype(np.uint8)
+    data = encode(image)
+    pixels = tf.image.convert_image_dtype(tf.io.decode_image(data, channels=3), tf.float32)
+    boxes = tf.constant([[2, 3, 20, 30], [0, 0, 40, 50]])
+    out = decode.decode_crops(
+        data, lambda h, w: boxes, (16, 16), "bicubic", flips=tf.constant([True, False])
+    ).numpy()
+    # The official order: convert to float, crop, bicubic resize, then flip.
+    ref0 = tf.image.resize(pixels[2:22, 3:33], [16, 16], "bicubic").numpy()[:, ::-1]
+    ref1 = tf.image.resize(pixels, [16, 16], "bicubic").numpy()
+    np.testing.assert_allclose(out[0], ref0, atol=1e-5)
+    np.testing.assert_allclose(out[1], ref1, atol=1e-5)
