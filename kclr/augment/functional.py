@@ -230,8 +230,11 @@ def crop_and_resize(images, boxes, size, method="bicubic"):
 # --------------------------------------------------------------------------- colour
 def grayscale(images):
     """`tf.image.rgb_to_grayscale` tiled back to 3 channels."""
-    gray = tf.tensordot(images, tf.constant(GRAYSCALE_WEIGHTS, images.dtype), axes=[[-1], [0]])
-    return tf.repeat(gray[..., None], 3, axis=-1)
+    # A broadcast multiply-sum rather than `tf.tensordot`: tensordot's reshape went wrong
+    # under `tf.function` when the batch came out of `tf.dynamic_partition` with a constant seed.
+    weights = tf.constant(GRAYSCALE_WEIGHTS, images.dtype)
+    gray = tf.reduce_sum(images * weights, axis=-1, keepdims=True)
+    return tf.concat([gray, gray, gray], axis=-1)
 
 
 def adjust_brightness_multiplicative(images, factor):

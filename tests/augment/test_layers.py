@@ -137,3 +137,26 @@ def test_all_layers_registered():
     assert expected <= set(registry.augmentations.names())
     layer = registry.augmentations.get("color_distortion", strength=0.5)
     assert isinstance(layer, A.ColorDistortion) and layer.brightness == pytest.approx(0.4)
+
+
+def test_grayscale_in_tf_function_with_a_constant_seed_on_a_large_batch():
+    """Regression: a reshape inside grayscale failed when the selected images came out of
+    `tf.dynamic_partition` in a `tf.function` with a constant seed."""
+    import numpy as np
+    import tensorflow as tf
+
+    from kclr.augment import RandomGrayscale
+
+    layer = RandomGrayscale(seed=1)
+    images = tf.random.stateless_uniform((64, 16, 16, 3), seed=[0, 1])
+
+    @tf.function
+    def augment(x):
+        return layer(x, training=True, seed=tf.constant([1, 2]))
+
+    out = augment(images).numpy()
+    changed = ~np.all(np.isclose(out, images.numpy()), axis=(1, 2, 3))
+    assert 0.05 < changed.mean() < 0.45
+    reference = tf.image.rgb_to_grayscale(images).numpy()
+    np.testing.assert_allclose(out[changed][..., 0], reference[changed][..., 0], atol=1e-6)
+    np.testing.assert_allclose(out[changed][..., 2], reference[changed][..., 0], atol=1e-6)
