@@ -6,8 +6,7 @@ component that needs them is first used (`kclr.ContrastiveTrainer`, `kclr.models
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kclr._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -30,16 +29,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'kclr' has no attribute {name!r}")
-    module_name, _, attribute = target.partition(":")
-    module = importlib.import_module(module_name)
-    value = getattr(module, attribute) if attribute else module
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("kclr", _LAZY, globals())

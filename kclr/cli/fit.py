@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from kclr.cli._options import config_files_option, overrides_option
+
 
 @click.command("fit")
 @click.option(
@@ -12,26 +14,14 @@ import click
     metavar="NAME",
     help="Preset to start from (see `kclr presets list`), e.g. demo, simclr_r50.",
 )
-@click.option(
-    "--config",
-    "config_files",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="YAML/JSON file with a partial configuration (repeatable).",
-)
+@config_files_option
 @click.option(
     "--data",
     default=None,
     metavar="SOURCE",
     help="Training data: a folder, TFRecord shards, 'tfds:NAME' or 'demo'.",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a key, e.g. --set optimizer.learning_rate=0.5 (repeatable).",
-)
+@overrides_option
 @click.option(
     "--strategy",
     type=click.Choice(["auto", "default", "mirrored", "multiworker", "tpu"]),

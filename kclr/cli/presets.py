@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from kclr.cli._options import config_files_option, overrides_option
+
 
 @click.group("presets")
 def command() -> None:
@@ -23,20 +25,8 @@ def list_presets() -> None:
 
 @command.command("show")
 @click.argument("name")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a key, e.g. --set optimizer.learning_rate=0.5 (repeatable).",
-)
-@click.option(
-    "--config",
-    "config_files",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="YAML/JSON file with a partial configuration (repeatable).",
-)
+@overrides_option
+@config_files_option
 @click.option(
     "--format",
     "fmt",

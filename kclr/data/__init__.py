@@ -15,33 +15,26 @@ test = kclr.data.labelled_dataset("photos/", split="test", image_size=224, batch
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kclr._lazy import lazy_exports
 
 _LAZY = {
-    "pretraining_dataset": "kclr.data.pipeline",
-    "labelled_dataset": "kclr.data.pipeline",
-    "build_dataset": "kclr.data.pipeline",
-    "resolve_source": "kclr.data.sources",
-    "num_examples": "kclr.data.sources",
-    "Source": "kclr.data.sources",
-    "UnreadableSourceError": "kclr.data.sources",
-    "label_fraction_indices": "kclr.data.subsets",
-    "read_subset_file": "kclr.data.subsets",
+    "pretraining_dataset": "kclr.data.pipeline:pretraining_dataset",
+    "labelled_dataset": "kclr.data.pipeline:labelled_dataset",
+    "build_dataset": "kclr.data.pipeline:build_dataset",
+    "resolve_source": "kclr.data.sources:resolve_source",
+    "num_examples": "kclr.data.sources:num_examples",
+    "Source": "kclr.data.sources:Source",
+    "UnreadableSourceError": "kclr.data.sources:UnreadableSourceError",
+    "label_fraction_indices": "kclr.data.subsets:label_fraction_indices",
+    "read_subset_file": "kclr.data.subsets:read_subset_file",
+    "demo": "kclr.data.demo",
+    "sources": "kclr.data.sources",
+    "pipeline": "kclr.data.pipeline",
+    "subsets": "kclr.data.subsets",
+    "decode": "kclr.data.decode",
 }
 
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    if name in ("demo", "sources", "pipeline", "subsets", "decode"):
-        return importlib.import_module(f"kclr.data.{name}")
-    raise AttributeError(f"module 'kclr.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*__all__, "demo", "sources", "pipeline", "subsets", "decode"])
+__getattr__, __dir__ = lazy_exports("kclr.data", _LAZY, globals())

@@ -23,36 +23,26 @@ kclr.evaluation.knn_accuracy(train["features"], train["labels"],
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kclr._lazy import lazy_exports
 
 _LAZY = {
-    "knn_accuracy": "kclr.evaluation.knn",
-    "knn_evaluate": "kclr.evaluation.knn",
-    "knn_scores": "kclr.evaluation.knn",
-    "topk_accuracy": "kclr.evaluation.knn",
-    "KNNMonitor": "kclr.evaluation.monitor",
-    "extract_features": "kclr.evaluation.features",
-    "save_features": "kclr.evaluation.features",
-    "linear_evaluation": "kclr.evaluation.linear",
-    "train_linear_classifier": "kclr.evaluation.linear",
-    "finetune": "kclr.evaluation.finetune",
-    "build_classifier": "kclr.evaluation.finetune",
-    "evaluate_model": "kclr.evaluation.protocols",
-    "write_results": "kclr.evaluation.protocols",
-    "format_table": "kclr.evaluation.protocols",
+    "knn_accuracy": "kclr.evaluation.knn:knn_accuracy",
+    "knn_evaluate": "kclr.evaluation.knn:knn_evaluate",
+    "knn_scores": "kclr.evaluation.knn:knn_scores",
+    "topk_accuracy": "kclr.evaluation.knn:topk_accuracy",
+    "KNNMonitor": "kclr.evaluation.monitor:KNNMonitor",
+    "extract_features": "kclr.evaluation.features:extract_features",
+    "save_features": "kclr.evaluation.features:save_features",
+    "linear_evaluation": "kclr.evaluation.linear:linear_evaluation",
+    "train_linear_classifier": "kclr.evaluation.linear:train_linear_classifier",
+    "finetune": "kclr.evaluation.finetune:finetune",
+    "build_classifier": "kclr.evaluation.finetune:build_classifier",
+    "evaluate_model": "kclr.evaluation.protocols:evaluate_model",
+    "write_results": "kclr.evaluation.protocols:write_results",
+    "format_table": "kclr.evaluation.protocols:format_table",
 }
 
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kclr.evaluation' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("kclr.evaluation", _LAZY, globals())

@@ -14,8 +14,7 @@ when a function that needs them runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kclr._lazy import lazy_exports
 
 _LAZY = {
     "load": "kclr.zoo.api:load",
@@ -37,16 +36,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'kclr.zoo' has no attribute {name!r}")
-    module_name, _, attribute = target.partition(":")
-    module = importlib.import_module(module_name)
-    value = getattr(module, attribute) if attribute else module
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports("kclr.zoo", _LAZY, globals())
