@@ -15,9 +15,10 @@ input pipeline described by a `kclr.config.Config`, trains a
 | `results.json` | final kNN results (and the baselines for the demo) |
 
 Resuming (`resume=True`) restores the model, the optimizer (step counter,
-momentum buffers, hence the learning-rate schedule) and the data position: each
-epoch's pipeline is seeded by `(train.seed, epoch)`, so batch `i` of epoch `e` is
-the same in every run, and a resumed epoch skips the batches already trained on.
+momentum buffers, hence the learning-rate schedule) and the data position: the
+run reads one repeated pipeline seeded by `train.seed` (reshuffled each pass, random
+parameters keyed by position), so global batch `i` is the same in every run, and a
+resumed run starts the pipeline at its step, skipping the batches before decoding.
 A resumed run therefore ends with the weights of an uninterrupted run, up to
 floating-point reduction order. Checkpoints are written to a temporary file and
 renamed, so a killed process never leaves a truncated checkpoint.
@@ -268,7 +269,8 @@ def _callbacks_module():
             self.writer.flush()
 
     class EpochProgbar(keras.callbacks.ProgbarLogger):
-        """Keras's progress bar, titled with the run's epoch count (fit runs one epoch a call)."""
+        """Keras's progress bar, titled with the run's epoch count (a resumed run's `fit`
+        calls start mid-run)."""
 
         def __init__(self, total_epochs: int):
             super().__init__()
@@ -278,7 +280,34 @@ def _callbacks_module():
             super().set_params(params)
             self.epochs = self.total_epochs
 
-    return StepCheckpoint, ScalarLogger, EpochProgbar
+    class EpochReporter(keras.callbacks.Callback):
+        """After each epoch: rewrites the metrics CSV and prints one line of metrics."""
+
+        def __init__(self, history: list, metrics_csv: pathlib.Path, total_epochs: int, verbose):
+            super().__init__()
+            self.history = history
+            self.metrics_csv = metrics_csv
+            self.total_epochs = int(total_epochs)
+            self.verbose = verbose
+            self.started = time.time()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if not self.history or self.history[-1]["epoch"] != epoch + 1:
+                return  # stopped by the NaN guard: no row for this epoch
+            _write_metrics(self.metrics_csv, self.history)
+            row = self.history[-1]
+            parts = [f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step")]
+            _echo(
+                f"epoch {row['epoch']}/{self.total_epochs} - step {row['step']} - "
+                + " - ".join(parts)
+                + f" - {time.time() - self.started:.1f}s",
+                self.verbose,
+            )
+
+    return StepCheckpoint, ScalarLogger, EpochProgbar, EpochReporter
 
 
 # ------------------------------------------------------------------------ components
@@ -360,40 +389,32 @@ def build_loss(cfg: kconfig.Config):
     return registry.losses.get(cfg.loss.name, **kwargs)
 
 
-def _epoch_dataset(cfg, source, epoch, skip, strategy):
-    """Epoch `epoch`'s pretraining batches (seeded by epoch), skipping `skip` steps."""
-    import tensorflow as tf
+def _training_dataset(cfg, source, start_step: int, strategy):
+    """The run's stream of pretraining batches from global step `start_step` on.
 
+    One repeated pipeline serves every epoch (it reshuffles each pass from its seed),
+    so the augmentation graph is built once per `fit` call rather than once per epoch;
+    resuming skips to `start_step` before any decoding, see `pretraining_dataset`.
+    """
     from kclr import data as kdata
 
-    seed = int(cfg.train.seed) * 100003 + int(epoch)
-    common = dict(
+    distributed = strategy is not None and (
+        strategy.num_replicas_in_sync > 1 or _multi_worker(strategy)
+    )
+    return kdata.pretraining_dataset(
+        source,
         recipe=cfg.data.recipe,
         image_size=cfg.data.image_size,
         views=cfg.data.views,
-        seed=seed,
+        global_batch_size=cfg.data.global_batch_size,
+        seed=int(cfg.train.seed),
         shuffle=True,
-        repeat=False,
+        repeat=True,
         deterministic=True,
+        strategy=strategy if distributed else None,
+        start_step=start_step,
         **cfg.data.recipe_overrides,
     )
-    if strategy is None or strategy.num_replicas_in_sync == 1 and not _multi_worker(strategy):
-        dataset = kdata.pretraining_dataset(
-            source, global_batch_size=cfg.data.global_batch_size, **common
-        )
-        return dataset.skip(skip) if skip else dataset
-
-    replicas = strategy.num_replicas_in_sync
-
-    def dataset_fn(context: tf.distribute.InputContext):
-        per_replica = context.get_per_replica_batch_size(cfg.data.global_batch_size)
-        dataset = kdata.pretraining_dataset(source, global_batch_size=per_replica, **common)
-        if context.num_input_pipelines > 1:
-            dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
-        local = replicas // context.num_input_pipelines
-        return dataset.skip(skip * local) if skip else dataset
-
-    return strategy.distribute_datasets_from_function(dataset_fn)
 
 
 def _multi_worker(strategy) -> bool:
@@ -563,7 +584,7 @@ def fit(
         _echo(f"Resuming {run_dir} from {info['file']} (step {start_step}).", verbose)
     _write_metrics(work_dir / METRICS_FILE, history)
 
-    checkpoint_cls, logger_cls, progbar_cls = _callbacks_module()
+    checkpoint_cls, logger_cls, progbar_cls, reporter_cls = _callbacks_module()
     epoch_ref = {"epoch": start_step // steps_per_epoch}
     saver = checkpoint_cls(store, cfg.train.checkpoint_every_steps, history, epoch_ref)
     cbs: list = []
@@ -585,6 +606,7 @@ def fit(
     cbs.append(saver)
     cbs.append(logger_cls(work_dir / LOG_DIR))
     cbs.append(progbar_cls(epochs))
+    cbs.append(reporter_cls(history, work_dir / METRICS_FILE, epochs, verbose))
     cbs.extend(callbacks or [])
     keras_verbose = {0: 0, 1: 1, 2: 2}.get(int(verbose), 1)
 
@@ -597,19 +619,23 @@ def fit(
     )
     step = start_step
     while step < total_steps:
-        epoch = step // steps_per_epoch
-        offset = step - epoch * steps_per_epoch
-        steps_now = min(steps_per_epoch - offset, total_steps - step)
-        dataset = _epoch_dataset(cfg, source, epoch, offset, strategy)
-        epoch_start = time.time()
+        # One `fit` call per stretch of whole epochs (a resumed partial epoch and a
+        # partial last epoch get their own), all fed from one repeated pipeline.
+        epoch, offset = divmod(step, steps_per_epoch)
+        whole_epochs_end = total_steps // steps_per_epoch
+        if offset == 0 and epoch < whole_epochs_end:
+            last_epoch, steps_now = whole_epochs_end, steps_per_epoch
+        else:
+            last_epoch = epoch + 1
+            steps_now = min(steps_per_epoch - offset, total_steps - step)
         trainer.fit(
-            dataset,
+            _training_dataset(cfg, source, step, strategy),
             initial_epoch=epoch,
-            epochs=epoch + 1,
+            epochs=last_epoch,
             steps_per_epoch=steps_now,
             callbacks=cbs,
             verbose=keras_verbose if verbose else 0,
-            shuffle=False,  # the pipeline shuffles (seeded per epoch)
+            shuffle=False,  # the pipeline shuffles (seeded)
         )
         if saver.bad_step is not None:
             last = store.latest()
@@ -621,16 +647,6 @@ def fit(
                 "then resume with `--resume` or start a new run."
             )
         step = int(trainer.optimizer.iterations.numpy())
-        if history and verbose:
-            row = history[-1]
-            parts = [f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step")]
-            _echo(
-                f"epoch {row['epoch']}/{epochs} - step {row['step']} - "
-                + " - ".join(parts)
-                + f" - {time.time() - epoch_start:.1f}s",
-                verbose,
-            )
-        _write_metrics(work_dir / METRICS_FILE, history)
     trainer.stop_training = False
 
     result = FitResult(run_dir=run_dir, steps=step, epochs=epochs, history=history, trainer=trainer)

@@ -58,6 +58,7 @@ def pretraining_dataset(
     split: str = "train",
     label_fraction: float | None = None,
     subset_file: str | os.PathLike | None = None,
+    start_step: int = 0,
     **recipe_overrides: Any,
 ) -> tf.data.Dataset:
     """A tf.data pipeline of augmented views for contrastive pretraining.
@@ -95,6 +96,11 @@ def pretraining_dataset(
             worker and per-replica batches of `global_batch_size / num_replicas`.
         split: `"train"` or `"test"`.
         label_fraction, subset_file: select a subset, see `resolve_source`.
+        start_step: start at global batch `start_step` of the stream (to resume a run):
+            the skipped batches are dropped before decoding and augmenting, so this is
+            cheap, and the batches that follow equal those of an uninterrupted stream
+            (random parameters are keyed by position, shuffling is seeded). With corrupt
+            files in the source the position can shift by the files skipped.
         **recipe_overrides: keyword arguments for the recipe (e.g.
             `color_jitter_strength=0.5`, `blur=False`).
 
@@ -112,6 +118,8 @@ def pretraining_dataset(
     seed = _seed(seed)
     _check_batch(global_batch_size, strategy)
     _check_readable(source)
+    if int(start_step) < 0:
+        raise ValueError(f"start_step must be >= 0; received {start_step}.")
     options = dict(
         augmenter=augmenter,
         image_size=int(image_size),
@@ -124,14 +132,19 @@ def pretraining_dataset(
         with_filenames=False,
     )
     if strategy is None:
-        return build_dataset(source, batch_size=global_batch_size, **options)
+        return build_dataset(
+            source, batch_size=global_batch_size, skip_batches=int(start_step), **options
+        )
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        # Each input pipeline feeds its local replicas one batch each per global step.
+        local = context.num_replicas_in_sync // context.num_input_pipelines
         return build_dataset(
             source,
             batch_size=context.get_per_replica_batch_size(global_batch_size),
             shard=context.input_pipeline_id,
             num_shards=context.num_input_pipelines,
+            skip_batches=int(start_step) * local,
             **options,
         )
 
@@ -222,19 +235,23 @@ def build_dataset(
     with_filenames: bool,
     shard: int = 0,
     num_shards: int = 1,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
-    """Builds one input pipeline (one shard) of dicts `{"views", "labels"?, "filenames"?}`."""
+    """Builds one input pipeline (one shard) of dicts `{"views", "labels"?, "filenames"?}`.
+
+    `skip_batches` batches are dropped before any decoding or augmentation.
+    """
     base_seed = tf.constant([seed, shard], tf.int64)
     if source.kind == "arrays":
         dataset = _array_pipeline(
             source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
-            with_filenames, shard, num_shards, base_seed,
+            with_filenames, shard, num_shards, base_seed, skip_batches,
         )  # fmt: skip
     else:
         dataset = _encoded_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards)
         dataset = _decode_and_augment(
             dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
-            with_filenames, base_seed,
+            with_filenames, base_seed, skip_batches,
         )  # fmt: skip
     options = tf.data.Options()
     options.deterministic = deterministic
@@ -244,7 +261,7 @@ def build_dataset(
 
 def _array_pipeline(
     source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
-    with_filenames, shard, num_shards, base_seed,
+    with_filenames, shard, num_shards, base_seed, skip_batches=0,
 ):  # fmt: skip
     images = tf.constant(source.images)
     labels = tf.constant(source.labels) if source.labels is not None else None
@@ -257,6 +274,8 @@ def _array_pipeline(
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
+    if skip_batches:
+        dataset = dataset.skip(skip_batches)
 
     def augment(step, indices):
         batch = tf.image.convert_image_dtype(tf.gather(images, indices), tf.float32)
@@ -365,7 +384,7 @@ def _filter_names(dataset, names):
 
 def _decode_and_augment(
     dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
-    with_filenames, base_seed,
+    with_filenames, base_seed, skip_batches=0,
 ):  # fmt: skip
     crop, rest = split_crop(augmenter)
     flip = None
@@ -404,7 +423,10 @@ def _decode_and_augment(
             out["filenames"] = element["filename"]
         return out
 
-    dataset = dataset.enumerate().map(decode_element, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.enumerate()
+    if skip_batches:
+        dataset = dataset.skip(skip_batches * batch_size)
+    dataset = dataset.map(decode_element, num_parallel_calls=AUTOTUNE)
     dataset = dataset.ignore_errors(log_warning=True)
     return dataset.batch(batch_size, drop_remainder=drop_remainder)
 
