@@ -200,20 +200,21 @@ def test_decode_crops_resize_of_each_crop_with_flips(encode):
 @pytest.mark.parametrize("kind", ["arrays", "folder"])
 def test_start_step_continues_the_uninterrupted_stream(kind, image_folder):
     # Resuming a run starts the pipeline at a global step: the batches must equal those
-    # an uninterrupted stream yields there, across an epoch boundary (reshuffled pass).
-    source = _arrays(n=32) if kind == "arrays" else str(image_folder)
-    per_epoch = 4 if kind == "arrays" else 2  # 32 / 8 arrays, 11 files // 4 (+ repeat)
-    batch = 8 if kind == "arrays" else 4
+    # an uninterrupted stream yields there, inside the second (reshuffled) pass.
+    if kind == "arrays":
+        source, batch, per_pass = _arrays(n=32), 8, 4  # 32 arrays / 8
+    else:
+        source, batch, per_pass = str(image_folder), 4, 3  # 12 files / 4
     options = dict(recipe="simclr_cifar", image_size=16, global_batch_size=batch, seed=3)
     options["deterministic"] = True
     whole = [b["views"].numpy() for b in D.pretraining_dataset(source, **options).take(7)]
-    start = per_epoch + 1  # inside the second pass over the data
+    start = per_pass + 1
     resumed = D.pretraining_dataset(source, start_step=start, **options).take(7 - start)
     resumed = [b["views"].numpy() for b in resumed]
     assert len(resumed) == 7 - start
     for a, b in zip(whole[start:], resumed, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(whole[0], whole[per_epoch])  # the second pass differs
+    assert not np.array_equal(resumed[0], whole[0])  # really started later
 
 
 def test_negative_start_step_is_refused():
