@@ -30,6 +30,9 @@ _LAZY = {
     "preprocess": "kclr.zoo.preprocessing:preprocess",
     "IntegrityError": "kclr.zoo.safety:IntegrityError",
     "OfflineError": "kclr.zoo.download:OfflineError",
+    "DownloadError": "kclr.zoo.download:DownloadError",
+    "verify": "kclr.zoo.verify:verify",
+    "publish": "kclr.zoo.publish:publish",
     "catalog": "kclr.zoo.catalog",
 }
 

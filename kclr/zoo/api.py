@@ -44,7 +44,7 @@ def pull(spec: str, quiet: bool = False) -> pathlib.Path:
     if spec.startswith(hub.HF_PREFIX):
         repo, revision = hub.parse_hf(spec)
         return hub.download(repo, revision)
-    if spec not in catalog.names():
+    if not catalog.is_known(spec):
         path = pathlib.Path(spec)
         if path.exists():
             return hub.resolve_source_folder(path)
@@ -65,17 +65,33 @@ def pull(spec: str, quiet: bool = False) -> pathlib.Path:
                     f"Hub download failed ({error}); converting the authors' checkpoint.",
                     file=sys.stderr,
                 )
-    return _convert_official(entry, cached, quiet=quiet)
+    return convert_official(entry, cached, quiet=quiet)
 
 
-def _convert_official(
-    entry: catalog.CatalogEntry, target: pathlib.Path, quiet: bool
+def hash_record():
+    """The record of the sha256 of every file downloaded from the authors' bucket."""
+    from kclr.zoo.download import RECORD_FILE, HashRecord
+
+    return HashRecord(cache_dir() / "downloads" / RECORD_FILE)
+
+
+def convert_official(
+    entry: catalog.CatalogEntry, target: pathlib.Path, quiet: bool = False, verify_with=None
 ) -> pathlib.Path:
+    """Downloads (or reuses) the authors' checkpoint of `entry` and converts it into `target`.
+
+    The converted folder's `metadata.json` records the source URL, the sha256 of each
+    downloaded file, what was skipped, and (with `verify_with`, the authors'
+    SavedModel folder) the comparison with the authors' forward pass.
+    """
     from kclr.zoo import cards, download
     from kclr.zoo.converter import convert
 
     downloads = cache_dir() / "downloads" / entry.name
-    have = all((downloads / name).exists() for name in entry.checkpoint["files"])
+    have = any(
+        all((downloads / name).exists() for name in source["urls"])
+        for source in entry.checkpoint_sources()
+    )
     if is_offline() and not have:
         urls = "\n  ".join(entry.checkpoint_urls().values())
         raise OfflineError(
@@ -87,29 +103,35 @@ def _convert_official(
             "`kclr.zoo.load(DIR)`."
         )
     if not quiet:
-        print(
-            f"Downloading the authors' checkpoint of {entry.name} into {downloads}", file=sys.stderr
-        )
-    folder = download.fetch_official(entry, downloads)
+        print(f"Fetching the authors' checkpoint of {entry.name} into {downloads}", file=sys.stderr)
+    folder, info = download.fetch_official(entry, downloads, hash_record(), quiet=quiet)
     if not quiet:
         print(f"Converting {entry.name} ({entry.arch_name}) to Keras", file=sys.stderr)
-    convert(
+    result = convert(
         folder,
         entry.arch,
         out=target,
+        ft_proj_selector=entry.ft_proj_selector,
+        verify=verify_with is not None,
+        reference=verify_with,
         metadata={
             "catalog_name": entry.name,
             "license": entry.license,
             "datasets": [entry.dataset],
+            "source": info,
         },
         card=None,
     )
+    if not quiet:
+        for line in [result.report["summary"], *result.report["notes"]]:
+            print(line, file=sys.stderr)
     # Replace the generic card with the catalog's card (sha256 of the converted weights filled).
     meta = io.read_metadata(target)
     (target / io.CARD_FILE).write_text(
-        cards.render_catalog_card(entry, meta["sha256"][io.WEIGHTS_FILE]), encoding="utf-8"
+        cards.render_catalog_card(entry, meta["sha256"][io.WEIGHTS_FILE], meta=meta),
+        encoding="utf-8",
     )
-    if entry.checkpoint.get("archive"):
+    if any(source.get("archive") for source in entry.checkpoint["sources"]):
         shutil.rmtree(downloads / "extracted", ignore_errors=True)
     return target
 
@@ -139,7 +161,7 @@ def load(spec: str | os.PathLike, include_head: bool = False):
     """
     spec = os.fspath(spec)
     pins = None
-    if spec in catalog.names():
+    if catalog.is_known(spec):
         entry = catalog.get(spec)
         pins = _hub_pins(entry) if entry.hub.get("repo") else None
     folder = pull(spec)

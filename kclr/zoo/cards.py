@@ -36,43 +36,123 @@ def _template(name: str) -> string.Template:
     return string.Template(text)
 
 
+_TASKS = {
+    "linear evaluation": "Linear evaluation (frozen features)",
+    "fine-tuned": "Fine-tuned classification",
+    "supervised": "Supervised classification",
+}
+
+
+def _model_index(entry: CatalogEntry) -> str:
+    if entry.top1 is None:
+        return ""
+    return f"""metrics:
+- accuracy
+model-index:
+- name: {entry.name}
+  results:
+  - task:
+      type: image-classification
+      name: {_TASKS[entry.top1_protocol]}
+    dataset:
+      type: {entry.dataset}
+      name: ImageNet (ILSVRC-2012)
+    metrics:
+    - type: accuracy
+      name: top-1 (reported by the authors)
+      value: {entry.top1:.1f}
+"""
+
+
+def _results(entry: CatalogEntry) -> str:
+    what = {
+        "linear evaluation": "Linear evaluation on ImageNet",
+        "fine-tuned": f"ImageNet top-1 of this model ({entry.title.rsplit(', ', 1)[-1]})",
+        "supervised": "ImageNet top-1 of this supervised model",
+    }[entry.top1_protocol]
+    if entry.top1 is None:
+        return (
+            f"{what}: not reported in the authors' tables that kclr checked; kclr has not "
+            "run this evaluation and does not invent a number."
+        )
+    return (
+        f"{what}, top-1 as reported by the authors: **{entry.top1:.1f} %** "
+        f"({entry.top1_source}). kclr has not re-run this evaluation."
+    )
+
+
+def _source_hashes(meta: dict[str, Any] | None) -> str:
+    files = ((meta or {}).get("source") or {}).get("files") or {}
+    if not files:
+        return "not recorded yet (recorded from the first verified download)"
+    return ", ".join(f"`{name}` {item['sha256']}" for name, item in files.items())
+
+
+def _verification(meta: dict[str, Any] | None) -> str:
+    result = ((meta or {}).get("converted_from") or {}).get("verification")
+    if not result:
+        return "not run for this copy (`kclr zoo verify NAME --reference SAVED_MODEL`)"
+    from kclr.zoo.verify import describe
+
+    return describe(result)
+
+
 def render_catalog_card(
-    entry: CatalogEntry, weights_sha256: str | None = None, base_url: str | None = None
+    entry: CatalogEntry,
+    weights_sha256: str | None = None,
+    base_url: str | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> str:
-    """The model card of a catalog model (`zoo/<name>.md`, and README.md on the Hub)."""
-    urls = entry.checkpoint_urls(base_url or DEFAULT_OFFICIAL_URL)
-    pinned = {k: v for k, v in entry.checkpoint.get("sha256", {}).items() if v}
+    """The model card of a catalog model (`zoo/<name>.md`, and README.md on the Hub).
+
+    `meta` (a converted folder's `metadata.json`) adds the sha256 of the authors' files
+    and the verification result.
+    """
+    base = base_url or DEFAULT_OFFICIAL_URL
+    sources = [", ".join(s["urls"].values()) for s in entry.checkpoint_sources(base)]
     hub_sha = weights_sha256 or (entry.hub.get("sha256") or {}).get("model.weights.h5")
     published = entry.hub.get("repo") is not None
     note = (
         "The Hub copy is pinned to the revision above and its sha256 is checked on download."
         if published
         else "Not yet published on the Hugging Face Hub: `kclr.zoo.load` downloads the authors' "
-        "checkpoint and converts it on first use (cached afterwards). The sha256 of the "
-        "authors' files and of the converted weights are left empty until they have been "
-        "computed from a real download; until then kclr cannot pin them."
+        "checkpoint and converts it on first use (cached afterwards). The sha256 of each "
+        "downloaded file is recorded on first use and checked on every later use."
+    )
+    if entry.has_projection_head is None:
+        head = "not known before conversion (kept if the checkpoint has one)"
+    else:
+        head = "yes" if entry.has_projection_head else "no"
+    supervised = (
+        "1000-class linear classifier on the first projection-head layer (the authors' "
+        "`ft_proj_selector=1`)"
+        if entry.ft_proj_selector
+        else "1000-class linear classifier on the features, when the checkpoint has one"
     )
     values = {
         "name": entry.name,
         "title": entry.title,
+        "version": entry.version,
+        "category": entry.category,
         "paper": entry.paper,
         "paper_url": entry.paper_url,
         "license": entry.license,
         "license_text": _LICENSES.get(entry.license, entry.license),
         "dataset": entry.dataset,
-        "top1": f"{entry.linear_eval_top1:.1f}",
-        "top1_source": entry.linear_eval_source,
+        "model_index": _model_index(entry),
+        "results": _results(entry),
         "depth": entry.arch["depth"],
         "width": entry.arch["width_multiplier"],
         "sk": "yes" if entry.arch.get("sk_ratio", 0) > 0 else "no",
         "sk_ratio": entry.arch.get("sk_ratio", 0.0),
         "feature_dim": entry.feature_dim,
-        "head": "yes (3-layer SimCLRv2 head)" if entry.has_projection_head else "no",
+        "head": head,
+        "supervised": supervised,
         "arch": entry.arch_name,
-        "checkpoint_urls": ", ".join(urls.values()),
-        "checkpoint_sha256": (
-            ", ".join(f"`{k}` {v}" for k, v in pinned.items()) if pinned else "not recorded yet"
-        ),
+        "checkpoint_urls": "; if unavailable: ".join(sources),
+        "saved_model_url": entry.saved_model_url(base),
+        "checkpoint_sha256": _source_hashes(meta),
+        "verification": _verification(meta),
         "hub_repo": entry.hub.get("repo") or "not published yet",
         "hub_revision": entry.hub.get("revision") or "none",
         "weights_sha256": hub_sha or "not recorded yet",
@@ -141,20 +221,29 @@ def write_catalog_cards(directory: str) -> list[str]:
     lines = [
         "# kclr model zoo: model cards",
         "",
-        "One card per published model; the same text becomes the README of the model's Hub",
-        "repository. Regenerate after editing `kclr/zoo/catalog.json` with",
-        "`python -m kclr.zoo.cards zoo/`.",
+        "One card per model of the authors' release; the same text becomes the README of the",
+        "model's Hub repository. Generated from the release table (`kclr/zoo/release.py`):",
+        "regenerate with `python -m kclr.zoo.cards zoo/`.",
         "",
-        "| name | model | features | linear top-1 (authors) | card |",
-        "|---|---|---:|---:|---|",
+        *catalog_table(link=True),
     ]
-    for e in catalog.entries():
-        lines.append(
-            f"| {e.name} | {e.title} | {e.feature_dim} | {e.linear_eval_top1:.1f} | "
-            f"[{e.name}.md]({e.name}.md) |"
-        )
     (root / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return written
+
+
+def catalog_table(link: bool = False) -> list[str]:
+    """The whole catalog as Markdown table lines (README, docs, `zoo/README.md`)."""
+    from kclr.zoo import catalog
+
+    lines = [
+        "| name | model | features | top-1 (authors) | protocol |" + (" card |" if link else ""),
+        "|---|---|---:|---:|---|" + ("---|" if link else ""),
+    ]
+    for e in catalog.entries():
+        name = e.name + "".join(f" (alias `{a}`)" for a in e.aliases)
+        row = f"| {name} | {e.title} | {e.feature_dim} | {e.top1_text} | {e.top1_protocol} |"
+        lines.append(row + (f" [{e.name}.md]({e.name}.md) |" if link else ""))
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover

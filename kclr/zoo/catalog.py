@@ -1,8 +1,10 @@
-"""The catalog of published models (packaged data: `kclr/zoo/catalog.json`).
+"""The catalog of published models, generated from the release table (`kclr.zoo.release`).
 
-Each entry describes one model: architecture, the authors' reported linear-eval
-top-1, license, where the authors' checkpoint lives, and (once published) the
-Hugging Face Hub repository and pinned revision with the sha256 of its weight file.
+Each entry describes one model: architecture, the authors' reported top-1, license,
+where the authors' checkpoint lives (anonymous TF1 files first, then fallbacks such
+as the v1 zip) and, once published, the Hugging Face Hub repository with its pinned
+revision and the sha256 of its weight file. The Hub fields come from the lock file
+`kclr zoo publish` writes (`kclr/zoo/hub_lock.json`, or `$KCLR_HUB_LOCK`).
 Reading the catalog does not import TensorFlow.
 """
 
@@ -12,6 +14,7 @@ import dataclasses
 import difflib
 import json
 import os
+import pathlib
 import re
 from functools import lru_cache
 from importlib import resources
@@ -19,6 +22,9 @@ from typing import Any
 
 OFFICIAL_URL_ENV = "KCLR_OFFICIAL_CHECKPOINT_URL"
 DEFAULT_OFFICIAL_URL = "https://storage.googleapis.com"
+HUB_LOCK_ENV = "KCLR_HUB_LOCK"
+HUB_LOCK_FILE = "hub_lock.json"
+HUB_LOCK_FORMAT = "kclr.zoo.hub-lock/1"
 
 
 class UnknownModelError(KeyError):
@@ -30,20 +36,26 @@ class UnknownModelError(KeyError):
 
 @dataclasses.dataclass(frozen=True)
 class CatalogEntry:
-    """One published model."""
+    """One published model (see `kclr.zoo.release` for the fields' meaning)."""
 
     name: str
     title: str
+    version: str
+    category: str
     paper: str
     paper_url: str
     arch: dict[str, Any]
     feature_dim: int
     dataset: str
-    linear_eval_top1: float
-    linear_eval_source: str
+    top1: float | None
+    top1_protocol: str
+    top1_source: str | None
     license: str
     checkpoint: dict[str, Any]
-    has_projection_head: bool
+    saved_model: str
+    has_projection_head: bool | None
+    ft_proj_selector: int
+    aliases: list[str]
     hub: dict[str, Any]
 
     @property
@@ -51,13 +63,36 @@ class CatalogEntry:
         """Short architecture code as used by `kclr zoo convert --arch`, e.g. `r50_1x_sk0`."""
         return arch_code(**self.arch)
 
-    def checkpoint_urls(self, base_url: str | None = None) -> dict[str, str]:
-        """URL of each file of the authors' checkpoint (base URL from the environment)."""
+    @property
+    def linear_eval_top1(self) -> float | None:
+        """The reported linear-evaluation top-1 (pretrained models only)."""
+        return self.top1 if self.top1_protocol == "linear evaluation" else None
+
+    @property
+    def top1_text(self) -> str:
+        """`"71.7"` or `"not reported"`."""
+        return "not reported" if self.top1 is None else f"{self.top1:.1f}"
+
+    def checkpoint_sources(self, base_url: str | None = None) -> list[dict[str, Any]]:
+        """Each download source: `{"urls": {file: url}, "archive": "zip" | None}`, in order."""
         base = (base_url or official_base_url()).rstrip("/")
-        path = self.checkpoint["path"].strip("/")
-        if self.checkpoint.get("archive"):
-            return {self.checkpoint["files"][0]: f"{base}/{path}"}
-        return {name: f"{base}/{path}/{name}" for name in self.checkpoint["files"]}
+        sources = []
+        for source in self.checkpoint["sources"]:
+            path = source["path"].strip("/")
+            if source.get("archive"):
+                urls = {path.rsplit("/", 1)[-1]: f"{base}/{path}"}
+            else:
+                urls = {name: f"{base}/{path}/{name}" for name in source["files"]}
+            sources.append({"urls": urls, "archive": source.get("archive")})
+        return sources
+
+    def checkpoint_urls(self, base_url: str | None = None) -> dict[str, str]:
+        """URL of each file of the first (preferred) source of the authors' checkpoint."""
+        return self.checkpoint_sources(base_url)[0]["urls"]
+
+    def saved_model_url(self, base_url: str | None = None) -> str:
+        """URL of the authors' TF2 SavedModel folder (for `kclr zoo verify --reference`)."""
+        return f"{(base_url or official_base_url()).rstrip('/')}/{self.saved_model}"
 
 
 def official_base_url() -> str:
@@ -65,18 +100,50 @@ def official_base_url() -> str:
     return os.environ.get(OFFICIAL_URL_ENV) or DEFAULT_OFFICIAL_URL
 
 
-@lru_cache(maxsize=1)
-def _load() -> dict[str, CatalogEntry]:
-    text = resources.files("kclr.zoo").joinpath("catalog.json").read_text(encoding="utf-8")
-    data = json.loads(text)
-    fields = {f.name for f in dataclasses.fields(CatalogEntry)}
+def hub_lock_path() -> pathlib.Path:
+    """The lock file read for Hub entries: `$KCLR_HUB_LOCK` or the packaged one."""
+    if os.environ.get(HUB_LOCK_ENV):
+        return pathlib.Path(os.environ[HUB_LOCK_ENV])
+    return pathlib.Path(str(resources.files("kclr.zoo").joinpath(HUB_LOCK_FILE)))
+
+
+def read_hub_lock(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """`{name: {"repo", "revision", "sha256": {file: hash}}}` from a lock file (empty if absent)."""
+    path = pathlib.Path(path) if path is not None else hub_lock_path()
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") != HUB_LOCK_FORMAT or not isinstance(data.get("models"), dict):
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a kclr Hub lock file (expected format "
+            f"{HUB_LOCK_FORMAT!r} with a 'models' table). Re-create it with `kclr zoo publish`."
+        )
+    return data["models"]
+
+
+_EMPTY_HUB = {"repo": None, "revision": None, "sha256": {"model.weights.h5": None}}
+
+
+@lru_cache(maxsize=4)
+def _load_cached(lock: str, stamp: int) -> dict[str, CatalogEntry]:
+    from kclr.zoo import release
+
+    pins = read_hub_lock(lock)
     entries = {}
-    for raw in data["models"]:
-        unknown = set(raw) - fields
-        if unknown:  # pragma: no cover - guards the packaged file
-            raise ValueError(f"catalog.json entry {raw.get('name')!r} has unknown fields {unknown}")
-        entries[raw["name"]] = CatalogEntry(**raw)
+    for raw in release.expand():
+        hub = dict(pins.get(raw["name"]) or _EMPTY_HUB)
+        entries[raw["name"]] = CatalogEntry(**raw, hub=hub)
     return entries
+
+
+def _load() -> dict[str, CatalogEntry]:
+    path = hub_lock_path()
+    stamp = path.stat().st_mtime_ns if path.is_file() else 0  # a rewritten lock is re-read
+    return _load_cached(os.fspath(path), stamp)
+
+
+def _aliases() -> dict[str, str]:
+    return {alias: e.name for e in _load().values() for alias in e.aliases}
 
 
 def names() -> list[str]:
@@ -89,17 +156,28 @@ def entries() -> list[CatalogEntry]:
     return list(_load().values())
 
 
+def canonical(name: str) -> str:
+    """The catalog name for `name` (old names such as `simclrv2-r50-1x` are aliases)."""
+    return _aliases().get(name, name)
+
+
 def get(name: str) -> CatalogEntry:
-    """The catalog entry for `name`; a clear error with suggestions otherwise."""
+    """The catalog entry for `name` (or an alias); a clear error with suggestions otherwise."""
     catalog = _load()
+    name = canonical(name)
     if name in catalog:
         return catalog[name]
-    close = difflib.get_close_matches(name, catalog, n=3)
+    close = difflib.get_close_matches(name, list(catalog) + list(_aliases()), n=3)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise UnknownModelError(
-        f"Unknown model {name!r}.{hint} Published models: {', '.join(catalog)}. "
+        f"Unknown model {name!r}.{hint} The catalog has {len(catalog)} models; "
         "`kclr zoo list` shows them; a local folder or 'hf://owner/repo[@revision]' works too."
     )
+
+
+def is_known(name: str) -> bool:
+    """True for a catalog name or alias."""
+    return canonical(name) in _load()
 
 
 _ARCH_RE = re.compile(r"^r(?P<depth>\d+)_(?P<width>\d+(?:\.\d+)?)x(?:_sk(?P<sk>[01]))?$")

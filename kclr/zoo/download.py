@@ -1,22 +1,63 @@
-"""Downloads of the authors' checkpoints (plain HTTPS, standard library only)."""
+"""Downloads of the authors' checkpoints (plain HTTPS, standard library only).
+
+A download is written to `<file>.part`, resumed with HTTP range requests after a cut
+connection, checked to be what it claims (a TF checkpoint index ends with the
+table magic number, a zip starts with `PK` and has a central directory, nothing is an
+HTML page) and only then moved into place atomically. The sha256 of every file is
+recorded on first use (trust on first use, in the cache's `sha256.json`) and checked
+on every later use; a changed file is refused with both hashes. HTTP 404 and 401/403
+are reported as "not found at URL" / "access denied at URL", and the next source of the
+model (e.g. the v1 zip after the anonymous files) is tried before giving up.
+"""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import pathlib
 import shutil
 import sys
 import tarfile
+import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from typing import Any
 
-from kclr.zoo.safety import safe_extract, verify_sha256
+from kclr.zoo.safety import IntegrityError, safe_extract, sha256_of, verify_sha256
+
+TF_TABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")  # leveldb/TF table footer
+ZIP_MAGIC = b"PK\x03\x04"
+RECORD_FILE = "sha256.json"
+_CHUNK = 1 << 20
 
 
 class OfflineError(RuntimeError):
     """A download is needed but the network is off or unreachable."""
+
+
+class DownloadError(RuntimeError):
+    """A server answered, but not with the file (`url`, `status` say what happened)."""
+
+    def __init__(self, message: str, url: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class NotFoundError(DownloadError):
+    """HTTP 404: the file is not at that URL."""
+
+
+class AccessDeniedError(DownloadError):
+    """HTTP 401/403: the bucket refuses anonymous access."""
+
+
+class ContentError(DownloadError):
+    """The server sent something else (a sign-in page, a truncated file)."""
 
 
 def is_offline() -> bool:
@@ -31,10 +72,150 @@ def is_url(spec: str | os.PathLike) -> bool:
     return isinstance(spec, str) and spec.split("://", 1)[0] in {"http", "https"}
 
 
+# ----------------------------------------------------------------------------- content
+def expected_kind(name: str) -> str | None:
+    """What a file name promises: `"tf-index"`, `"tf-data"`, `"zip"` or None (unchecked)."""
+    if name.endswith(".index"):
+        return "tf-index"
+    if ".data-" in name:
+        return "tf-data"
+    if name.endswith(".zip"):
+        return "zip"
+    return None
+
+
+def check_content(path: str | os.PathLike, kind: str | None, url: str = "") -> None:
+    """Raises `ContentError` unless `path` looks like a `kind` file."""
+    path = pathlib.Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+        handle.seek(max(0, size - 8))
+        tail = handle.read(8)
+    where = url or os.fspath(path)
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype", b"<html", b"<?xml", b"<head")):
+        raise ContentError(
+            f"{where} served an HTML/XML page (a sign-in or error page?) instead of the "
+            "checkpoint file; the bucket may need a login. Nothing was kept.",
+            url,
+        )
+    problem = None
+    if size == 0:
+        problem = "it is empty"
+    elif kind == "tf-index" and tail != TF_TABLE_MAGIC:
+        problem = "it does not end with the TF checkpoint index magic number"
+    elif kind == "zip" and (not head.startswith(ZIP_MAGIC) or not zipfile.is_zipfile(path)):
+        problem = "it is not a complete zip archive (no PK header or central directory)"
+    if problem:
+        raise ContentError(
+            f"The file from {where} is not a {kind} file: {problem} ({size} bytes). It was "
+            "not kept; the download was cut or the server sent something else.",
+            url,
+        )
+
+
+# ----------------------------------------------------------------------------- progress
+class _Progress:
+    """A one-line progress bar on stderr: `name  42% 120/286 MiB 35.1 MiB/s`."""
+
+    def __init__(self, name: str, total: int, start: int, quiet: bool) -> None:
+        self.name, self.total, self.done = name, total, start
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self.first = start
+        self.last = 0.0
+
+    def update(self, count: int, force: bool = False) -> None:
+        self.done += count
+        now = time.monotonic()
+        if self.quiet or (not force and now - self.last < 0.5):
+            return
+        self.last = now
+        rate = (self.done - self.first) / max(now - self.started, 1e-6) / 2**20
+        if self.total:
+            percent = 100 * self.done // self.total
+            line = f"{percent:3d}% {self.done / 2**20:.1f}/{self.total / 2**20:.1f} MiB"
+        else:
+            line = f"{self.done / 2**20:.1f} MiB"
+        print(f"\r{self.name}  {line} {rate:.1f} MiB/s", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if not self.quiet:
+            self.update(0, force=True)
+            print(file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- fetch
+def _http_error(error: urllib.error.HTTPError, url: str) -> DownloadError:
+    if error.code == 404:
+        return NotFoundError(f"not found at {url} (HTTP 404)", url, 404)
+    if error.code in (401, 403):
+        return AccessDeniedError(
+            f"access denied at {url} (HTTP {error.code}): the bucket does not allow "
+            "anonymous downloads of this file",
+            url,
+            error.code,
+        )
+    return DownloadError(f"HTTP {error.code} ({error.reason}) at {url}", url, error.code)
+
+
+def _transfer(url: str, partial: pathlib.Path, name: str, quiet: bool) -> bool:
+    """One request; appends to `partial`. True when the file is complete."""
+    have = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "kclr"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=60)  # noqa: S310 - http(s) only
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and have:  # our partial is complete or longer than the file
+            partial.unlink()
+            return False
+        raise _http_error(error, url) from error
+    with response:
+        if "text/html" in (response.headers.get("Content-Type") or "") and not have:
+            raise ContentError(
+                f"{url} served an HTML page (a sign-in or error page?) instead of the "
+                "checkpoint file; the bucket may need a login. Nothing was kept.",
+                url,
+            )
+        resumed = response.status == 206 and have
+        length = int(response.headers.get("Content-Length") or 0)
+        total = (have if resumed else 0) + length
+        progress = _Progress(name, total, have if resumed else 0, quiet or total < (8 << 20))
+        with open(partial, "ab" if resumed else "wb") as sink:
+            try:
+                while chunk := response.read(_CHUNK):
+                    sink.write(chunk)
+                    progress.update(len(chunk))
+            finally:
+                progress.close()
+        return not length or partial.stat().st_size >= total
+
+
 def fetch(
-    url: str, destination: str | os.PathLike, sha256: str | None = None, quiet: bool = False
+    url: str,
+    destination: str | os.PathLike,
+    sha256: str | None = None,
+    quiet: bool = False,
+    attempts: int = 5,
+    kind: str | None = None,
 ) -> pathlib.Path:
-    """Downloads `url` to `destination` (via a temporary file) and checks its sha256."""
+    """Downloads `url` to `destination`: resumable, content-checked, moved in atomically.
+
+    Args:
+        url: http(s) URL.
+        destination: final path; the download grows in `<destination>.part`, which a
+            later call resumes with an HTTP range request.
+        sha256: pinned hash; a mismatch is refused (`IntegrityError`) and not kept.
+        quiet: no progress bar.
+        attempts: connection attempts (each resumes where the last one stopped).
+        kind: content check (`expected_kind` of the name by default).
+
+    Raises:
+        NotFoundError, AccessDeniedError, ContentError, OfflineError, IntegrityError.
+    """
     destination = pathlib.Path(destination)
     if is_offline():
         raise OfflineError(
@@ -44,37 +225,73 @@ def fetch(
         )
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as sink:  # noqa: S310
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := response.read(1 << 20):
-                sink.write(chunk)
-                done += len(chunk)
-                if not quiet and total > (8 << 20):
-                    print(
-                        f"\r{destination.name}: {done >> 20}/{total >> 20} MiB",
-                        end="",
-                        file=sys.stderr,
-                    )
-            if not quiet and total > (8 << 20):
-                print(file=sys.stderr)
-    except (urllib.error.URLError, OSError) as error:
-        partial.unlink(missing_ok=True)
+    last_error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            if _transfer(url, partial, destination.name, quiet):
+                break
+        except DownloadError:
+            raise
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            last_error = error  # a cut connection: resume from what arrived
+            if not partial.exists() or not partial.stat().st_size:
+                raise OfflineError(
+                    f"Could not download {url}: {error}. Check the network (or set "
+                    "KCLR_OFFICIAL_CHECKPOINT_URL to a mirror of the authors' bucket), or "
+                    "download the file yourself and run `kclr zoo convert --from FILE "
+                    "--arch ... --out DIR`."
+                ) from error
+            time.sleep(min(0.1 * 2**attempt, 2.0))
+    else:
         raise OfflineError(
-            f"Could not download {url}: {error}. Check the network (or set "
-            "KCLR_OFFICIAL_CHECKPOINT_URL to a mirror of the authors' bucket), or download "
-            "the file yourself and run `kclr zoo convert --from FILE --arch ... --out DIR`."
-        ) from error
+            f"Could not complete {url} after {attempts} attempts ({last_error}); the partial "
+            f"download is kept in {os.fspath(partial)!r} and the next try resumes it."
+        )
     try:
+        check_content(partial, kind or expected_kind(destination.name), url)
         verify_sha256(partial, sha256)
     except Exception:
         partial.unlink(missing_ok=True)
         raise
-    partial.replace(destination)
+    os.replace(partial, destination)
     return destination
 
 
+# ----------------------------------------------------------------------------- sha256 record
+class HashRecord:
+    """sha256 of every downloaded file by URL, recorded on first use (a JSON file)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = pathlib.Path(path)
+
+    def read(self) -> dict[str, str]:
+        if not self.path.is_file():
+            return {}
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+    def check(self, file: str | os.PathLike, url: str) -> str:
+        """Records `file`'s sha256 for `url` on first use; refuses a changed file later."""
+        actual = sha256_of(file)
+        record = self.read()
+        recorded = record.get(url)
+        if recorded is None:
+            record[url] = actual
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as sink:
+                json.dump(record, sink, indent=2, sort_keys=True)
+            os.replace(temporary, self.path)
+        elif recorded != actual:
+            raise IntegrityError(
+                f"Refusing {os.fspath(file)!r} from {url}: its sha256 is {actual} but "
+                f"{recorded} was recorded when it was first downloaded ({self.path}). The "
+                "file changed since; if you trust the new one, delete its line from that "
+                "record (or run `kclr zoo cache clear --all`) and try again."
+            )
+        return actual
+
+
+# ----------------------------------------------------------------------------- official
 def _is_archive(path: pathlib.Path) -> bool:
     return path.is_file() and (zipfile.is_zipfile(path) or tarfile.is_tarfile(path))
 
@@ -87,10 +304,8 @@ def materialize(spec: str | os.PathLike, scratch: str | os.PathLike) -> str:
         name = pathlib.PurePosixPath(urllib.parse.urlparse(str(spec)).path).name or "checkpoint"
         path = fetch(str(spec), scratch / "download" / name)
         if name.endswith(".index"):  # a TF1 prefix: fetch its data shard too
-            data_url = str(spec)[: -len(".index")] + ".data-00000-of-00001"
-            fetch(
-                data_url, scratch / "download" / (name[: -len(".index")] + ".data-00000-of-00001")
-            )
+            data = name[: -len(".index")] + ".data-00000-of-00001"
+            fetch(str(spec)[: -len(".index")] + ".data-00000-of-00001", path.parent / data)
     if _is_archive(path):
         return os.fspath(safe_extract(path, scratch / "extracted"))
     if not path.exists() and not pathlib.Path(f"{path}.index").exists():
@@ -101,25 +316,59 @@ def materialize(spec: str | os.PathLike, scratch: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
-def fetch_official(
-    entry, destination: str | os.PathLike, base_url: str | None = None
-) -> pathlib.Path:
-    """Downloads the authors' files of a catalog entry into `destination` (checked, resumable).
+def _alternatives(entry) -> str:
+    return (
+        "Alternatives: set KCLR_OFFICIAL_CHECKPOINT_URL to a mirror with the bucket's layout; "
+        f"or download the files with `gsutil cp -r gs://{entry.checkpoint['sources'][0]['path']} .` "
+        f"(a Google login) and run `kclr zoo convert --from <folder> --arch {entry.arch_name} "
+        "--out DIR`, then `kclr.zoo.load(DIR)`."
+    )
 
-    Returns the folder holding the checkpoint (archives are extracted safely).
+
+def _fetch_source(entry, source, destination, record, quiet) -> dict[str, Any]:
+    hashes = {}
+    for name, url in source["urls"].items():
+        target = destination / name
+        if not target.exists():
+            fetch(url, target, quiet=quiet)
+        hashes[name] = {"url": url, "sha256": record.check(target, url)}
+    return hashes
+
+
+def fetch_official(
+    entry,
+    destination: str | os.PathLike,
+    record: HashRecord,
+    base_url: str | None = None,
+    quiet: bool = False,
+) -> tuple[pathlib.Path, dict[str, Any]]:
+    """Downloads the authors' files of a catalog entry into `destination`.
+
+    Sources are tried in the entry's order (anonymous TF1 files first, then e.g. the v1
+    zip); a 404, 401/403 or a file that is not what it claims moves on to the next.
+
+    Returns:
+        `(folder holding the checkpoint, {"source_url", "files": {name: {url, sha256}}})`.
     """
     destination = pathlib.Path(destination)
-    pins = entry.checkpoint.get("sha256") or {}
-    for name, url in entry.checkpoint_urls(base_url).items():
-        target = destination / name
-        if target.exists():
-            verify_sha256(target, pins.get(name))
+    failures = []
+    for source in entry.checkpoint_sources(base_url):
+        try:
+            files = _fetch_source(entry, source, destination, record, quiet)
+        except (NotFoundError, AccessDeniedError, ContentError) as error:
+            failures.append(str(error))
             continue
-        fetch(url, target, pins.get(name))
-    if entry.checkpoint.get("archive"):
-        archive = destination / entry.checkpoint["files"][0]
-        extracted = destination / "extracted"
-        if extracted.exists():
-            shutil.rmtree(extracted)
-        return safe_extract(archive, extracted)
-    return destination
+        info = {"source_url": next(iter(source["urls"].values())), "files": files}
+        if source.get("archive"):
+            archive = destination / next(iter(source["urls"]))
+            extracted = destination / "extracted"
+            if extracted.exists():
+                shutil.rmtree(extracted)
+            return safe_extract(archive, extracted), info
+        return destination, info
+    raise DownloadError(
+        f"Could not download the authors' checkpoint of {entry.name!r}:\n- "
+        + "\n- ".join(failures)
+        + "\n"
+        + _alternatives(entry)
+    )

@@ -104,8 +104,10 @@ def prepare_upload(
     meta = {**meta, **({"repo": repo} if repo else {})}
     (destination / io.METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     name = meta.get("catalog_name")
-    if name in catalog.names():
-        card = cards.render_catalog_card(catalog.get(name), meta["sha256"][io.WEIGHTS_FILE])
+    if name and catalog.is_known(name):
+        card = cards.render_catalog_card(
+            catalog.get(name), meta["sha256"][io.WEIGHTS_FILE], meta=meta
+        )
     else:
         card = cards.render_folder_card(io.read_config(folder), meta)
     (destination / io.CARD_FILE).write_text(card, encoding="utf-8")

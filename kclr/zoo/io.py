@@ -140,16 +140,22 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- building
-def _bundle(encoder, projection_head=None, supervised_head=None):
-    """One functional model holding every saved layer (the weight file's layout)."""
+def _bundle(encoder, projection_head=None, supervised_head=None, ft_proj_selector: int = 0):
+    """One functional model holding every saved layer (the weight file's layout).
+
+    `ft_proj_selector` (metadata.json, written by the zoo converter for the authors'
+    fine-tuned models) picks the projection-head output that feeds the supervised head.
+    """
     import keras
 
     features = encoder.output
     outputs = {"features": features}
+    hiddens = [features]
     if projection_head is not None:
-        outputs["projection"] = projection_head(features)[-1]
+        hiddens = projection_head(features)
+        outputs["projection"] = hiddens[-1]
     if supervised_head is not None:
-        outputs["logits"] = supervised_head(features)
+        outputs["logits"] = supervised_head(hiddens[int(ft_proj_selector)])
     return keras.Model(encoder.input, outputs, name="kclr_zoo_bundle")
 
 
@@ -368,9 +374,9 @@ def load_folder(
 
     directory = pathlib.Path(directory)
     config = read_config(directory)
-    verify_folder(directory, pins)
+    meta = verify_folder(directory, pins)
     encoder, head, supervised = build_from_config(config)
-    bundle = _bundle(encoder, head, supervised)
+    bundle = _bundle(encoder, head, supervised, int(meta.get("ft_proj_selector") or 0))
     bundle.load_weights(directory / WEIGHTS_FILE)
     encoder.zoo_config = config
     prep = {**DEFAULT_PREPROCESSING, **(config.get("preprocessing") or {})}

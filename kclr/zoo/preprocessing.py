@@ -10,8 +10,10 @@ def preprocess(images: Any, image_size: int = 224, crop_fraction: float | None =
 
     Reference: google-research/simclr `data_util.py` (`center_crop`, `crop_proportion=0.875`).
 
-    Central crop keeping `crop_fraction` of the shorter side (square, offset
-    `((H - h) + 1) // 2`), bicubic resize to `image_size`, clip to [0, 1].
+    Central crop keeping `crop_fraction` of the shorter side, rounded to the nearest
+    integer with `tf.math.rint` as the authors' `_compute_crop_shape` does (500 px ->
+    438, ties to even), square, offset `((H - h) + 1) // 2`; bicubic resize to
+    `image_size`; clip to [0, 1].
 
     Args:
         images: `[H, W, 3]` or `[B, H, W, 3]` RGB; uint8 (0..255) or floats in [0, 1].
@@ -46,7 +48,8 @@ def preprocess(images: Any, image_size: int = 224, crop_fraction: float | None =
     if crop_fraction is not None and crop_fraction < 1:
         shape = tf.shape(images)
         height, width = shape[1], shape[2]
-        side = tf.cast(crop_fraction * tf.cast(tf.minimum(height, width), tf.float64), tf.int32)
+        shorter = tf.cast(tf.minimum(height, width), tf.float32)  # float32 as the authors
+        side = tf.cast(tf.math.rint(crop_fraction * shorter), tf.int32)
         top = ((height - side) + 1) // 2
         left = ((width - side) + 1) // 2
         images = images[:, top : top + side, left : left + side, :]

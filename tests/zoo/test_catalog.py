@@ -1,54 +1,133 @@
-"""The catalog (packaged data) and its model cards."""
+"""The catalog (generated from the release table) and its model cards."""
 
 from __future__ import annotations
 
+import json
 import pathlib
 import sys
 
 import pytest
 import yaml
 
-from kclr.zoo import cards, catalog
+from kclr.zoo import cards, catalog, release
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+OLD_NAMES = [
+    "simclr-r50-1x",
+    "simclr-r50-2x",
+    "simclr-r50-4x",
+    "simclrv2-r50-1x",
+    "simclrv2-r50-2x",
+    "simclrv2-r50-1x-sk1",
+    "simclrv2-r50-2x-sk1",
+]
 
 
-def test_catalog_has_the_published_models():
+def test_the_whole_release_is_in_the_catalog():
     names = catalog.names()
-    for name in [
-        "simclr-r50-1x",
-        "simclr-r50-2x",
-        "simclr-r50-4x",
-        "simclrv2-r50-1x",
-        "simclrv2-r50-2x",
-    ]:
-        assert name in names
-    assert catalog.get("simclr-r50-4x").arch == {
-        "depth": 50,
-        "width_multiplier": 4,
-        "sk_ratio": 0.0,
+    assert len(names) == len(set(names)) == 9 + 65  # v1: 3 widths x 3; v2: 13 archs x 5
+    v2 = [n for n in names if n.startswith("simclrv2-")]
+    archs = {catalog.get(n).arch_name for n in v2}
+    assert archs == {f"r{d}_{w}x_sk{s}" for d in (50, 101, 152) for w in (1, 2) for s in (0, 1)} | {
+        "r152_3x_sk1"
     }
-    assert catalog.get("simclr-r50-4x").linear_eval_top1 == 76.6
-    assert catalog.get("simclrv2-r50-1x").linear_eval_top1 == 71.7
-    assert catalog.get("simclrv2-r50-1x-sk1").arch_name == "r50_1x_sk1"
-    for entry in catalog.entries():
-        from kclr.models.resnet import feature_dim
+    for suffix in ("", "-ft1", "-ft10", "-ft100", "-supervised"):
+        assert f"simclrv2-r152-3x-sk1{suffix}" in names
+    for name in ("simclr-r50-4x-ft10", "simclr-r50-1x-ft100", "simclrv2-r50-1x-sk0-ft10"):
+        assert name in names
+    for name in OLD_NAMES:  # the first names keep working
+        assert catalog.is_known(name)
+    assert catalog.get("simclrv2-r50-1x").name == "simclrv2-r50-1x-sk0"
+    assert catalog.get("simclrv2-r50-1x-sk0").aliases == ["simclrv2-r50-1x"]
 
+
+def test_reported_numbers_come_from_the_reference_or_are_null():
+    expected = {
+        "simclr-r50-1x": (69.1, "linear evaluation"),
+        "simclr-r50-4x": (76.6, "linear evaluation"),
+        "simclr-r50-2x-ft10": (71.6, "fine-tuned"),
+        "simclr-r50-4x-ft100": (80.8, "fine-tuned"),
+        "simclrv2-r50-1x-sk0": (71.7, "linear evaluation"),
+        "simclrv2-r50-2x-sk1": (77.7, "linear evaluation"),
+        "simclrv2-r50-1x-sk0-ft1": (57.9, "fine-tuned"),
+        "simclrv2-r50-1x-sk1-ft10": (72.1, "fine-tuned"),
+        "simclrv2-r50-2x-sk0-ft100": (79.1, "fine-tuned"),
+        "simclrv2-r50-2x-sk1-supervised": (79.3, "supervised"),
+        "simclrv2-r152-3x-sk1": (79.9, "linear evaluation"),
+        "simclrv2-r101-1x-sk0": (None, "linear evaluation"),
+        "simclrv2-r152-3x-sk1-ft1": (None, "fine-tuned"),
+    }
+    for name, (top1, protocol) in expected.items():
+        entry = catalog.get(name)
+        assert (entry.top1, entry.top1_protocol) == (top1, protocol), name
+        assert (entry.top1_source is None) == (top1 is None)
+    assert catalog.get("simclrv2-r101-1x-sk0").top1_text == "not reported"
+    assert catalog.get("simclr-r50-4x").linear_eval_top1 == 76.6
+    assert catalog.get("simclr-r50-4x-ft10").linear_eval_top1 is None
+    reported = [e for e in catalog.entries() if e.top1 is not None]
+    assert len(reported) == 9 + 4 * 5 + 1
+
+
+def test_entries_are_consistent():
+    from kclr.models.resnet import feature_dim
+
+    for entry in catalog.entries():
         assert entry.feature_dim == feature_dim(entry.arch["depth"], entry.arch["width_multiplier"])
         assert entry.license == "apache-2.0"
-        assert set(entry.checkpoint["sha256"]) <= set(entry.checkpoint["files"])
+        step = entry.checkpoint["sources"][0]["files"][0].split("-")[1].split(".")[0]
+        assert entry.checkpoint["sources"][0]["files"] == [
+            f"model.ckpt-{step}.index",
+            f"model.ckpt-{step}.data-00000-of-00001",
+        ]
+        selector = 1 if entry.category in ("finetuned_1pct", "finetuned_10pct") else 0
+        assert entry.ft_proj_selector == selector
+    assert catalog.get("simclrv2-r50-1x-sk0-ft1").checkpoint["sources"][0]["files"][0] == (
+        "model.ckpt-751.index"
+    )
+    assert catalog.get("simclr-r50-4x-ft100").checkpoint["sources"][0]["files"][0] == (
+        "model.ckpt-4692.index"
+    )
+    json.dumps(release.expand())  # plain data
 
 
 def test_urls_follow_the_bucket_layout(monkeypatch):
     monkeypatch.delenv("KCLR_OFFICIAL_CHECKPOINT_URL", raising=False)
-    assert catalog.get("simclr-r50-2x").checkpoint_urls() == {
-        "ResNet50_2x.zip": "https://storage.googleapis.com/simclr-gcs/checkpoints/ResNet50_2x.zip"
+    sources = catalog.get("simclr-r50-2x").checkpoint_sources()
+    assert sources[0]["urls"] == {
+        "model.ckpt-225206.index": "https://storage.googleapis.com/simclr-checkpoints/simclrv1/pretrain/2x/model.ckpt-225206.index",
+        "model.ckpt-225206.data-00000-of-00001": "https://storage.googleapis.com/simclr-checkpoints/simclrv1/pretrain/2x/model.ckpt-225206.data-00000-of-00001",
     }
+    assert sources[1] == {
+        "urls": {
+            "ResNet50_2x.zip": "https://storage.googleapis.com/simclr-gcs/checkpoints/ResNet50_2x.zip"
+        },
+        "archive": "zip",
+    }
+    assert len(catalog.get("simclr-r50-2x-ft10").checkpoint_sources()) == 1
     monkeypatch.setenv("KCLR_OFFICIAL_CHECKPOINT_URL", "http://mirror.local/")
     urls = catalog.get("simclrv2-r50-2x").checkpoint_urls()
     assert urls["model.ckpt-250228.index"] == (
         "http://mirror.local/simclr-checkpoints/simclrv2/pretrained/r50_2x_sk0/model.ckpt-250228.index"
     )
+    assert catalog.get("simclrv2-r152-3x-sk1-ft10").saved_model_url() == (
+        "http://mirror.local/simclr-checkpoints-tf2/simclrv2/finetuned_10pct/r152_3x_sk1/saved_model"
+    )
+
+
+def test_hub_entries_come_from_the_lock_file(tmp_path, monkeypatch):
+    lock = tmp_path / "lock.json"
+    monkeypatch.setenv("KCLR_HUB_LOCK", str(lock))
+    assert catalog.get("simclr-r50-1x").hub["repo"] is None
+    pin = {
+        "repo": "kclr/simclr-r50-1x",
+        "revision": "a" * 40,
+        "sha256": {"model.weights.h5": "b" * 64},
+    }
+    lock.write_text(json.dumps({"format": "kclr.zoo.hub-lock/1", "models": {"simclr-r50-1x": pin}}))
+    assert catalog.get("simclr-r50-1x").hub == pin
+    lock.write_text(json.dumps({"models": {}}))
+    with pytest.raises(ValueError, match="is not a kclr Hub lock file"):
+        catalog.get("simclr-r50-1x")
 
 
 def test_arch_codes():
@@ -74,6 +153,14 @@ def test_catalog_import_is_light():
     assert out.split() == ["False", "False"]
 
 
+def test_zoo_folder_has_exactly_the_current_cards():
+    assert sorted(p.stem for p in (REPO_ROOT / "zoo").glob("*.md") if p.stem != "README") == sorted(
+        catalog.names()
+    )
+    index = (REPO_ROOT / "zoo" / "README.md").read_text()
+    assert "\n".join(cards.catalog_table(link=True)) in index
+
+
 @pytest.mark.parametrize("name", catalog.names())
 def test_model_cards_in_zoo_folder_are_current(name):
     text = (REPO_ROOT / "zoo" / f"{name}.md").read_text()
@@ -84,11 +171,10 @@ def test_model_cards_in_zoo_folder_are_current(name):
     meta = yaml.safe_load(text.split("---\n")[1])
     assert meta["library_name"] == "keras" and meta["license"] == "apache-2.0"
     assert meta["pipeline_tag"] == "image-feature-extraction"
-    for needle in [
-        "RGB images, float32 in [0, 1]",
-        "224",
-        "0.875",
-        f"{entry.linear_eval_top1:.1f}",
-        "not published yet",
-    ]:
+    for needle in ["RGB images, float32 in [0, 1]", "224", "0.875", "not published yet"]:
         assert needle in text
+    if entry.top1 is None:
+        assert "model-index" not in meta and "not reported" in text
+    else:
+        assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == entry.top1
+        assert f"**{entry.top1:.1f} %**" in text

@@ -1,0 +1,74 @@
+"""What kclr keeps in its cache (`kclr zoo cache list|clear`).
+
+Layout of `kclr.zoo.cache_dir()`:
+
+- `zoo/<name>/`: converted models (what `kclr.zoo.load(name)` reads);
+- `downloads/<name>/`: the authors' files (kept to re-convert without downloading);
+- `downloads/sha256.json`: the sha256 of every downloaded file, recorded on first use.
+
+Hub downloads live in the Hugging Face cache (`huggingface-cli scan-cache`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import shutil
+
+from kclr.zoo.download import RECORD_FILE
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheItem:
+    kind: str  # "model" | "download"
+    name: str
+    path: pathlib.Path
+    size: int
+
+
+def _size(path: pathlib.Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def items(root: pathlib.Path | None = None) -> list[CacheItem]:
+    """Every cached model and download folder, with its size in bytes."""
+    from kclr.zoo.api import cache_dir
+
+    root = root or cache_dir()
+    found = []
+    for kind, folder in (("model", root / "zoo"), ("download", root / "downloads")):
+        if folder.is_dir():
+            for path in sorted(p for p in folder.iterdir() if p.is_dir()):
+                found.append(CacheItem(kind, path.name, path, _size(path)))
+    return found
+
+
+def human(size: int) -> str:
+    """`1536` -> `"1.5 KiB"`."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover
+
+
+def clear(names: list[str] | None = None, hashes: bool = False) -> list[CacheItem]:
+    """Removes the cached models and downloads of `names` (all when None).
+
+    The sha256 record is kept (so a changed file is still caught after a re-download)
+    unless `hashes=True`. Returns what was removed.
+    """
+    from kclr.zoo import catalog
+    from kclr.zoo.api import cache_dir
+
+    wanted = None if not names else {catalog.canonical(n) for n in names}
+    removed = []
+    for item in items():
+        if wanted is None or item.name in wanted:
+            shutil.rmtree(item.path)
+            removed.append(item)
+    record = cache_dir() / "downloads" / RECORD_FILE
+    if hashes and record.exists():
+        record.unlink()
+    return removed
