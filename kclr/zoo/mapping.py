@@ -320,8 +320,6 @@ def _map_indices(mapping, shapes, layout, indexed, trainable) -> None:
             )
     kernel = mapping.targets.get("head_supervised/kernel")
     mapping.num_classes = shapes[kernel][1] if kernel else None
-    if supervised and kernel is None:
-        mapping.num_classes = None
 
 
 def summary(mapping: Mapping) -> str:
@@ -336,5 +334,8 @@ def summary(mapping: Mapping) -> str:
     total = sum(len(v) for v in mapping.skipped.values())
     if not total:
         return "Skipped no variables."
-    parts = [f"{len(v)} {labels.get(k, k)}" for k, v in mapping.skipped.items() if v]
+    order = [*labels, *sorted(set(mapping.skipped) - set(labels))]
+    parts = [
+        f"{labels.get(k, k)} {len(mapping.skipped[k])}" for k in order if mapping.skipped.get(k)
+    ]
     return f"Skipped {total} non-model variables: " + ", ".join(parts) + "."

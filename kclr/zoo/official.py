@@ -32,6 +32,7 @@ class Unit:
     kind: str  # "conv" | "bn"
     layer: str  # kclr layer name
     tf2: str  # object path in the authors' TF2 model (below `resnet_model/`)
+    late: bool = False  # created first but tracked after its block's residual branch
 
 
 def _stem(sk: bool, cifar_stem: bool) -> list[Unit]:
@@ -51,9 +52,10 @@ def _stem(sk: bool, cifar_stem: bool) -> list[Unit]:
 def _shortcut(name: str, path: str, sk: bool, group: int, attribute: str) -> list[Unit]:
     offset = 0 if not sk else (1 if group == 1 else 2)  # ResNet-D: [pad,] avg-pool first
     base = f"{path}/{attribute}"
+    late = attribute == "shortcut_layers"  # the basic block assigns it after its branch
     return [
-        Unit("conv", f"{name}_shortcut_conv", f"{base}/{offset}/conv2d"),
-        Unit("bn", f"{name}_shortcut_bn", f"{base}/{offset + 1}/bn"),
+        Unit("conv", f"{name}_shortcut_conv", f"{base}/{offset}/conv2d", late),
+        Unit("bn", f"{name}_shortcut_bn", f"{base}/{offset + 1}/bn", late),
     ]
 
 
@@ -130,8 +132,28 @@ def head_variables(layers: int) -> list[tuple[str, bool]]:
     return [(p, True) for p in trainable] + [(p, False) for p in moving]
 
 
+def tracking_order(layout: list[Unit]) -> list[Unit]:
+    """The units in Keras tracking order: as created, except that a basic block's
+    shortcut (created first) is tracked after the block's residual branch."""
+    ordered: list[Unit] = []
+    pending: list[Unit] = []
+    block = None
+    for unit in layout:
+        current = "_".join(unit.layer.split("_")[:2])
+        if current != block:
+            ordered += pending
+            pending, block = [], current
+        (pending if unit.late else ordered).append(unit)
+    return ordered + pending
+
+
 def encoder_variables(layout: list[Unit]) -> list[tuple[str, bool]]:
-    """(kclr path, trainable) of the authors' encoder in its `variables` order."""
+    """(kclr path, trainable) of the authors' encoder in its `variables` order.
+
+    Keras lists trainable variables first, in tracking order, then the BatchNorm
+    moving statistics in the same order.
+    """
+    layout = tracking_order(layout)
     trainable = []
     for unit in layout:
         if unit.kind == "conv":

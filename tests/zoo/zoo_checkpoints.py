@@ -71,6 +71,7 @@ def write_checkpoint(prefix: pathlib.Path, arrays: dict[str, np.ndarray]) -> str
     """Writes a TF checkpoint with exactly these variable names (as TF1 `Saver` does)."""
     import tensorflow as tf
 
+    pathlib.Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     names = sorted(arrays)
     tensors = [
         tf.constant(arrays[n]) if not isinstance(arrays[n], bytes) else tf.constant(arrays[n])
@@ -90,6 +91,11 @@ def reference_forward(arrays, images, blocks=(3, 4, 6, 3), scope="base_model/", 
     Written independently of kclr: walks the authors' creation indices (shortcut first),
     pads strided convolutions explicitly, BatchNorm in inference mode.
     """
+    return np.asarray(reference_forward_tf(arrays, images, blocks, scope, sk))
+
+
+def reference_forward_tf(arrays, images, blocks=(3, 4, 6, 3), scope="base_model/", sk=False):
+    """`reference_forward` on tensors (works on `tf.Variable`s inside a `tf.function`)."""
     import tensorflow as tf
 
     counters = {"conv": 0, "bn": 0}
@@ -110,10 +116,7 @@ def reference_forward(arrays, images, blocks=(3, 4, 6, 3), scope="base_model/", 
         return tf.nn.conv2d(x, kernel, 1, "SAME")
 
     def bn(x, relu=True):
-        n = name("bn")
-        y = (x - arrays[n + "/moving_mean"]) / np.sqrt(arrays[n + "/moving_variance"] + 1e-5)
-        y = y * arrays[n + "/gamma"] + arrays[n + "/beta"]
-        return tf.nn.relu(y) if relu else y
+        return batch_norm(arrays, name("bn"), x, relu)
 
     def selective_kernel(x, stride):
         streams = bn(conv(x, stride))
@@ -125,7 +128,7 @@ def reference_forward(arrays, images, blocks=(3, 4, 6, 3), scope="base_model/", 
         weights = tf.nn.softmax(tf.stack([la, lb]), axis=0)
         return weights[0] * a + weights[1] * b
 
-    x = tf.constant(images)
+    x = tf.convert_to_tensor(images, tf.float32)
     if sk:  # ResNet-D stem
         x = bn(conv(x, 2))
         x = bn(conv(x, 1))
@@ -152,4 +155,136 @@ def reference_forward(arrays, images, blocks=(3, 4, 6, 3), scope="base_model/", 
             h = selective_kernel(h, stride) if sk else bn(conv(h, stride))
             h = bn(conv(h, 1), relu=False)
             x = tf.nn.relu(h + shortcut)
-    return tf.reduce_mean(x, axis=[1, 2]).numpy()
+    return tf.reduce_mean(x, axis=[1, 2])
+
+
+def batch_norm(arrays, prefix, x, relu=True):
+    """Inference-mode BatchNorm (epsilon 1e-5) from `prefix/{gamma,beta,moving_*}`."""
+    import tensorflow as tf
+
+    y = (x - arrays[prefix + "/moving_mean"]) / tf.sqrt(arrays[prefix + "/moving_variance"] + 1e-5)
+    y = y * arrays[prefix + "/gamma"]
+    if prefix + "/beta" in arrays:
+        y = y + arrays[prefix + "/beta"]
+    return tf.nn.relu(y) if relu else y
+
+
+def reference_heads(arrays, features, ft_proj_selector=0, scope=""):
+    """The authors' projection head (TF1 names) and supervised head on `features`.
+
+    Returns `(projection, logits)`; `logits` uses `hiddens_list[ft_proj_selector]`.
+    """
+    import tensorflow as tf
+
+    hiddens = [tf.convert_to_tensor(features, tf.float32)]
+    layers = sorted(
+        {int(k.split("/")[1][3:]) for k in arrays if k.startswith(f"{scope}head_contrastive/nl_")}
+    )
+    for i in layers:
+        base = f"{scope}head_contrastive/nl_{i}"
+        h = tf.matmul(hiddens[-1], arrays[f"{base}/dense/kernel"])
+        hiddens.append(batch_norm(arrays, f"{base}/batch_normalization", h, i != layers[-1]))
+    sup = f"{scope}head_supervised/linear_layer/dense"
+    logits = tf.matmul(hiddens[ft_proj_selector], arrays[f"{sup}/kernel"]) + arrays[f"{sup}/bias"]
+    return hiddens[-1], logits
+
+
+# ----------------------------------------------------------------------------- TF2 SavedModel keys
+SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+_SUB_MODELS = {"resnet/": "resnet_model", "projection_head/": "_projection_head"}
+
+
+def tf1_name(tf2_name: str) -> str:
+    """The TF1 variable of a TF2 Keras variable name (the `*_names.txt` lists).
+
+    Global `conv2d_<k>` / `batch_normalization_<k>` indices are the same in both.
+    """
+    leaf = tf2_name.rsplit("/", 1)[-1].split(":")[0]
+    parts = tf2_name.split("/")
+    if tf2_name.startswith("resnet/"):
+        layer = parts[-2].replace("sync_batch_normalization", "batch_normalization")
+        return f"base_model/{layer}/{leaf}"
+    if tf2_name.startswith("projection_head/"):
+        kind = "dense" if parts[-2].startswith("dense") else "batch_normalization"
+        return f"head_contrastive/{parts[1]}/{kind}/{leaf}"
+    if tf2_name.startswith("head_supervised/"):
+        return f"head_supervised/linear_layer/dense/{leaf}"
+    raise ValueError(tf2_name)
+
+
+def tf2_order(names_file: pathlib.Path) -> list[tuple[str, int, str, bool]]:
+    """`(sub-model, index, TF1 name, trainable)` in the order of a `*_names.txt` list."""
+    rows = []
+    counts: dict[str, int] = {}
+    for line in names_file.read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3:
+            continue
+        name, trainable = fields[0], fields[2].strip() == "T"
+        sub = next((v for k, v in _SUB_MODELS.items() if name.startswith(k)), "supervised_head")
+        rows.append((sub, counts.get(sub, 0), tf1_name(name), trainable))
+        counts[sub] = counts.get(sub, 0) + 1
+    return rows
+
+
+def saved_model_keys(arrays, names_file, form="indexed"):
+    """TF1-named arrays under the keys the authors' SavedModel export writes.
+
+    `form="indexed"`: `model/<sub-model>/variables/<N>`; `"trainable_list"`: trainable
+    variables as `trainable_variables_list/<N>` (whole-model order), the rest indexed.
+    """
+    out = {}
+    position = 0
+    for sub, index, name, trainable in tf2_order(names_file):
+        if name not in arrays:
+            continue
+        if form == "trainable_list" and trainable:
+            out[f"trainable_variables_list/{position}{SUFFIX}"] = arrays[name]
+            position += 1
+        else:
+            out[f"model/{sub}/variables/{index}{SUFFIX}"] = arrays[name]
+    return out
+
+
+def export_saved_model(path, arrays, names_file, image_size=32, ft_proj_selector=0):
+    """Exports a SavedModel laid out as the released ones, from TF1-named arrays.
+
+    Variables sit at `model/<sub-model>/variables/<N>`; `sm(images, trainable=False)`
+    returns the released dict (`final_avg_pool`, `logits_sup`, `proj_head_output`), computed
+    by the independent reference forward pass above (non-SK ResNet-50 layout).
+    """
+    import tensorflow as tf
+    from tensorflow.python.trackable.autotrackable import AutoTrackable
+
+    root = tf.Module()
+    root.model = AutoTrackable()
+    by_name = {}
+    subs: dict[str, list] = {}
+    for sub, _, name, trainable in tf2_order(names_file):
+        if name in arrays:
+            variable = tf.Variable(arrays[name], trainable=trainable)
+            by_name[name] = variable
+            subs.setdefault(sub, []).append(variable)
+    for sub, variables in subs.items():
+        holder = AutoTrackable()
+        holder.variables = variables
+        setattr(root.model, sub, holder)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, image_size, image_size, 3], tf.float32),
+            tf.TensorSpec([], tf.bool),
+        ]
+    )
+    def call(images, trainable):
+        features = reference_forward_tf(by_name, images)
+        projection, logits = reference_heads(by_name, features, ft_proj_selector)
+        return {
+            "final_avg_pool": features,
+            "proj_head_output": projection,
+            "logits_sup": logits,
+        }
+
+    root.__call__ = call
+    tf.saved_model.save(root, str(path))
+    return path
