@@ -31,9 +31,10 @@ _LAZY = {
     "IntegrityError": "kclr.zoo.safety:IntegrityError",
     "OfflineError": "kclr.zoo.download:OfflineError",
     "DownloadError": "kclr.zoo.download:DownloadError",
-    "verify": "kclr.zoo.verify:verify",
-    "publish": "kclr.zoo.publish:publish",
     "catalog": "kclr.zoo.catalog",
+    "verify": "kclr.zoo.verify",
+    "publish": "kclr.zoo.publish",
+    "cache": "kclr.zoo.cache",
 }
 
 __all__ = sorted(_LAZY)
