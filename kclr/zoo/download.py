@@ -33,6 +33,7 @@ TF_TABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")  # leveldb/TF table 
 ZIP_MAGIC = b"PK\x03\x04"
 RECORD_FILE = "sha256.json"
 _CHUNK = 1 << 20
+PROGRESS_MIN_BYTES = 8 << 20  # smaller files download without a progress bar
 
 
 class OfflineError(RuntimeError):
@@ -183,7 +184,7 @@ def _transfer(url: str, partial: pathlib.Path, name: str, quiet: bool) -> bool:
         resumed = response.status == 206 and have
         length = int(response.headers.get("Content-Length") or 0)
         total = (have if resumed else 0) + length
-        progress = _Progress(name, total, have if resumed else 0, quiet or total < (8 << 20))
+        progress = _Progress(name, total, have if resumed else 0, quiet or total < PROGRESS_MIN_BYTES)
         with open(partial, "ab" if resumed else "wb") as sink:
             try:
                 while chunk := response.read(_CHUNK):
@@ -329,9 +330,15 @@ def _fetch_source(entry, source, destination, record, quiet) -> dict[str, Any]:
     hashes = {}
     for name, url in source["urls"].items():
         target = destination / name
-        if not target.exists():
+        fresh = not target.exists()
+        if fresh:
             fetch(url, target, quiet=quiet)
-        hashes[name] = {"url": url, "sha256": record.check(target, url)}
+        try:
+            hashes[name] = {"url": url, "sha256": record.check(target, url)}
+        except IntegrityError:
+            if fresh:  # a changed file from the server never stays in the cache
+                target.unlink()
+            raise
     return hashes
 
 

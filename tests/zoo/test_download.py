@@ -1,0 +1,124 @@
+"""Downloads: resume after a cut, content checks, HTTP errors, sha256 record, progress."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bucket_server import BucketServer
+
+from kclr.zoo import download
+from kclr.zoo.download import (
+    TF_TABLE_MAGIC,
+    AccessDeniedError,
+    ContentError,
+    HashRecord,
+    NotFoundError,
+    OfflineError,
+)
+from kclr.zoo.safety import IntegrityError, sha256_of
+
+INDEX = np.random.default_rng(0).bytes(300_000) + TF_TABLE_MAGIC  # a fake but valid index
+
+
+@pytest.fixture
+def bucket(zoo_env):
+    with BucketServer() as server:
+        server.files["/ckpt/model.ckpt-1.index"] = INDEX
+        yield server
+
+
+def test_resume_after_a_cut_connection(bucket, tmp_path):
+    bucket.faults["/ckpt/model.ckpt-1.index"] = ["cut:100000", "cut:50000"]
+    target = download.fetch(
+        f"{bucket.url}/ckpt/model.ckpt-1.index", tmp_path / "model.ckpt-1.index", quiet=True
+    )
+    assert target.read_bytes() == INDEX
+    assert bucket.requests == [
+        ("/ckpt/model.ckpt-1.index", None),
+        ("/ckpt/model.ckpt-1.index", "bytes=100000-"),
+        ("/ckpt/model.ckpt-1.index", "bytes=150000-"),
+    ]
+    assert not (tmp_path / "model.ckpt-1.index.part").exists()
+
+
+def test_a_partial_download_is_kept_and_resumed_later(bucket, tmp_path):
+    url = f"{bucket.url}/ckpt/model.ckpt-1.index"
+    bucket.faults["/ckpt/model.ckpt-1.index"] = ["cut:1000", "cut:1000"]
+    with pytest.raises(OfflineError, match="partial download is kept"):
+        download.fetch(url, tmp_path / "model.ckpt-1.index", quiet=True, attempts=2)
+    assert (tmp_path / "model.ckpt-1.index.part").stat().st_size == 2000
+    assert not (tmp_path / "model.ckpt-1.index").exists()
+    download.fetch(url, tmp_path / "model.ckpt-1.index", quiet=True)
+    assert bucket.requests[-1] == ("/ckpt/model.ckpt-1.index", "bytes=2000-")
+    assert (tmp_path / "model.ckpt-1.index").read_bytes() == INDEX
+
+
+def test_a_server_without_ranges_restarts_cleanly(bucket, tmp_path):
+    bucket.ranges = False
+    bucket.faults["/ckpt/model.ckpt-1.index"] = ["cut:5000"]
+    target = download.fetch(
+        f"{bucket.url}/ckpt/model.ckpt-1.index", tmp_path / "model.ckpt-1.index", quiet=True
+    )
+    assert target.read_bytes() == INDEX
+
+
+def test_a_login_page_never_enters_the_cache(bucket, tmp_path):
+    bucket.faults["/ckpt/model.ckpt-1.index"] = ["login"]
+    with pytest.raises(ContentError, match=r"served an HTML page \(a sign-in or error page\?\)"):
+        download.fetch(f"{bucket.url}/ckpt/model.ckpt-1.index", tmp_path / "x.index", quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("x.index", b"\0" * 1000, "does not end with the TF checkpoint index magic number"),
+        ("x.zip", b"PK\x03\x04 truncated", "not a complete zip archive"),
+        ("x.data-00000-of-00001", b"", "it is empty"),
+    ],
+)
+def test_files_that_are_not_what_they_claim_are_refused(bucket, tmp_path, name, data, message):
+    bucket.files[f"/bad/{name}"] = data
+    with pytest.raises(ContentError, match=message):
+        download.fetch(f"{bucket.url}/bad/{name}", tmp_path / name, quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_errors_say_what_happened(bucket, tmp_path):
+    url = f"{bucket.url}/ckpt/model.ckpt-1.index"
+    bucket.faults["/ckpt/model.ckpt-1.index"] = ["403", "401"]
+    for status in (403, 401):
+        with pytest.raises(AccessDeniedError, match=f"access denied at {url} \\(HTTP {status}\\)"):
+            download.fetch(url, tmp_path / "a.index", quiet=True)
+    with pytest.raises(NotFoundError, match=f"not found at {bucket.url}/nothing.index"):
+        download.fetch(f"{bucket.url}/nothing.index", tmp_path / "b.index", quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sha256_is_recorded_on_first_use_and_checked_later(tmp_path):
+    record = HashRecord(tmp_path / "sha256.json")
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"first")
+    first = record.check(path, "http://x/f.bin")
+    assert first == sha256_of(path)
+    assert record.read() == {"http://x/f.bin": first}
+    record.check(path, "http://x/f.bin")  # unchanged: fine
+    path.write_bytes(b"changed")
+    changed = sha256_of(path)
+    with pytest.raises(IntegrityError) as info:
+        record.check(path, "http://x/f.bin")
+    assert first in str(info.value) and changed in str(info.value)
+
+
+def test_progress_bar(bucket, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(download, "PROGRESS_MIN_BYTES", 0)
+    download.fetch(f"{bucket.url}/ckpt/model.ckpt-1.index", tmp_path / "p.index")
+    err = capsys.readouterr().err
+    assert "p.index  100% 0.3/0.3 MiB" in err and "MiB/s" in err
+
+
+def test_offline_mode_downloads_nothing(bucket, tmp_path, monkeypatch):
+    monkeypatch.setenv("KCLR_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="Offline mode is on"):
+        download.fetch(f"{bucket.url}/ckpt/model.ckpt-1.index", tmp_path / "o.index")
+    assert bucket.requests == []
