@@ -29,9 +29,51 @@ def test_list():
     result = CliRunner().invoke(main, ["zoo", "list"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["NAME", "ARCH", "FEATURES", "TOP-1", "SOURCE"]
+    assert lines[0].split() == ["NAME", "ARCH", "FEATURES", "TOP-1", "PROTOCOL", "SOURCE"]
+    assert len(lines) == 1 + 74
     row = next(line for line in lines if line.startswith("simclr-r50-4x "))
-    assert row.split()[:4] == ["simclr-r50-4x", "r50_4x_sk0", "8192", "76.6"]
+    assert row.split()[:6] == [
+        "simclr-r50-4x",
+        "r50_4x_sk0",
+        "8192",
+        "76.6",
+        "linear",
+        "evaluation",
+    ]
+    row = next(line for line in lines if line.startswith("simclrv2-r101-2x-sk1-ft10 "))
+    assert row.split()[:6] == [
+        "simclrv2-r101-2x-sk1-ft10",
+        "r101_2x_sk1",
+        "4096",
+        "-",
+        "not",
+        "reported",
+    ]
+
+
+def test_cache_list_and_clear(zoo_env):
+    root = kclr.zoo.cache_dir()
+    (root / "zoo" / "simclr-r50-1x").mkdir(parents=True)
+    (root / "zoo" / "simclr-r50-1x" / "model.weights.h5").write_bytes(b"x" * 3000)
+    (root / "downloads" / "simclr-r50-1x").mkdir(parents=True)
+    (root / "downloads" / "simclr-r50-1x" / "model.ckpt-225206.index").write_bytes(b"y" * 10)
+    (root / "downloads" / "simclrv2-r50-1x-sk0").mkdir(parents=True)
+    (root / "downloads" / "sha256.json").write_text("{}")
+    result = CliRunner().invoke(main, ["zoo", "cache", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"Cache: {root}"
+    assert lines[1].split() == ["model", "simclr-r50-1x", "2.9", "KiB"]
+    assert lines[2].split() == ["download", "simclr-r50-1x", "10", "B"]
+    assert lines[-1] == "Total: 2.9 KiB in 3 folders"
+    result = CliRunner().invoke(main, ["zoo", "cache", "clear", "simclrv2-r50-1x"])  # an alias
+    assert result.output.splitlines()[0] == "Removed 1 folders (0 B)."
+    assert not (root / "downloads" / "simclrv2-r50-1x-sk0").exists()
+    result = CliRunner().invoke(main, ["zoo", "cache", "clear"])
+    assert result.output.splitlines()[0] == "Removed 2 folders (2.9 KiB)."
+    assert (root / "downloads" / "sha256.json").exists()
+    CliRunner().invoke(main, ["zoo", "cache", "clear", "--all"])
+    assert not (root / "downloads" / "sha256.json").exists()
 
 
 def test_convert_then_load(tmp_path, r50_tf1_shapes):
@@ -43,6 +85,7 @@ def test_convert_then_load(tmp_path, r50_tf1_shapes):
     )
     assert result.exit_code == 0, result.output
     assert "encoder, projection head, supervised head" in result.output
+    assert result.output.splitlines()[1] == "Skipped no variables."
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["converted_from"]["variables_assigned"] == 281
     images = np.random.default_rng(3).uniform(size=(2, 32, 32, 3)).astype("float32")
