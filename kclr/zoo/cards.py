@@ -152,6 +152,8 @@ def render_catalog_card(
         "checkpoint_urls": "; if unavailable: ".join(sources),
         "saved_model_url": entry.saved_model_url(base),
         "checkpoint_sha256": _source_hashes(meta),
+        "converted_from": ((meta or {}).get("source") or {}).get("source_url")
+        or "not converted yet",
         "verification": _verification(meta),
         "hub_repo": entry.hub.get("repo") or "not published yet",
         "hub_revision": entry.hub.get("revision") or "none",

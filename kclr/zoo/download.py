@@ -184,7 +184,9 @@ def _transfer(url: str, partial: pathlib.Path, name: str, quiet: bool) -> bool:
         resumed = response.status == 206 and have
         length = int(response.headers.get("Content-Length") or 0)
         total = (have if resumed else 0) + length
-        progress = _Progress(name, total, have if resumed else 0, quiet or total < PROGRESS_MIN_BYTES)
+        progress = _Progress(
+            name, total, have if resumed else 0, quiet or total < PROGRESS_MIN_BYTES
+        )
         with open(partial, "ab" if resumed else "wb") as sink:
             try:
                 while chunk := response.read(_CHUNK):

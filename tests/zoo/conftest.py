@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import sys
 
@@ -27,3 +28,20 @@ def zoo_env(tmp_path, monkeypatch):
     monkeypatch.delenv("KCLR_OFFLINE", raising=False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def small_catalog(monkeypatch):
+    """The packaged catalog with every architecture shrunk to 1/8 width (URLs unchanged)."""
+    from kclr.zoo import catalog
+
+    real = catalog._load
+
+    def small():  # re-read each time, so a rewritten Hub lock file is seen
+        return {
+            name: dataclasses.replace(entry, arch={**entry.arch, "width_multiplier": 0.125})
+            for name, entry in real().items()
+        }
+
+    monkeypatch.setattr(catalog, "_load", small)
+    return small

@@ -241,7 +241,9 @@ def test_variable_order_matches_the_authors_lists(reference_dir, names_file, dep
     order = official.variable_order(layout, head_layers=3, supervised=True)
     for sub, items in order.items():
         expected = [(name, trainable) for s, _, name, trainable in rows if s == sub]
-        got = list(zip(_tf1_names_of([p for p, _ in items], layout), [t for _, t in items]))
+        got = list(
+            zip(_tf1_names_of([p for p, _ in items], layout), [t for _, t in items], strict=True)
+        )
         assert got == expected, sub
     flat = _tf1_names_of(official.trainable_order(layout, 3, True), layout)
     assert flat == [name for _, _, name, trainable in rows if trainable]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import pathlib
@@ -14,25 +13,12 @@ from bucket_server import LOGIN_PAGE, BucketServer
 from zoo_checkpoints import random_arrays, reference_forward, scale_shapes, write_checkpoint
 
 import kclr
-from kclr.zoo import catalog
 from kclr.zoo.download import DownloadError, OfflineError
 from kclr.zoo.safety import IntegrityError
 
 WIDTH = 0.125  # the real catalog entries at 1/8 width keep the test small
 V1 = "/simclr-checkpoints/simclrv1/pretrain/1x/model.ckpt-225206"
 V2 = "/simclr-checkpoints/simclrv2/pretrained/r50_1x_sk0/model.ckpt-250228"
-
-
-@pytest.fixture
-def small_catalog(monkeypatch):
-    """The packaged catalog with every architecture shrunk to 1/8 width (URLs unchanged)."""
-    real = catalog._load()
-    small = {
-        name: dataclasses.replace(entry, arch={**entry.arch, "width_multiplier": WIDTH})
-        for name, entry in real.items()
-    }
-    monkeypatch.setattr(catalog, "_load", lambda: small)
-    return small
 
 
 @pytest.fixture

@@ -272,7 +272,7 @@ def export_saved_model(path, arrays, names_file, image_size=32, ft_proj_selector
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None, image_size, image_size, 3], tf.float32),
+            tf.TensorSpec([None, image_size, image_size, 3], tf.float32),  # None: any size
             tf.TensorSpec([], tf.bool),
         ]
     )
