@@ -31,23 +31,37 @@ SAVED = "/simclr-checkpoints-tf2/simclrv2/pretrained/r50_1x_sk0/saved_model"
 NAMES = "simclr-official-variables/r50_1x_sk0_gbn1_224_names.txt"
 
 
-@pytest.fixture
-def release(small_catalog, zoo_env, r50_tf1_shapes, reference_dir, monkeypatch):
-    """The authors' files of one model (1/8 width) on a loopback bucket: TF1 + SavedModel."""
-    arrays = random_arrays(scale_shapes(r50_tf1_shapes, 0.125), seed=31)
-    files = dict(arrays)
-    files["global_step"] = np.array(250228, np.int64)
-    prefix = write_checkpoint(zoo_env / "tf1" / "model.ckpt-250228", files)
-    saved = export_saved_model(
-        zoo_env / "saved_model", arrays, reference_dir / NAMES, image_size=None
+@pytest.fixture(scope="module")
+def release_files(tmp_path_factory, reference_dir):
+    """The authors' files of one model (1/8 width): TF1 checkpoint and SavedModel, as bytes."""
+    from zoo_checkpoints import read_names
+
+    shapes = read_names(reference_dir / "simclr-official-variables" / "tf1_r50_1x_sk0_names.txt")
+    arrays = random_arrays(scale_shapes(shapes, 0.125), seed=31)
+    root = tmp_path_factory.mktemp("release")
+    prefix = write_checkpoint(
+        root / "tf1" / "model.ckpt-250228",
+        {**arrays, "global_step": np.array(250228, np.int64)},
     )
+    saved = export_saved_model(root / "saved_model", arrays, reference_dir / NAMES, image_size=None)
+    files = {
+        CKPT + s: pathlib.Path(prefix + s).read_bytes() for s in (".index", ".data-00000-of-00001")
+    }
+    for name in (
+        "saved_model.pb",
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+    ):
+        files[f"{SAVED}/{name}"] = (saved / name).read_bytes()
+    return files, arrays
+
+
+@pytest.fixture
+def release(release_files, small_catalog, zoo_env, monkeypatch):
+    """Those files on a loopback bucket at the authors' URL layout."""
+    files, arrays = release_files
     with BucketServer() as bucket:
-        for suffix in (".index", ".data-00000-of-00001"):
-            bucket.files[CKPT + suffix] = pathlib.Path(prefix + suffix).read_bytes()
-        for name in ("saved_model.pb", "variables/variables.index"):
-            bucket.files[f"{SAVED}/{name}"] = (saved / name).read_bytes()
-        data = "variables/variables.data-00000-of-00001"
-        bucket.files[f"{SAVED}/{data}"] = (saved / data).read_bytes()
+        bucket.files.update(files)
         monkeypatch.setenv("KCLR_OFFICIAL_CHECKPOINT_URL", bucket.url)
         yield bucket, arrays
 
