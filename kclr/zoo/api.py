@@ -56,9 +56,14 @@ def pull(spec: str, quiet: bool = False) -> pathlib.Path:
     if entry.hub.get("repo"):
         try:
             return hub.download(entry.hub["repo"], entry.hub.get("revision"))
-        except OfflineError:
+        except OfflineError as error:
             if is_offline():
                 raise
+            if not quiet:
+                print(
+                    f"Hub unreachable ({error}); converting the authors' checkpoint.",
+                    file=sys.stderr,
+                )
         except Exception as error:  # noqa: BLE001 - fall back to the authors' checkpoint
             if not quiet:
                 print(
@@ -160,9 +165,11 @@ def load(spec: str | os.PathLike, include_head: bool = False):
     ```
     """
     spec = os.fspath(spec)
+    folder = pull(spec)
     pins = None
     if catalog.is_known(spec):
         entry = catalog.get(spec)
-        pins = _hub_pins(entry) if entry.hub.get("repo") else None
-    folder = pull(spec)
+        converted_here = pathlib.Path(folder).parent == cache_dir() / "zoo"
+        if entry.hub.get("repo") and not converted_here:  # the Hub copy: check the pinned hash
+            pins = _hub_pins(entry)
     return io.load_folder(folder, include_head=include_head, pins=pins)

@@ -248,6 +248,33 @@ def catalog_table(link: bool = False) -> list[str]:
     return lines
 
 
+def release_table() -> list[str]:
+    """One row per released architecture, one column per release category (README)."""
+    from kclr.zoo import catalog
+
+    columns = [
+        ("", "pretrained (linear eval)"),
+        ("-ft1", "`-ft1`"),
+        ("-ft10", "`-ft10`"),
+        ("-ft100", "`-ft100`"),
+        ("-supervised", "`-supervised`"),
+    ]
+    lines = [
+        "| name | " + " | ".join(title for _, title in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    bases = [e.name for e in catalog.entries() if e.category in ("pretrain", "pretrained")]
+    for base in bases:
+        cells = []
+        for suffix, _ in columns:
+            if not catalog.is_known(base + suffix):
+                cells.append("-")
+                continue
+            cells.append(catalog.get(base + suffix).top1_text.replace("not reported", "n/r"))
+        lines.append(f"| `{base}` | " + " | ".join(cells) + " |")
+    return lines
+
+
 if __name__ == "__main__":  # pragma: no cover
     import sys
 

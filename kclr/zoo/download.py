@@ -362,6 +362,9 @@ def fetch_official(
     destination = pathlib.Path(destination)
     failures = []
     for source in entry.checkpoint_sources(base_url):
+        if is_offline() and not all((destination / n).exists() for n in source["urls"]):
+            failures.append(f"{next(iter(source['urls'].values()))}: not cached (offline mode)")
+            continue
         try:
             files = _fetch_source(entry, source, destination, record, quiet)
         except (NotFoundError, AccessDeniedError, ContentError) as error:

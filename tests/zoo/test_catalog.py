@@ -161,6 +161,15 @@ def test_zoo_folder_has_exactly_the_current_cards():
     assert "\n".join(cards.catalog_table(link=True)) in index
 
 
+def test_readme_and_docs_list_the_whole_catalog():
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "\n".join(cards.release_table()) in readme
+    docs = (REPO_ROOT / "docs" / "zoo.md").read_text()
+    assert "\n".join(cards.catalog_table()) in docs
+    for name in catalog.names():
+        assert f"| {name} " in docs
+
+
 @pytest.mark.parametrize("name", catalog.names())
 def test_model_cards_in_zoo_folder_are_current(name):
     text = (REPO_ROOT / "zoo" / f"{name}.md").read_text()

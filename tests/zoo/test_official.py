@@ -13,6 +13,7 @@ from bucket_server import LOGIN_PAGE, BucketServer
 from zoo_checkpoints import random_arrays, reference_forward, scale_shapes, write_checkpoint
 
 import kclr
+from kclr.testing.hub_server import HubServer
 from kclr.zoo.download import DownloadError, OfflineError
 from kclr.zoo.safety import IntegrityError
 
@@ -199,3 +200,30 @@ def test_unknown_name_suggests():
 
 def test_login_page_constant_is_html():
     assert LOGIN_PAGE.lower().startswith(b"<!doctype html>")
+
+
+def test_missing_hub_copy_falls_back_to_the_authors_files(
+    small_catalog, bucket, zoo_env, r50_tf1_shapes, monkeypatch, capsys
+):
+    """A published entry whose Hub copy cannot be reached converts the authors' files; the
+    Hub pin then does not apply to that local conversion."""
+    lock = zoo_env / "lock.json"
+    pin = {
+        "repo": "kclr/simclrv2-r50-1x-sk0",
+        "revision": "0" * 40,
+        "sha256": {"model.weights.h5": "f" * 64},
+    }
+    lock.write_text(
+        json.dumps({"format": "kclr.zoo.hub-lock/1", "models": {"simclrv2-r50-1x-sk0": pin}})
+    )
+    monkeypatch.setenv("KCLR_HUB_LOCK", str(lock))
+    arrays = random_arrays(scale_shapes(r50_tf1_shapes, 0.125), seed=12)
+    _serve(bucket, V2, _checkpoint_files(zoo_env, arrays, 250228))
+    with HubServer() as hub:  # answers, but the repo is not there
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        encoder = kclr.zoo.load("simclrv2-r50-1x-sk0")
+    assert "Hub download failed" in capsys.readouterr().err
+    images = np.random.default_rng(6).uniform(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(encoder(images)), reference_forward(arrays, images), rtol=2e-4, atol=2e-4
+    )
