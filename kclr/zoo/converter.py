@@ -201,6 +201,46 @@ def _build(kwargs: dict[str, Any], mapping: Mapping, ft_proj_selector: int):
     return encoder, head, supervised, bundle
 
 
+def _verify(bundle, saved_model, images, checkpoint) -> dict[str, Any]:
+    from kclr.zoo import verify as verifying
+
+    if not saved_model:
+        raise ConversionError(
+            f"verify=True needs the authors' SavedModel (saved_model.pb): "
+            f"{os.fspath(checkpoint)!r} is a plain checkpoint; pass reference=DIR."
+        )
+    result = verifying.compare_with_saved_model(bundle, saved_model, images=images)
+    result["reference"] = os.fspath(saved_model)
+    if not result["passed"]:
+        raise ConversionError(
+            "The converted model differs from the authors' SavedModel: "
+            + verifying.describe(result)
+            + ". Check --arch, --cifar-stem and --ft-proj-selector."
+        )
+    return result
+
+
+def _metadata(checkpoint, source, mapping, kwargs, ema, ft_proj_selector, report):
+    meta: dict[str, Any] = {
+        "converted_from": {
+            "checkpoint": os.fspath(checkpoint),
+            "format": source.format,
+            "key_form": mapping.key_form,
+            "arch": arch_code(**kwargs),
+            "ema": ema,
+            "ft_proj_selector": ft_proj_selector,
+            "variables_assigned": len(mapping.targets),
+            "variables_skipped": sum(len(v) for v in mapping.skipped.values()),
+            "skipped_variables": mapping.skipped,
+            "notes": mapping.notes,
+            "verification": report["verification"],
+        }
+    }
+    if ft_proj_selector:
+        meta["ft_proj_selector"] = ft_proj_selector  # read by `kclr.zoo.io` when loading
+    return meta
+
+
 def convert(
     checkpoint: str | os.PathLike,
     arch: str | dict[str, Any] = "r50_1x",
@@ -264,26 +304,10 @@ def convert(
             _drop_heads(mapping)
         encoder, head, supervised, bundle = _build(kwargs, mapping, ft_proj_selector)
         assign(bundle, source, mapping)
-        verification = None
         saved_model = os.fspath(reference) if reference is not None else source.saved_model
+        verification = None
         if verify or (verify is None and saved_model):
-            from kclr.zoo import verify as verifying
-
-            if not saved_model:
-                raise ConversionError(
-                    f"verify=True needs the authors' SavedModel (saved_model.pb): "
-                    f"{os.fspath(checkpoint)!r} is a plain checkpoint; pass reference=DIR."
-                )
-            verification = verifying.compare_with_saved_model(
-                bundle, saved_model, images=verify_images
-            )
-            verification["reference"] = saved_model
-            if not verification["passed"]:
-                raise ConversionError(
-                    "The converted model differs from the authors' SavedModel: "
-                    + verifying.describe(verification)
-                    + ". Check --arch, --cifar-stem and --ft-proj-selector."
-                )
+            verification = _verify(bundle, saved_model, verify_images, checkpoint)
         report = {
             "key_form": mapping.key_form,
             "skipped": mapping.skipped,
@@ -292,23 +316,13 @@ def convert(
             "verification": verification,
         }
         if out is not None:
-            meta = {
-                "converted_from": {
-                    "checkpoint": os.fspath(checkpoint),
-                    "format": source.format,
-                    "key_form": mapping.key_form,
-                    "arch": arch_code(**kwargs),
-                    "ema": ema,
-                    "ft_proj_selector": ft_proj_selector,
-                    "variables_assigned": len(mapping.targets),
-                    "variables_skipped": sum(len(v) for v in mapping.skipped.values()),
-                    "skipped_variables": mapping.skipped,
-                    "notes": mapping.notes,
-                    "verification": verification,
-                },
-                **(metadata or {}),
-            }
-            if ft_proj_selector:
-                meta["ft_proj_selector"] = ft_proj_selector
-            save(encoder, out, head=head, supervised_head=supervised, metadata=meta, card=card)
+            meta = _metadata(checkpoint, source, mapping, kwargs, ema, ft_proj_selector, report)
+            save(
+                encoder,
+                out,
+                head=head,
+                supervised_head=supervised,
+                metadata={**meta, **(metadata or {})},
+                card=card,
+            )
     return Converted(encoder, head, supervised, report)

@@ -139,11 +139,22 @@ def test_convert_tf2_object_graph_keys_r18(tmp_path, reference_dir):
     )
     shapes.pop("_CHECKPOINTABLE_OBJECT_GRAPH")
     arrays = random_arrays(shapes, seed=4)
-    prefix = write_checkpoint(tmp_path / "ckpt-1", arrays)
-    encoder, head, supervised = convert(prefix, "r18_1x", cifar_stem=True)
+    suffix = "/.ATTRIBUTES/VARIABLE_VALUE"
+    slot = "model/resnet_model/initial_conv_relu_max_pool/0/conv2d/kernel/.OPTIMIZER_SLOT/optimizer/momentum"
+    extra = {
+        "save_counter" + suffix: np.array(3, np.int64),
+        "optimizer/iter" + suffix: np.array(100, np.int64),
+        slot + suffix: np.zeros((3, 3, 3, 64), np.float32),
+    }
+    prefix = write_checkpoint(tmp_path / "ckpt-1", {**arrays, **extra})
+    result = convert(prefix, "r18_1x", cifar_stem=True)
+    encoder, head, supervised = result
+    assert result.report["skipped"] == {
+        "bookkeeping": ["optimizer/iter" + suffix, "save_counter" + suffix],
+        "optimizer_slots": [slot + suffix],
+    }
     placed = check_every_variable_landed(arrays, encoder, head, supervised)
     assert len(placed) == len(arrays)
-    suffix = "/.ATTRIBUTES/VARIABLE_VALUE"
     assert placed["group1_block0_shortcut_conv/kernel"] == (
         "model/resnet_model/block_groups/0/layers/0/shortcut_layers/0/conv2d/kernel" + suffix
     )
