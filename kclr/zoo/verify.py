@@ -59,6 +59,12 @@ def run_official(saved_model: str | os.PathLike, images: np.ndarray) -> dict[str
     import tensorflow as tf
 
     path = os.fspath(saved_model)
+    if pathlib.Path(path, "tfhub_module.pb").is_file():
+        raise FileNotFoundError(
+            f"{path!r} is a TF1 Hub module (tfhub_module.pb), which TensorFlow 2 cannot load "
+            "with tf.saved_model.load. Use the authors' TF2 SavedModel of the same model "
+            "(gs://simclr-checkpoints-tf2/.../saved_model/)."
+        )
     if not pathlib.Path(path, "saved_model.pb").is_file():
         raise FileNotFoundError(
             f"{path!r} is not a SavedModel folder (no saved_model.pb). Pass the authors' "

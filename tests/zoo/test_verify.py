@@ -152,3 +152,12 @@ def test_reference_heads_follow_the_authors(official):
     features = np.random.default_rng(0).uniform(size=(2, 256)).astype("float32")
     projection, logits = reference_heads(arrays, features)
     assert projection.shape == (2, 128) and logits.shape == (2, 1000)
+
+
+def test_reference_must_be_a_tf2_saved_model(tmp_path):
+    images = verifying.generated_images(1, 8)
+    with pytest.raises(FileNotFoundError, match="not a SavedModel folder"):
+        verifying.run_official(tmp_path, images)
+    (tmp_path / "tfhub_module.pb").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="is a TF1 Hub module"):
+        verifying.run_official(tmp_path, images)
