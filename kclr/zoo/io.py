@@ -155,6 +155,11 @@ def _bundle(encoder, projection_head=None, supervised_head=None, ft_proj_selecto
         hiddens = projection_head(features)
         outputs["projection"] = hiddens[-1]
     if supervised_head is not None:
+        if not 0 <= int(ft_proj_selector) < len(hiddens):
+            raise ZooFormatError(
+                f"ft_proj_selector={ft_proj_selector} in {METADATA_FILE} does not fit a projection "
+                f"head with {len(hiddens) - 1} layers; expected 0 to {len(hiddens) - 1}."
+            )
         outputs["logits"] = supervised_head(hiddens[int(ft_proj_selector)])
     return keras.Model(encoder.input, outputs, name="kclr_zoo_bundle")
 

@@ -49,17 +49,25 @@ def test_the_exported_reference_returns_the_released_dict(official):
     )
 
 
-def test_converting_a_saved_model_verifies_it(official, tmp_path):
-    root, arrays = official
+@pytest.fixture(scope="module")
+def converted(official, tmp_path_factory):
+    """The SavedModel converted (and so verified) once for the tests below."""
+    root, _ = official
+    out = tmp_path_factory.mktemp("converted") / "out"
     images = verifying.generated_images(3, 32, seed=1)
-    result = convert(root / "saved_model", ARCH, out=tmp_path / "out", verify_images=images)
+    return out, convert(root / "saved_model", ARCH, out=out, verify_images=images), images
+
+
+def test_converting_a_saved_model_verifies_it(official, converted, tmp_path):
+    root, arrays = official
+    out, result, images = converted
     assert result.report["key_form"] == "tf2-indexed"
     verification = result.report["verification"]
     assert verification["passed"] and verification["images"] == 3
     assert set(verification["outputs"]) == {"features", "logits"}
     assert verification["outputs"]["features"]["max_abs"] < 1e-5
     assert verification["outputs"]["logits"]["max_rel"] < 1e-4
-    meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    meta = json.loads((out / "metadata.json").read_text())
     assert meta["converted_from"]["verification"]["passed"] is True
     # A wrong setting is caught by the authors' own forward pass: nothing is written.
     with pytest.raises(ConversionError, match=r"differs from the authors' SavedModel: .*ABOVE"):
@@ -73,16 +81,15 @@ def test_converting_a_saved_model_verifies_it(official, tmp_path):
     assert not (tmp_path / "wrong").exists()
 
 
-def test_cli_verify_reports_differences_and_exit_status(official, tmp_path, reference_dir):
+def test_cli_verify_reports_differences_and_exit_status(official, converted, tmp_path):
     root, arrays = official
-    prefix = write_checkpoint(tmp_path / "model.ckpt-1", arrays)
-    convert(prefix, ARCH, out=tmp_path / "good")
+    good = converted[0]
     result = CliRunner().invoke(
         main,
         [
             "zoo",
             "verify",
-            str(tmp_path / "good"),
+            str(good),
             "--reference",
             str(root / "saved_model"),
             "--image-size",
