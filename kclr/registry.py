@@ -1,9 +1,14 @@
-"""One registry class for augmentations, losses, optimizers and encoders.
+"""One registry class for every configurable kind of kclr component.
 
+The kinds are augmentation layers, augmentation recipes, encoders, projection
+heads, losses, optimizers, learning-rate schedules and evaluation protocols.
 Built-ins and third-party plugins go through the same door: Python entry points.
 kclr declares its own built-ins in the entry-point groups of its `pyproject.toml`
-(`kclr.augmentations`, `kclr.losses`, `kclr.optimizers`, `kclr.encoders`), and a
-plugin package declares its objects in the same groups. Discovery is lazy: nothing
+(`kclr.augmentations`, `kclr.recipes`, `kclr.encoders`, `kclr.heads`,
+`kclr.losses`, `kclr.optimizers`, `kclr.schedules`, `kclr.protocols`), and a
+plugin package declares its objects in the same groups. A component of a run
+configuration is a spec `{"name": <registered name>, "config": {...}}` resolved
+here (see `kclr.spec`). Discovery is lazy: nothing
 is read from `importlib.metadata` until a registry is first queried.
 
 The built-ins are also registered by a decorator in their own module, so they are
@@ -295,9 +300,15 @@ class Registry:
                     f"A {self.kind} config dict needs a 'name' key; received keys "
                     f"{sorted(identifier)}. Example: {{'name': ..., 'config': {{...}}}}."
                 )
-            config = dict(identifier.get("config") or {})
-            config.update(kwargs)
-            if name not in self and "class_name" in identifier:
+            if "class_name" not in identifier:
+                # A kclr spec: checked against the constructor, built with its whole config.
+                from kclr import spec
+
+                checked = spec.check(self, identifier, where=self.kind)
+                return self._instantiate(name, self.get_class(name), {**checked["config"], **kwargs})
+            # Keras's serialized form (saved models): the class's own `from_config`.
+            config = {**dict(identifier.get("config") or {}), **kwargs}
+            if name not in self:
                 name = self._name_for_class(name)
             obj = self.get_class(name)
             if inspect.isclass(obj) and hasattr(obj, "from_config"):
@@ -306,6 +317,16 @@ class Registry:
         raise RegistryError(
             f"Cannot make a {self.kind} from {identifier!r} ({type(identifier).__name__}): "
             f"pass a registered name, a `{self.base}` instance or a config dict."
+        )
+
+    def name_of(self, obj: Any) -> str:
+        """The registered name of `obj`'s class (or of `obj` itself, a class or factory)."""
+        self._ensure_loaded()
+        for entry in self._entries.values():
+            if entry.obj is obj or (inspect.isclass(entry.obj) and type(obj) is entry.obj):
+                return entry.name
+        raise RegistryError(
+            f"{_qualname(obj)} is not a registered {self.kind}; register it to use it by name."
         )
 
     def _name_for_class(self, class_name: str) -> str:
@@ -395,10 +416,40 @@ encoders = Registry(
     builtin_module="kclr.models",
     allow_factories=True,
 )
+heads = Registry(
+    "head",
+    "kclr.heads",
+    "keras.layers.Layer",
+    builtin_module="kclr.models",
+    allow_factories=True,
+)
+schedules = Registry(
+    "schedule",
+    "kclr.schedules",
+    "keras.optimizers.schedules.LearningRateSchedule",
+    builtin_module="kclr.optimizers",
+)
+recipes = Registry(
+    "recipe",
+    "kclr.recipes",
+    "keras.layers.Layer",
+    builtin_module="kclr.augment.recipe_registry",
+    allow_factories=True,
+)
+protocols = Registry(
+    "protocol",
+    "kclr.protocols",
+    "kclr.evaluation.protocols.Protocol",
+    builtin_module="kclr.evaluation.protocols",
+)
 
 REGISTRIES: dict[str, Registry] = {
     "augmentations": augmentations,
+    "recipes": recipes,
+    "encoders": encoders,
+    "heads": heads,
     "losses": losses,
     "optimizers": optimizers,
-    "encoders": encoders,
+    "schedules": schedules,
+    "protocols": protocols,
 }
