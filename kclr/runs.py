@@ -150,6 +150,9 @@ def build_trainer(cfg: kconfig.Config, run: RunPlan, strategy):
     keras.utils.set_random_seed(run.seed)
     with strategy.scope():
         encoder, head = build_models(cfg)
+        # Create every variable now (from shapes, no forward pass), so that a checkpoint
+        # can be restored by name before the first step.
+        head.build(encoder.output.shape)
         trainer = ContrastiveTrainer(encoder, head, ft_proj_selector=run.ft_proj_selector)
         trainer.compile(
             optimizer=build_optimizer(cfg, run), loss=cfg.loss, jit_compile=run.jit_compile

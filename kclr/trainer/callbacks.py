@@ -170,9 +170,9 @@ class StepCheckpoint(keras.callbacks.Callback):
     Every `every_steps` optimizer steps and at each epoch end it writes
     `ckpt-STEP.npz` (every variable of `state_variables`, keyed by its path) and
     `latest.json` naming it; both atomically, keeping the `keep` newest files. In
-    `on_train_begin` (the model and optimizer are built by then, so no dummy step is
-    needed) it restores the newest checkpoint if there is one, checking that the
-    variables match by name.
+    `on_train_begin` (Keras has built the model from the first batch by then; the
+    optimizer's slots are built from the trainable variables, no dummy step is run) it
+    restores the newest checkpoint if there is one, matching variables by name.
 
     Args:
         directory: the checkpoint folder.
@@ -206,6 +206,10 @@ class StepCheckpoint(keras.callbacks.Callback):
         info = self.latest()
         if info is None:
             return
+        optimizer = self.model.optimizer
+        if not optimizer.built:  # Keras builds it lazily in the first step; build it now
+            with self.model.distribute_strategy.scope():
+                optimizer.build(self.model.trainable_variables)
         variables = state_variables(self.model)
         with np.load(self.directory / info["file"]) as data:
             saved = set(data.files)
