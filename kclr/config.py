@@ -326,7 +326,9 @@ def from_dict(values: dict[str, Any]) -> Config:
             )
         hint = top[name]
         if name in COMPONENTS:
-            kwargs[name] = _check_component(name, section_values)
+            default = {name: copy.deepcopy(COMPONENTS[name].default)}
+            spec_values = merge(default, {name: section_values})[name]
+            kwargs[name] = _check_component(name, spec_values)
         elif dataclasses.is_dataclass(hint):
             kwargs[name] = _plain_section(name, hint, section_values)
         else:

@@ -102,9 +102,7 @@ def migrate(values: dict[str, Any]) -> dict[str, Any]:
     moved: list[str] = []
     for section in ("data", "eval"):
         if isinstance(new.get(section), dict):
-            new[section] = {
-                k: v for k, v in new[section].items() if f"{section}.{k}" not in MOVES
-            }
+            new[section] = {k: v for k, v in new[section].items() if f"{section}.{k}" not in MOVES}
     for section in ("loss", "optimizer"):
         part = old.get(section)
         if isinstance(part, dict):

@@ -305,7 +305,9 @@ class Registry:
                 from kclr import spec
 
                 checked = spec.check(self, identifier, where=self.kind)
-                return self._instantiate(name, self.get_class(name), {**checked["config"], **kwargs})
+                return self._instantiate(
+                    name, self.get_class(name), {**checked["config"], **kwargs}
+                )
             # Keras's serialized form (saved models): the class's own `from_config`.
             config = {**dict(identifier.get("config") or {}), **kwargs}
             if name not in self:

@@ -20,14 +20,26 @@ def test_show_resolves_with_overrides_as_json():
     result = CliRunner().invoke(
         main,
         ["presets", "show", "simclr_r50", "--format", "json",
-         "--set", "optimizer.learning_rate=0.5", "--set", "data.global_batch_size=256"],
+         "--set", "optimizer.config.momentum=0.95", "--set", "data.global_batch_size=256"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     values = json.loads(result.output)
-    assert values["optimizer"]["learning_rate"] == 0.5
+    assert values["optimizer"]["config"]["momentum"] == 0.95
     assert values["data"]["global_batch_size"] == 256
-    assert values["loss"]["temperature"] == 0.1  # untouched preset value
-    assert values["eval"]["knn_k"] == 200  # default filled in
+    assert values["loss"] == {"name": "ntxent", "config": {"temperature": 0.1}}  # untouched
+    assert values["knn"]["config"]["k"] == 200  # default filled in
+
+
+def test_show_reads_like_the_recipe():
+    result = CliRunner().invoke(main, ["presets", "show", "simclr_r50"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for line in (
+        "optimizer:\n  name: lars\n  config:\n    momentum: 0.9\n    weight_decay: 1.0e-06",
+        "schedule:\n  name: warmup_cosine\n  config:\n    base_learning_rate: 0.3",
+        "loss:\n  name: ntxent\n  config:\n    temperature: 0.1",
+    ):
+        assert line in text
 
 
 def test_show_bad_key_is_a_clean_error():
