@@ -397,8 +397,8 @@ def parse_override(text: str) -> dict[str, Any]:
     except yaml.YAMLError as error:
         raise ConfigError(f"Invalid value in override {text!r}: {error}") from None
     parts = key.split(".")
-    if len(parts) == 1 and parts[0] in ("preset", "description"):
-        return {parts[0]: value}
+    if len(parts) == 1 and (parts[0] in ("preset", "description") or parts[0] in COMPONENTS):
+        return {parts[0]: value}  # e.g. `--set optimizer={name: sgd, config: {momentum: 0.9}}`
     if len(parts) < 2:
         raise ConfigError(
             f"Invalid override key {key!r}: expected `section.key` with a section among "

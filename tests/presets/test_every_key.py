@@ -82,8 +82,9 @@ def _snapshot(cfg):
         "head": runs.build(cfg, "projection_head").get_config(),
         "loss": registry.losses.get(cfg.loss).get_config(),
         "optimizer": runs.build_optimizer(cfg, run).get_config(),
-        "augmentation": runs.build(cfg, "augmentation", image_size=cfg.data.image_size)
-        .get_config(),
+        "augmentation": runs.build(
+            cfg, "augmentation", image_size=cfg.data.image_size
+        ).get_config(),
         "data_source": (cfg.data.source, cfg.data.eval_source),
     }
     for section in ("knn", "linear_eval", "finetune"):

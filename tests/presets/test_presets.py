@@ -54,7 +54,10 @@ def test_v2_supcon_and_cifar_presets():
     assert math.isclose(v2.schedule["config"]["base_learning_rate"] * math.sqrt(4096), 6.4)
     assert v2.finetune["config"]["ft_proj_selector"] == 1
     supcon = config.resolve("supcon_r50")
-    assert supcon.loss == {"name": "supcon", "config": {"temperature": 0.1, "base_temperature": 1.0}}
+    assert supcon.loss == {
+        "name": "supcon",
+        "config": {"temperature": 0.1, "base_temperature": 1.0},
+    }
     assert supcon.optimizer["name"] == "lars"
     cifar = config.resolve("simclr_cifar10_r18")
     assert cifar.encoder["config"] == {"depth": 18, "width_multiplier": 1.0, "cifar_stem": True}
