@@ -39,7 +39,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import json
 import pathlib
 import types
 import typing
@@ -48,6 +47,15 @@ from typing import Any
 
 class ConfigError(ValueError):
     """An unknown configuration key or an invalid value."""
+
+
+def __getattr__(name: str) -> Any:
+    # File / override helpers live in `kclr.config_sources` (imported on first use).
+    if name in ("merge", "parse_override", "load_file"):
+        from kclr import config_sources
+
+        return getattr(config_sources, name)
+    raise AttributeError(f"module 'kclr.config' has no attribute {name!r}")
 
 
 @dataclasses.dataclass
@@ -326,6 +334,8 @@ def from_dict(values: dict[str, Any]) -> Config:
             )
         hint = top[name]
         if name in COMPONENTS:
+            from kclr.config_sources import merge
+
             default = {name: copy.deepcopy(COMPONENTS[name].default)}
             spec_values = merge(default, {name: section_values})[name]
             kwargs[name] = _check_component(name, spec_values)
@@ -339,103 +349,6 @@ def from_dict(values: dict[str, Any]) -> Config:
 def to_dict(config: Config) -> dict[str, Any]:
     """The configuration as a plain nested dictionary (JSON/YAML serialisable)."""
     return dataclasses.asdict(config)
-
-
-def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Merges `update` into a copy of `base`: dicts merge recursively, other values replace.
-
-    A component section of `update` that names a different component than `base`
-    replaces it whole (the old component's arguments would not fit the new one).
-    """
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if key in COMPONENTS and isinstance(value, str):
-            value = {"name": value}
-        old = out.get(key)
-        if (
-            key in COMPONENTS
-            and isinstance(value, dict)
-            and isinstance(old, dict)
-            and value.get("name", old.get("name")) != old.get("name")
-        ):
-            out[key] = {"name": value["name"], "config": copy.deepcopy(value.get("config") or {})}
-        elif isinstance(value, dict) and isinstance(old, dict):
-            out[key] = merge(old, value) if key not in COMPONENTS else _merge_spec(old, value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _merge_spec(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(old)
-    for key, value in new.items():
-        if key == "config" and isinstance(value, dict) and isinstance(out.get("config"), dict):
-            out["config"] = {**out["config"], **copy.deepcopy(value)}
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def parse_override(text: str) -> dict[str, Any]:
-    """Parses one `section.key=value` override into a nested dictionary.
-
-    The value is read as YAML, so `0.5`, `true`, `null`, `[1, 2]` and
-    `{color_jitter_strength: 0.5}` have their natural types; quote a string
-    that would otherwise parse as a number.
-    """
-    import yaml
-
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(
-            f"Invalid override {text!r}: expected `section.key=value`, "
-            "e.g. `--set optimizer.config.momentum=0.95`."
-        )
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"Invalid value in override {text!r}: {error}") from None
-    parts = key.split(".")
-    if len(parts) == 1 and (parts[0] in ("preset", "description") or parts[0] in COMPONENTS):
-        return {parts[0]: value}  # e.g. `--set optimizer={name: sgd, config: {momentum: 0.9}}`
-    if len(parts) < 2:
-        raise ConfigError(
-            f"Invalid override key {key!r}: expected `section.key` with a section among "
-            f"{[k for k in _section_types(Config) if k not in ('preset', 'description')]}."
-            f"{_suggest(key, valid_keys())}"
-        )
-    nested: dict[str, Any] = {}
-    cursor = nested
-    for part in parts[:-1]:
-        cursor = cursor.setdefault(part, {})
-    cursor[parts[-1]] = value
-    return nested
-
-
-def load_file(path: str | pathlib.Path) -> dict[str, Any]:
-    """Reads a (partial) configuration from a `.yaml`, `.yml` or `.json` file."""
-    import yaml
-
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Configuration file not found: {str(path)!r}.")
-    text = path.read_text()
-    try:
-        if path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            values = yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"Could not parse configuration file {str(path)!r}: {error}") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise ConfigError(
-            f"Configuration file {str(path)!r} must hold a mapping of sections, "
-            f"received {type(values).__name__}."
-        )
-    return values
 
 
 def resolve(
@@ -464,6 +377,7 @@ def resolve(
     ```
     """
     from kclr import config_migration, presets
+    from kclr.config_sources import load_file, merge, parse_override
 
     sources: list[dict[str, Any]] = []
     if preset is not None:

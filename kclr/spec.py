@@ -189,3 +189,17 @@ def to_spec(registry: Any, obj: Any, keys: set[str] | None = None) -> dict[str, 
         f"{type(obj).__name__} is not registered in `kclr.registry.{registry.kind}s`: only "
         "registered classes have a spec. Register the class (see `kclr plugins list`)."
     )
+
+
+def with_schedule(identifier: Any) -> Any:
+    """An optimizer spec whose `config.learning_rate` spec is built through
+    `kclr.registry.schedules` (other identifiers are returned unchanged)."""
+    if not isinstance(identifier, dict) or "class_name" in identifier:
+        return identifier
+    learning_rate = (identifier.get("config") or {}).get("learning_rate")
+    if not (isinstance(learning_rate, dict) and "name" in learning_rate):
+        return identifier
+    from kclr import registry
+
+    schedule = registry.schedules.get(learning_rate)
+    return {**identifier, "config": {**identifier["config"], "learning_rate": schedule}}

@@ -169,7 +169,7 @@ class ContrastiveTrainer(keras.Model):
         )
         ```
         """
-        from kclr import registry
+        from kclr import registry, spec
 
         if "metrics" in kwargs:
             raise ValueError(
@@ -178,7 +178,7 @@ class ContrastiveTrainer(keras.Model):
                 f"metrics={kwargs['metrics']!r}. Remove the `metrics` argument."
             )
         self.contrastive_loss = registry.losses.get(loss)
-        optimizer = registry.optimizers.get(_with_schedule(optimizer))
+        optimizer = registry.optimizers.get(spec.with_schedule(optimizer))
         policy = getattr(self.encoder, "dtype_policy", None)
         if (
             policy is not None
@@ -468,16 +468,3 @@ class ContrastiveTrainer(keras.Model):
             shape = tuple(config["image_shape"])
             self(tf.zeros((1, *shape)), training=False)
             self.built = True
-
-
-def _with_schedule(identifier):
-    """An optimizer spec whose `learning_rate` spec is built through `kclr.registry.schedules`."""
-    if not isinstance(identifier, dict) or "class_name" in identifier:
-        return identifier
-    learning_rate = (identifier.get("config") or {}).get("learning_rate")
-    if not (isinstance(learning_rate, dict) and "name" in learning_rate):
-        return identifier
-    from kclr import registry
-
-    schedule = registry.schedules.get(learning_rate)
-    return {**identifier, "config": {**identifier["config"], "learning_rate": schedule}}
