@@ -35,11 +35,20 @@ def test_show_reads_like_the_recipe():
     assert result.exit_code == 0, result.output
     text = result.output
     for line in (
-        "optimizer:\n  name: lars\n  config:\n    momentum: 0.9\n    weight_decay: 1.0e-06",
-        "schedule:\n  name: warmup_cosine\n  config:\n    base_learning_rate: 0.3",
-        "loss:\n  name: ntxent\n  config:\n    temperature: 0.1",
+        "optimizer:\n  name: lars\n  config: {momentum: 0.9, weight_decay: 1.0e-06}\n",
+        "schedule:\n  name: warmup_cosine\n"
+        "  config: {base_learning_rate: 0.3, scaling: linear, warmup_epochs: 10}\n",
+        "loss:\n  name: ntxent\n  config: {temperature: 0.1}\n",
+        "encoder:\n  name: resnet\n  config: {depth: 50, width_multiplier: 1.0}\n",
     ):
         assert line in text
+    import yaml
+
+    from kclr import config
+
+    assert config.to_dict(config.from_dict(yaml.safe_load(text))) == config.to_dict(
+        config.resolve("simclr_r50")
+    )  # what it prints is a valid config file
 
 
 def test_show_bad_key_is_a_clean_error():
