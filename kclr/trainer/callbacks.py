@@ -141,23 +141,30 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
 
 
 def state_variables(model) -> dict[str, Any]:
-    """Every variable of a compiled model's training state, keyed by `variable.path`.
+    """Every variable of a compiled model's training state, keyed by name.
 
-    The model's weights (trainable and not: BatchNorm statistics, buffers), the
-    optimizer's variables (step counter, momentum, loss scale) and the variables of the
-    compiled loss (e.g. a memory queue), so that stateful additions are saved without
-    being listed.
+    The model's weights (trainable and not: BatchNorm statistics, buffers) keyed by
+    `variable.path`, the optimizer's variables (step counter, momentum, loss scale) keyed
+    `optimizer/<path without the optimizer's own name>` (Keras numbers optimizer names
+    within a process: `sgd`, `sgd_1`, ...), and the variables of the compiled loss (e.g. a
+    memory queue), so that stateful additions are saved without being listed.
     """
-    groups = [model.weights, getattr(model.optimizer, "variables", [])]
+    optimizer = getattr(model, "optimizer", None)
     loss = getattr(model, "contrastive_loss", None)
-    groups.append(getattr(loss, "variables", None) or [])
+    groups = [
+        ("", model.weights),
+        ("optimizer/", getattr(optimizer, "variables", None) or []),
+        ("", getattr(loss, "variables", None) or []),
+    ]
     out: dict[str, Any] = {}
-    for group in groups:
+    for prefix, group in groups:
         for variable in group:
             key = variable.path
+            if prefix:
+                key = prefix + key.partition("/")[2] if "/" in key else prefix + key
             if key in out and out[key] is not variable:
                 raise ValueError(
-                    f"Two variables share the path {key!r}; checkpoints are keyed by path. "
+                    f"Two variables share the name {key!r}; checkpoints are keyed by name. "
                     "Give the layers (or the loss's variables) distinct names."
                 )
             out[key] = variable
