@@ -21,7 +21,9 @@ def _num_replicas() -> int:
 def _is_multi_worker(strategy) -> bool:
     from kclr.distribute import is_multi_worker
 
-    return is_multi_worker(strategy)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and is_multi_worker(
+        strategy
+    )
 
 
 def _head_dtype():
