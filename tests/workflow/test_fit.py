@@ -30,7 +30,7 @@ def test_two_step_fit_writes_every_artefact(tiny_run):
         keys = set(data.files)
     trainer = tiny_run.trainer
     assert {v.path for v in trainer.weights} <= keys
-    assert {"optimizer/iteration", "optimizer/learning_rate"} <= keys
+    assert "optimizer/iteration" in keys and any(k.endswith("_momentum") for k in keys)
     assert any("moving_mean" in k for k in keys)  # BatchNorm statistics
     assert len(keys) == len(trainer.weights) + len(trainer.optimizer.variables)
     png = (run_dir / "curves.png").read_bytes()
