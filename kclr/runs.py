@@ -246,10 +246,11 @@ def fit(
           f"{run.num_examples} examples, batch {cfg.data.global_batch_size}, "
           f"{run.steps_per_epoch} steps/epoch, {run.total_steps} steps, "
           f"{strategy.num_replicas_in_sync} replica(s). Run directory: {run_dir}")  # fmt: skip
-    trainer.fit(
+    initial_epoch = start_step // run.steps_per_epoch
+    trainer.fit(  # a finished run resumes with no epoch: restore, curves, export
         _dataset(cfg, run, source, start_step, strategy),
-        initial_epoch=start_step // run.steps_per_epoch,
-        epochs=run.epochs,
+        initial_epoch=initial_epoch,
+        epochs=run.epochs if start_step < run.total_steps else initial_epoch,
         steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
         callbacks=cbs + list(callbacks or []),
         verbose={0: 0, 1: 1}.get(int(verbose), 2),

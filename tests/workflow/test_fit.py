@@ -111,6 +111,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_weights(tiny_run, tmp_path
     for a, b in zip(tiny_run.trainer.get_weights(), resumed.trainer.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert [r["step"] for r in resumed.history] == [r["step"] for r in tiny_run.history] == [2]
+    again = runs.fit(cfg, out=tmp_path / "cut", resume=True, verbose=0)  # already finished
+    assert again.steps == 2 and [r["step"] for r in again.history] == [2]
+    for a, b in zip(resumed.trainer.get_weights(), again.trainer.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
