@@ -140,6 +140,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert not (tmp_path / "nan" / "export").exists()
 
 
+@pytest.mark.slow  # three short runs; `tests/trainer/test_callbacks.py` covers the callback fast
 def test_resume_across_an_epoch_boundary_with_one_fit_call(tmp_path):
     """Killed mid-epoch 1 of a 3-epoch run; the resumed run's rows and weights match."""
     overrides = ["train.steps=6", "data.num_examples=32", "eval.monitor=false",
