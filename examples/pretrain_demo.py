@@ -21,10 +21,8 @@ def main(run_dir: str = "runs/demo-example") -> None:
     encoder = kclr.zoo.load(str(result.export_dir))
     train = kclr.evaluation.extract_features(encoder, kclr.data.demo.load("train"))
     test = kclr.evaluation.extract_features(encoder, kclr.data.demo.load("test"))
-    linear = kclr.evaluation.linear_evaluation(
-        train["features"], train["labels"], test["features"], test["labels"],
-        epochs=cfg.eval.linear_epochs, batch_size=cfg.eval.linear_batch_size,
-    )  # fmt: skip
+    protocol = kclr.registry.protocols.get(cfg.linear_eval)  # the preset's linear_eval spec
+    linear = protocol.run(train, test)
     print(f"linear probe: top-1 {linear['top1']:.1f}%, top-5 {linear['top5']:.1f}%")
 
 

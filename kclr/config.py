@@ -1,11 +1,21 @@
-"""Run configuration: a validated, nested schema for presets, files and `--set` overrides.
+"""Run configuration: component specs plus three plain sections, from presets, files and `--set`.
 
-A kclr run is described by one `Config` with six sections, `model`, `loss`,
-`optimizer`, `data`, `train` and `eval`. Presets (`kclr.presets`) are partial
-dictionaries merged over the defaults below; a YAML/JSON file and `key=value`
-overrides are merged on top, in that order. Every key and value is checked:
-an unknown key or a bad value raises `ConfigError`, which names the key, says
-what was expected and suggests the closest valid key.
+A kclr run is one `Config`. Each configurable component is a *spec*
+`{"name": <registered name>, "config": {constructor arguments}}` (see `kclr.spec`):
+`encoder`, `projection_head`, `loss`, `optimizer`, `schedule` (the learning rate),
+`augmentation` (the recipe), and the evaluation protocols `knn`, `linear_eval` and
+`finetune`. The same spec is what `ContrastiveTrainer.compile` accepts and what a
+zoo folder's `config.json` stores. Three plain sections hold the rest: `data`,
+`train` and `eval` (the kNN monitor).
+
+Presets (`kclr.presets`) are partial dictionaries merged over the defaults below; a
+YAML/JSON file, a dictionary and `key=value` overrides are merged on top, in that
+order. Within a component, a source that names a *different* component replaces the
+spec; one with the same name (or no name) merges into its `config`. Every key is
+checked: an unknown section, plain key, component name or constructor argument
+raises `ConfigError`, which names the key and suggests the closest valid one.
+Configurations written for kclr 0.1.0 (flat `model`, `optimizer.learning_rate`, ...)
+are migrated with a `FutureWarning` (see `kclr.config_migration`).
 
 The defaults are the SimCLR v1 paper's ImageNet recipe (Chen et al., 2020,
 "A Simple Framework for Contrastive Learning of Visual Representations",
@@ -18,9 +28,9 @@ Example:
 ```python
 from kclr import config
 
-cfg = config.resolve("simclr_r50", overrides=["optimizer.learning_rate=0.5"])
-cfg.optimizer.learning_rate         # 0.5
-config.to_dict(cfg)["data"]["global_batch_size"]   # 4096
+cfg = config.resolve("simclr_r50", overrides=["optimizer.config.momentum=0.95"])
+cfg.optimizer                 # {'name': 'lars', 'config': {'momentum': 0.95, 'weight_decay': 1e-06}}
+cfg.data.global_batch_size    # 4096
 ```
 """
 
@@ -29,7 +39,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import json
 import pathlib
 import types
 import typing
@@ -40,76 +49,27 @@ class ConfigError(ValueError):
     """An unknown configuration key or an invalid value."""
 
 
-@dataclasses.dataclass
-class ModelConfig:
-    """The encoder and its projection head.
+def __getattr__(name: str) -> Any:
+    # File / override helpers live in `kclr.config_sources` (imported on first use).
+    if name in ("merge", "parse_override", "load_file"):
+        from kclr import config_sources
 
-    `encoder` is a name from `kclr.registry.encoders` ("resnet" takes `depth`;
-    "resnet50" etc. fix it). `head` is a `kclr.models.ProjectionHead` version:
-    "v1" (2 layers, SimCLR v1), "v2" (3 layers, SimCLRv2), "supcon" (the
-    SupCon MLP), "linear" or "none". `ft_proj_selector` picks the head layer
-    that fine-tuning starts from (0 = encoder output, 1 = first head layer as
-    in SimCLRv2's semi-supervised protocol).
-    """
-
-    encoder: str = "resnet"
-    depth: int = 50
-    width_multiplier: float = 1.0
-    cifar_stem: bool = False
-    sk_ratio: float = 0.0
-    sync_bn: bool = True
-    head: str = "v1"
-    projection_dim: int = 128
-    hidden_dim: int | None = None
-    ft_proj_selector: int = 0
-
-
-@dataclasses.dataclass
-class LossConfig:
-    """The contrastive loss: a name from `kclr.registry.losses` and its temperatures.
-
-    `base_temperature` is only passed to losses that take it (SupCon); `None`
-    keeps the loss's own default.
-    """
-
-    name: str = "ntxent"
-    temperature: float = 0.1
-    base_temperature: float | None = None
-
-
-@dataclasses.dataclass
-class OptimizerConfig:
-    """The optimizer and its warmup + cosine learning-rate schedule.
-
-    The peak learning rate is `learning_rate * global_batch_size / 256`
-    (`learning_rate_scaling="linear"`) or `learning_rate * sqrt(global_batch_size)`
-    ("sqrt"), as `kclr.optimizers.WarmupCosineDecay` computes it.
-    """
-
-    name: str = "lars"
-    learning_rate: float = 0.3
-    learning_rate_scaling: str = "linear"
-    warmup_epochs: float = 10.0
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 1e-6
-    eeta: float = 0.001
+        return getattr(config_sources, name)
+    raise AttributeError(f"module 'kclr.config' has no attribute {name!r}")
 
 
 @dataclasses.dataclass
 class DataConfig:
-    """The pretraining input pipeline (`kclr.data.pretraining_dataset`).
+    """The pretraining input (`kclr.data.pretraining_dataset`).
 
     `source` is anything `kclr.data.resolve_source` accepts ("demo", a folder,
-    TFRecord shards, "tfds:NAME"); `kclr fit --data` sets it. `recipe_overrides`
-    are passed to the augmentation recipe (e.g. `{"color_jitter_strength": 0.5}`).
-    `eval_source` is the labelled data of the kNN monitor (defaults to `source`).
+    TFRecord shards, "tfds:NAME"); `kclr fit --data` sets it. `eval_source` is the
+    labelled data of the kNN monitor (default: `source`); a source that cannot be
+    read is an error. `num_examples` overrides the counted size of `source`.
     """
 
     source: str | None = None
     eval_source: str | None = None
-    recipe: str = "simclr"
-    recipe_overrides: dict = dataclasses.field(default_factory=dict)
     image_size: int = 224
     global_batch_size: int = 4096
     views: int = 2
@@ -137,28 +97,58 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class EvalConfig:
-    """Evaluation settings: the kNN monitor and the linear / fine-tune protocols.
+    """The kNN monitor of `kclr fit` (its k and temperature are the `knn` spec).
 
-    kNN defaults follow the InstDisc / solo-learn monitors (cosine, k=200,
-    temperature 0.07). `baselines` adds raw-pixel and random-encoder kNN to the
-    final table of `kclr fit` (cheap only on small data such as the demo). Linear evaluation follows the SimCLR protocol (SGD with
-    Nesterov momentum, lr 0.1 x B/256, 90 epochs, no warmup).
+    `baselines` adds raw-pixel and random-encoder kNN to the final table (cheap
+    only on small data such as the demo).
     """
 
-    knn_k: int = 200
-    knn_temperature: float = 0.07
     monitor: bool = True
     monitor_every_epochs: int = 1
     monitor_max_examples: int | None = 10000
     baselines: bool = False
-    linear_epochs: int = 90
-    linear_batch_size: int = 4096
-    linear_learning_rate: float = 0.1
-    linear_weight_decay: float = 0.0
-    finetune_epochs: int = 60
-    finetune_batch_size: int = 1024
-    finetune_learning_rate: float = 0.005
-    finetune_learning_rate_scaling: str = "sqrt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    """A component section: its registry, default spec and run-supplied arguments."""
+
+    registry: str
+    default: dict[str, Any]
+    runtime: tuple[str, ...] = ()
+
+
+# The component sections, in the order a run builds them. Defaults: SimCLR v1 on ImageNet.
+COMPONENTS: dict[str, Component] = {
+    "encoder": Component(
+        "encoders", {"name": "resnet", "config": {"depth": 50, "width_multiplier": 1.0}}
+    ),
+    "projection_head": Component(
+        "heads", {"name": "projection_head", "config": {"version": "v1", "output_dim": 128}}
+    ),
+    "loss": Component("losses", {"name": "ntxent", "config": {"temperature": 0.1}}),
+    "optimizer": Component(
+        "optimizers",
+        {"name": "lars", "config": {"momentum": 0.9, "weight_decay": 1e-6}},
+        ("learning_rate",),
+    ),
+    "schedule": Component(
+        "schedules",
+        {
+            "name": "warmup_cosine",
+            "config": {"base_learning_rate": 0.3, "scaling": "linear", "warmup_epochs": 10},
+        },
+        ("global_batch_size", "num_examples", "epochs", "total_steps"),
+    ),
+    "augmentation": Component("recipes", {"name": "simclr", "config": {}}, ("image_size",)),
+    "knn": Component("protocols", {"name": "knn", "config": {"k": 200, "temperature": 0.07}}),
+    "linear_eval": Component("protocols", {"name": "linear", "config": {}}),
+    "finetune": Component("protocols", {"name": "finetune", "config": {}}),
+}
+
+
+def _spec_field(section: str) -> Any:
+    return dataclasses.field(default_factory=lambda: copy.deepcopy(COMPONENTS[section].default))
 
 
 @dataclasses.dataclass
@@ -167,53 +157,39 @@ class Config:
 
     preset: str | None = None
     description: str = ""
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
-    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    encoder: dict = _spec_field("encoder")
+    projection_head: dict = _spec_field("projection_head")
+    loss: dict = _spec_field("loss")
+    optimizer: dict = _spec_field("optimizer")
+    schedule: dict = _spec_field("schedule")
+    augmentation: dict = _spec_field("augmentation")
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    knn: dict = _spec_field("knn")
+    linear_eval: dict = _spec_field("linear_eval")
+    finetune: dict = _spec_field("finetune")
 
 
-# Values restricted to a fixed set. Registry-backed names (encoder, loss, optimizer,
-# recipe, head) are checked when the run is built, against the live registries.
+# Values of the plain sections restricted to a fixed set or range. Component specs are
+# checked against their registry and their constructor's signature.
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "model.head": ("v1", "v2", "supcon", "linear", "none"),
-    "optimizer.learning_rate_scaling": ("linear", "sqrt"),
-    "eval.finetune_learning_rate_scaling": ("linear", "sqrt"),
     "train.precision": ("float32", "mixed_bfloat16", "mixed_float16"),
     "train.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
 }
 POSITIVE = {
-    "model.depth",
-    "model.width_multiplier",
-    "model.projection_dim",
-    "loss.temperature",
     "data.image_size",
     "data.global_batch_size",
     "data.views",
+    "data.num_examples",
     "train.epochs",
     "train.steps",
     "train.checkpoint_every_steps",
     "train.keep_checkpoints",
-    "eval.knn_k",
-    "eval.knn_temperature",
     "eval.monitor_every_epochs",
-    "eval.linear_epochs",
-    "eval.linear_batch_size",
-    "eval.finetune_epochs",
-    "eval.finetune_batch_size",
+    "eval.monitor_max_examples",
 }
-NON_NEGATIVE = {
-    "optimizer.learning_rate",
-    "optimizer.warmup_epochs",
-    "optimizer.momentum",
-    "optimizer.weight_decay",
-    "eval.linear_learning_rate",
-    "eval.linear_weight_decay",
-    "eval.finetune_learning_rate",
-    "model.sk_ratio",
-}
+NON_NEGATIVE: set[str] = set()
 
 
 def _suggest(name: str, valid: typing.Iterable[str]) -> str:
@@ -227,11 +203,13 @@ def _section_types(cls: type) -> dict[str, Any]:
 
 
 def valid_keys() -> list[str]:
-    """All dotted keys of the schema, e.g. `"optimizer.learning_rate"`."""
+    """The dotted keys of the plain sections and the component sections' `name`/`config`."""
     keys = []
     for name, hint in _section_types(Config).items():
         if dataclasses.is_dataclass(hint):
             keys.extend(f"{name}.{field}" for field in _section_types(hint))
+        elif name in COMPONENTS:
+            keys.extend([f"{name}.name", f"{name}.config"])
         else:
             keys.append(name)
     return keys
@@ -297,16 +275,55 @@ def _check_value(key: str, value: Any) -> None:
         raise ConfigError(f"Invalid value for `{key}`: received {value!r}, expected a value >= 0.")
 
 
+def _check_component(section: str, value: Any) -> dict[str, Any]:
+    from kclr import registry, spec
+
+    component = COMPONENTS[section]
+    try:
+        return spec.check(
+            getattr(registry, component.registry), value, section, runtime=component.runtime
+        )
+    except spec.SpecError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _plain_section(name: str, hint: type, values: Any) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"Configuration section `{name}` must be a mapping of keys to values, "
+            f"received {values!r}."
+        )
+    fields = _section_types(hint)
+    kwargs = {}
+    for key, value in values.items():
+        dotted = f"{name}.{key}"
+        if key not in fields:
+            raise ConfigError(
+                f"Unknown configuration key `{dotted}`."
+                f"{_suggest(dotted, valid_keys())} Valid keys of `{name}`: "
+                f"{', '.join(fields)}."
+            )
+        value = _coerce(dotted, value, fields[key])
+        _check_value(dotted, value)
+        kwargs[key] = copy.deepcopy(value)
+    return hint(**kwargs)
+
+
 def from_dict(values: dict[str, Any]) -> Config:
     """Builds a validated `Config` from a (possibly partial) nested dictionary.
 
-    Missing keys take the defaults. Raises `ConfigError` for an unknown section or
-    key (with the closest valid name) and for a value of the wrong type or range.
+    Missing sections take the defaults (a component section given here replaces its
+    default). A 0.1.0-style dictionary is migrated first. Raises `ConfigError` for an
+    unknown section, key, component or argument (with the closest valid name) and for a
+    plain value of the wrong type or range.
     """
+    from kclr import config_migration
+
     if not isinstance(values, dict):
         raise ConfigError(
             f"A configuration must be a mapping of sections, received {type(values).__name__}."
         )
+    values = config_migration.migrate(values)
     top = _section_types(Config)
     kwargs: dict[str, Any] = {}
     for name, section_values in values.items():
@@ -316,107 +333,22 @@ def from_dict(values: dict[str, Any]) -> Config:
                 f"{_suggest(name, top)}"
             )
         hint = top[name]
-        if not dataclasses.is_dataclass(hint):
+        if name in COMPONENTS:
+            from kclr.config_sources import merge
+
+            default = {name: copy.deepcopy(COMPONENTS[name].default)}
+            spec_values = merge(default, {name: section_values})[name]
+            kwargs[name] = _check_component(name, spec_values)
+        elif dataclasses.is_dataclass(hint):
+            kwargs[name] = _plain_section(name, hint, section_values)
+        else:
             kwargs[name] = _coerce(name, section_values, hint)
-            continue
-        if not isinstance(section_values, dict):
-            raise ConfigError(
-                f"Configuration section `{name}` must be a mapping of keys to values, "
-                f"received {section_values!r}."
-            )
-        fields = _section_types(hint)
-        section_kwargs = {}
-        for key, value in section_values.items():
-            dotted = f"{name}.{key}"
-            if key not in fields:
-                raise ConfigError(
-                    f"Unknown configuration key `{dotted}`."
-                    f"{_suggest(dotted, valid_keys())} Valid keys of `{name}`: "
-                    f"{', '.join(fields)}."
-                )
-            value = _coerce(dotted, value, fields[key])
-            _check_value(dotted, value)
-            section_kwargs[key] = copy.deepcopy(value)
-        kwargs[name] = hint(**section_kwargs)
     return Config(**kwargs)
 
 
 def to_dict(config: Config) -> dict[str, Any]:
     """The configuration as a plain nested dictionary (JSON/YAML serialisable)."""
     return dataclasses.asdict(config)
-
-
-def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Recursively merges `update` into a copy of `base` (dict values merge, others replace)."""
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "recipe_overrides":
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def parse_override(text: str) -> dict[str, Any]:
-    """Parses one `section.key=value` override into a nested dictionary.
-
-    The value is read as YAML, so `0.5`, `true`, `null`, `[1, 2]` and
-    `{color_jitter_strength: 0.5}` have their natural types; quote a string
-    that would otherwise parse as a number.
-    """
-    import yaml
-
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(
-            f"Invalid override {text!r}: expected `section.key=value`, "
-            "e.g. `--set optimizer.learning_rate=0.5`."
-        )
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"Invalid value in override {text!r}: {error}") from None
-    parts = key.split(".")
-    if len(parts) == 1 and parts[0] in ("preset", "description"):
-        return {parts[0]: value}
-    if len(parts) < 2:
-        raise ConfigError(
-            f"Invalid override key {key!r}: expected `section.key` with a section among "
-            f"{[k for k in _section_types(Config) if k not in ('preset', 'description')]}."
-            f"{_suggest(key, valid_keys())}"
-        )
-    nested: dict[str, Any] = {}
-    cursor = nested
-    for part in parts[:-1]:
-        cursor = cursor.setdefault(part, {})
-    cursor[parts[-1]] = value
-    return nested
-
-
-def load_file(path: str | pathlib.Path) -> dict[str, Any]:
-    """Reads a (partial) configuration from a `.yaml`, `.yml` or `.json` file."""
-    import yaml
-
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Configuration file not found: {str(path)!r}.")
-    text = path.read_text()
-    try:
-        if path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            values = yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"Could not parse configuration file {str(path)!r}: {error}") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise ConfigError(
-            f"Configuration file {str(path)!r} must hold a mapping of sections, "
-            f"received {type(values).__name__}."
-        )
-    return values
 
 
 def resolve(
@@ -432,7 +364,7 @@ def resolve(
     Args:
         preset: a preset name from `kclr.presets.names()`, or None for the defaults.
         files: YAML/JSON files with partial configurations.
-        overrides: strings like `"optimizer.learning_rate=0.5"`.
+        overrides: strings like `"optimizer.config.momentum=0.95"`.
         values: a partial nested dictionary.
 
     Returns:
@@ -441,19 +373,20 @@ def resolve(
     Example:
 
     ```python
-    cfg = kclr.config.resolve("demo", overrides=["train.epochs=2"])
+    cfg = kclr.config.resolve("demo", overrides=["train.epochs=2", "loss.config.temperature=0.2"])
     ```
     """
-    from kclr import presets
+    from kclr import config_migration, presets
+    from kclr.config_sources import load_file, merge, parse_override
 
-    merged: dict[str, Any] = {}
+    sources: list[dict[str, Any]] = []
     if preset is not None:
-        merged = merge(merged, presets.get(preset))
-        merged["preset"] = preset
-    for path in files:
-        merged = merge(merged, load_file(path))
+        sources.append({**presets.get(preset), "preset": preset})
+    sources.extend(load_file(path) for path in files)
     if values:
-        merged = merge(merged, values)
-    for text in overrides:
-        merged = merge(merged, parse_override(text))
+        sources.append(values)
+    sources.extend(parse_override(text) for text in overrides)
+    merged = {k: copy.deepcopy(v.default) for k, v in COMPONENTS.items()}
+    for source in sources:
+        merged = merge(merged, config_migration.migrate(source))
     return from_dict(merged)

@@ -115,15 +115,46 @@ def get_strategy(
     return tf.distribute.TPUStrategy(resolver)
 
 
-def check_global_batch_size(global_batch_size: int, strategy: Any = None) -> int:
-    """Checks that the global batch divides across replicas; returns the per-replica batch.
+def is_multi_worker(strategy: Any) -> bool:
+    """True when `strategy` spans several workers (a multi-worker strategy in cluster mode)."""
+    extended = getattr(strategy, "extended", None)
+    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
+
+
+def is_chief(strategy: Any = None) -> bool:
+    """True on the worker that writes files: the chief, or worker 0 when there is no chief.
+
+    Always True without a strategy or with a single-worker strategy.
+    """
+    if strategy is None or not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    return resolver.task_type in (None, "chief") or (
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+def check_global_batch_size(
+    global_batch_size: int,
+    strategy: Any = None,
+    num_examples: int | None = None,
+    source: Any = None,
+) -> int:
+    """Checks the global batch once, for every consumer; returns the per-replica batch.
+
+    The batch must be a positive integer, divide across the replicas, and (when
+    `num_examples` is given) fit at least once in the training data.
 
     Args:
         global_batch_size: the global batch size.
         strategy: a `tf.distribute.Strategy` (default: the current one).
+        num_examples: the number of training examples, if known.
+        source: the data's name, for the message.
 
     Raises:
-        ValueError: if the global batch is not a positive multiple of the replica count.
+        ValueError: naming the batch, what was expected and a value that works.
 
     Example:
 
@@ -149,6 +180,13 @@ def check_global_batch_size(global_batch_size: int, strategy: Any = None) -> int
         raise ValueError(
             f"The global batch size {global_batch_size} does not divide across the "
             f"{replicas} replicas of {type(strategy).__name__}: every replica needs the "
-            f"same batch. Use a multiple of {replicas}, e.g. {suggestion}."
+            f"same batch. Use a multiple of {replicas}, e.g. {suggestion} "
+            "(`--set data.global_batch_size=...`)."
+        )
+    if num_examples is not None and global_batch_size > num_examples:
+        raise ValueError(
+            f"The global batch size {global_batch_size} is larger than the {num_examples} "
+            f"training examples of {source!r}: there is no full batch. Lower it, e.g. "
+            f"`--set data.global_batch_size={max(replicas, num_examples // 2 // replicas * replicas)}`."
         )
     return global_batch_size // replicas

@@ -1,9 +1,14 @@
-"""One registry class for augmentations, losses, optimizers and encoders.
+"""One registry class for every configurable kind of kclr component.
 
+The kinds are augmentation layers, augmentation recipes, encoders, projection
+heads, losses, optimizers, learning-rate schedules and evaluation protocols.
 Built-ins and third-party plugins go through the same door: Python entry points.
 kclr declares its own built-ins in the entry-point groups of its `pyproject.toml`
-(`kclr.augmentations`, `kclr.losses`, `kclr.optimizers`, `kclr.encoders`), and a
-plugin package declares its objects in the same groups. Discovery is lazy: nothing
+(`kclr.augmentations`, `kclr.recipes`, `kclr.encoders`, `kclr.heads`,
+`kclr.losses`, `kclr.optimizers`, `kclr.schedules`, `kclr.protocols`), and a
+plugin package declares its objects in the same groups. A component of a run
+configuration is a spec `{"name": <registered name>, "config": {...}}` resolved
+here (see `kclr.spec`). Discovery is lazy: nothing
 is read from `importlib.metadata` until a registry is first queried.
 
 The built-ins are also registered by a decorator in their own module, so they are
@@ -22,7 +27,9 @@ for entry in registry.augmentations.entries():
     print(entry.name, entry.origin, entry.description)
 ```
 
-This is the only module of kclr that reads entry points.
+This is the only module of kclr that reads entry points. It is a little over 400
+lines because it holds the one door whole: the `Registry` class (registration,
+lazy discovery, lookup, building from specs) and the eight registries.
 """
 
 from __future__ import annotations
@@ -295,9 +302,17 @@ class Registry:
                     f"A {self.kind} config dict needs a 'name' key; received keys "
                     f"{sorted(identifier)}. Example: {{'name': ..., 'config': {{...}}}}."
                 )
-            config = dict(identifier.get("config") or {})
-            config.update(kwargs)
-            if name not in self and "class_name" in identifier:
+            if "class_name" not in identifier:
+                # A kclr spec: checked against the constructor, built with its whole config.
+                from kclr import spec
+
+                checked = spec.check(self, identifier, where=self.kind)
+                return self._instantiate(
+                    name, self.get_class(name), {**checked["config"], **kwargs}
+                )
+            # Keras's serialized form (saved models): the class's own `from_config`.
+            config = {**dict(identifier.get("config") or {}), **kwargs}
+            if name not in self:
                 name = self._name_for_class(name)
             obj = self.get_class(name)
             if inspect.isclass(obj) and hasattr(obj, "from_config"):
@@ -306,6 +321,16 @@ class Registry:
         raise RegistryError(
             f"Cannot make a {self.kind} from {identifier!r} ({type(identifier).__name__}): "
             f"pass a registered name, a `{self.base}` instance or a config dict."
+        )
+
+    def name_of(self, obj: Any) -> str:
+        """The registered name of `obj`'s class (or of `obj` itself, a class or factory)."""
+        self._ensure_loaded()
+        for entry in self._entries.values():
+            if entry.obj is obj or (inspect.isclass(entry.obj) and type(obj) is entry.obj):
+                return entry.name
+        raise RegistryError(
+            f"{_qualname(obj)} is not a registered {self.kind}; register it to use it by name."
         )
 
     def _name_for_class(self, class_name: str) -> str:
@@ -375,30 +400,32 @@ def _make_serializable(cls: type, package: str) -> None:
     keras.saving.register_keras_serializable(package=package)(cls)
 
 
-augmentations = Registry(
-    "augmentation",
-    "kclr.augmentations",
-    "keras.layers.Layer",
-    builtin_module="kclr.augment",
+# kind, entry-point group, base class, module registering the built-ins, factories allowed
+augmentations = Registry("augmentation", "kclr.augmentations", "keras.layers.Layer", "kclr.augment")
+recipes = Registry(
+    "recipe", "kclr.recipes", "keras.layers.Layer", "kclr.augment.recipe_registry", True
 )
-losses = Registry("loss", "kclr.losses", "keras.losses.Loss", builtin_module="kclr.losses")
+encoders = Registry("encoder", "kclr.encoders", "keras.Model", "kclr.models", True)
+heads = Registry("head", "kclr.heads", "keras.layers.Layer", "kclr.models", True)
+losses = Registry("loss", "kclr.losses", "keras.losses.Loss", "kclr.losses")
 optimizers = Registry(
-    "optimizer",
-    "kclr.optimizers",
-    "keras.optimizers.Optimizer",
-    builtin_module="kclr.optimizers",
+    "optimizer", "kclr.optimizers", "keras.optimizers.Optimizer", "kclr.optimizers"
 )
-encoders = Registry(
-    "encoder",
-    "kclr.encoders",
-    "keras.Model",
-    builtin_module="kclr.models",
-    allow_factories=True,
+schedules = Registry(
+    "schedule", "kclr.schedules", "keras.optimizers.schedules.LearningRateSchedule",
+    "kclr.optimizers",
+)  # fmt: skip
+protocols = Registry(
+    "protocol", "kclr.protocols", "kclr.evaluation.protocols.Protocol", "kclr.evaluation.protocols"
 )
 
 REGISTRIES: dict[str, Registry] = {
     "augmentations": augmentations,
+    "recipes": recipes,
+    "encoders": encoders,
+    "heads": heads,
     "losses": losses,
     "optimizers": optimizers,
-    "encoders": encoders,
+    "schedules": schedules,
+    "protocols": protocols,
 }

@@ -197,5 +197,80 @@ def test_builtins_come_from_kclr_and_are_serializable():
     for entry in entries:
         assert entry.origin == "kclr"
         assert entry.description, f"{entry.kind} {entry.name!r} has no description"
-        if isinstance(entry.obj, type):
+        if isinstance(entry.obj, type) and entry.obj.__module__.startswith("kclr"):
             assert keras.saving.get_registered_name(entry.obj) == f"kclr>{entry.obj.__name__}"
+    kinds = {e.kind for e in entries}
+    assert kinds == {"augmentation", "recipe", "encoder", "head", "loss", "optimizer",
+                     "schedule", "protocol"}  # fmt: skip
+    names = {(e.kind, e.name) for e in entries}
+    assert {
+        ("optimizer", "sgd"),
+        ("optimizer", "adamw"),
+        ("schedule", "warmup_cosine"),
+        ("head", "projection_head"),
+        ("recipe", "simclr"),
+        ("protocol", "linear"),
+    } <= names
+
+
+OPTIMIZER_MODULE = '''
+import keras
+
+class Fancy(keras.optimizers.SGD):
+    """SGD with an extra knob, to test that plugins get their whole config."""
+
+    def __init__(self, learning_rate=0.01, beta=0.1, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta = beta
+        self.received = dict(kwargs, beta=beta, learning_rate=learning_rate)
+'''
+
+
+def test_plugin_optimizer_receives_every_configured_argument(site):
+    """A third-party optimizer installed through an entry point, configured in a run config."""
+    from kclr import config, runs
+
+    write_distribution(
+        site, "fake-fancy", {"kclr.optimizers": {"fancy": "fakeplugin_fancy:Fancy"}},
+        {"fakeplugin_fancy.py": OPTIMIZER_MODULE},
+    )  # fmt: skip
+    entry = registry.optimizers.entry("fancy")
+    assert (entry.origin, entry.kind) == ("fake-fancy", "optimizer")
+    cfg = config.resolve("tiny", overrides=[
+        "optimizer={name: fancy, config: {beta: 0.5, momentum: 0.8, nesterov: true, "
+        "weight_decay: 0.001, clipnorm: 2.0}}",
+    ])  # fmt: skip
+    optimizer = runs.build_optimizer(cfg, runs.plan(cfg, num_examples=64))
+    assert type(optimizer).__name__ == "Fancy"
+    received = dict(optimizer.received)
+    schedule = received.pop("learning_rate")
+    assert received == {
+        "beta": 0.5, "momentum": 0.8, "nesterov": True, "weight_decay": 0.001, "clipnorm": 2.0,
+    }  # fmt: skip
+    assert type(schedule).__name__ == "WarmupCosineDecay"  # from the `schedule` spec
+    assert (optimizer.momentum, optimizer.nesterov, optimizer.weight_decay) == (0.8, True, 0.001)
+    with pytest.raises(ValueError, match="Did you mean 'optimizer.config.beta'"):
+        config.resolve("tiny", overrides=["optimizer={name: fancy, config: {bta: 1}}"])
+
+
+def test_trainer_compile_accepts_the_same_specs():
+    from kclr.models import ProjectionHead, ResNet
+    from kclr.trainer import ContrastiveTrainer
+
+    trainer = ContrastiveTrainer(ResNet(18, 0.125, sync_bn=False), ProjectionHead("v1", 8))
+    trainer.compile(
+        optimizer={"name": "lars", "config": {
+            "momentum": 0.8, "weight_decay": 1e-4,
+            "learning_rate": {"name": "warmup_cosine", "config": {
+                "base_learning_rate": 0.3, "global_batch_size": 512, "num_examples": 1024,
+                "epochs": 2}},
+        }},
+        loss={"name": "supcon", "config": {"temperature": 0.2}},
+    )  # fmt: skip
+    assert type(trainer.optimizer).__name__ == "LARS" and trainer.optimizer.momentum == 0.8
+    assert trainer.optimizer._learning_rate.peak_learning_rate == 0.6
+    assert trainer.contrastive_loss.temperature == 0.2
+    trainer.compile(optimizer="sgd", loss="ntxent")
+    assert type(trainer.optimizer).__name__ == "SGD"
+    with pytest.raises(ValueError, match="Did you mean 'lars'"):
+        trainer.compile(optimizer={"name": "lasr", "config": {}})

@@ -9,7 +9,7 @@ overrides_option = click.option(
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override a key, e.g. --set optimizer.learning_rate=0.5 (repeatable).",
+    help="Override a key, e.g. --set optimizer.config.momentum=0.95 (repeatable).",
 )
 config_files_option = click.option(
     "--config",

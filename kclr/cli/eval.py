@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from kclr.cli._options import config_files_option, overrides_option
+
 _COLUMNS = ["protocol", "model", "data", "top1", "top5"]
 
 
@@ -45,28 +47,31 @@ def _report(result: dict) -> None:
 
 @command.command("linear")
 @_common
-@click.option(
-    "--epochs", type=int, default=90, show_default=True, help="Classifier epochs (90 on ImageNet)."
-)
-@click.option(
-    "--linear-batch-size", type=int, default=4096, show_default=True, help="Classifier batch size."
-)
-@click.option(
-    "--learning-rate", type=float, default=0.1, show_default=True, help="Base LR, x batch/256."
-)
-@click.option("--weight-decay", type=float, default=0.0, show_default=True, help="L2 coefficient.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=int, default=None, help="Classifier epochs (spec default 90).")
+@click.option("--linear-batch-size", type=int, default=None, help="Classifier batch size.")
+@click.option("--learning-rate", type=float, default=None, help="Base LR, x batch/256.")
+@click.option("--weight-decay", type=float, default=None, help="L2 coefficient.")
+@click.option("--seed", type=int, default=None)
+@click.option("--preset", default=None, help="Read `linear_eval` from this preset.")
+@config_files_option
+@overrides_option
 def linear(model, data, image_size, batch_size, no_write, epochs, linear_batch_size,
-           learning_rate, weight_decay, seed) -> None:  # fmt: skip
-    """Linear probe of MODEL: features cached once, SGD Nesterov + cosine, top-1/top-5."""
+           learning_rate, weight_decay, seed, preset, config_files, overrides) -> None:  # fmt: skip
+    """Linear probe of MODEL: features cached once, SGD Nesterov + cosine, top-1/top-5.
+
+    The settings are the `linear_eval` protocol spec: from the run config saved with
+    MODEL (or --preset / --config / --set linear_eval.config.KEY=VALUE), then the options.
+    """
+    from kclr.cli._protocol import protocol_spec
     from kclr.evaluation import evaluate_model
 
+    options = dict(epochs=epochs, batch_size=linear_batch_size, learning_rate=learning_rate,
+                   weight_decay=weight_decay, seed=seed)  # fmt: skip
     try:
+        spec = protocol_spec("linear_eval", model, preset, config_files, overrides, options)
         result = evaluate_model(
-            model, data, "linear", image_size=image_size, batch_size=batch_size, epochs=epochs,
-            linear_batch_size=linear_batch_size, learning_rate=learning_rate,
-            weight_decay=weight_decay, seed=seed, write=not no_write,
-        )  # fmt: skip
+            model, data, spec, image_size=image_size, batch_size=batch_size, write=not no_write
+        )
     except (ValueError, FileNotFoundError, OSError) as error:
         raise click.ClickException(str(error)) from None
     _report(result)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from kclr.cli._options import config_files_option, overrides_option
+
 
 @click.command("finetune")
 @click.argument("model")
@@ -13,8 +15,7 @@ import click
 @click.option(
     "--label-fraction",
     type=float,
-    default=0.1,
-    show_default=True,
+    default=None,
     help="Fraction of the labels per class: 0.01 (1%), 0.1 (10%), 1 (all).",
 )
 @click.option(
@@ -24,22 +25,18 @@ import click
     help="0 = from the encoder output; 1 = from the first projection layer "
     "(SimCLRv2). Default: 1 when the model has a projection head, else 0.",
 )
-@click.option(
-    "--epochs", type=int, default=60, show_default=True, help="60 for 1%, 30 for 10% (paper)."
-)
-@click.option("--batch-size", type=int, default=1024, show_default=True)
-@click.option("--learning-rate", type=float, default=0.005, show_default=True, help="Base LR.")
-@click.option(
-    "--learning-rate-scaling",
-    type=click.Choice(["sqrt", "linear"]),
-    default="sqrt",
-    show_default=True,
-)
-@click.option("--optimizer", type=click.Choice(["lars", "sgd"]), default="lars", show_default=True)
+@click.option("--epochs", type=int, default=None, help="60 for 1%, 30 for 10% (paper).")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--learning-rate", type=float, default=None, help="Base LR.")
+@click.option("--learning-rate-scaling", type=click.Choice(["sqrt", "linear"]), default=None)
+@click.option("--optimizer", type=click.Choice(["lars", "sgd"]), default=None)
 @click.option(
     "--image-size", type=int, default=None, help="Input side (default: the model's, else 224)."
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the label subset.")
+@click.option("--seed", type=int, default=None, help="Seed of the label subset.")
+@click.option("--preset", default=None, help="Read the `finetune` spec from this preset.")
+@config_files_option
+@overrides_option
 @click.option(
     "--out",
     "out",
@@ -48,20 +45,33 @@ import click
     help="Save the fine-tuned encoder (+ classifier) here in the zoo format.",
 )
 def command(model, data, label_fraction, ft_proj_selector, epochs, batch_size, learning_rate,
-            learning_rate_scaling, optimizer, image_size, seed, out) -> None:  # fmt: skip
-    """Fine-tune MODEL on a fraction of the labels and report test top-1/top-5."""
-    from kclr.evaluation import finetune, format_table, write_results
+            learning_rate_scaling, optimizer, image_size, seed, preset, config_files, overrides,
+            out) -> None:  # fmt: skip
+    """Fine-tune MODEL on a fraction of the labels and report test top-1/top-5.
+
+    The settings are the `finetune` protocol spec: from the run config saved with MODEL
+    (or --preset / --config / --set finetune.config.KEY=VALUE), then the options.
+    """
+    from kclr import registry, spec
+    from kclr.cli._protocol import protocol_spec
+    from kclr.evaluation import format_table, write_results
     from kclr.evaluation.protocols import load_model, model_image_size
 
+    options = dict(
+        label_fraction=label_fraction, ft_proj_selector=ft_proj_selector, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate,
+        learning_rate_scaling=learning_rate_scaling, optimizer=optimizer, seed=seed,
+    )  # fmt: skip
     try:
+        protocol = spec.build(
+            registry.protocols,
+            protocol_spec("finetune", model, preset, config_files, overrides, options),
+            where="finetune",
+        )
         encoder, head = load_model(model, include_head=True)
-        selector = ft_proj_selector if ft_proj_selector is not None else (1 if head else 0)
-        result = finetune(
-            encoder, data, label_fraction=label_fraction, projection_head=head,
-            ft_proj_selector=selector, image_size=image_size or model_image_size(encoder),
-            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_scaling=learning_rate_scaling, optimizer=optimizer, seed=seed,
-        )  # fmt: skip
+        result = protocol.run(
+            encoder, data, projection_head=head, image_size=image_size or model_image_size(encoder)
+        )
     except (ValueError, FileNotFoundError, OSError) as error:
         raise click.ClickException(str(error)) from None
     classifier = result.pop("model")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-KINDS = ("augmentations", "losses", "optimizers", "encoders")
+KINDS = (
+    "augmentations", "recipes", "encoders", "heads", "losses", "optimizers", "schedules", "protocols",
+)  # fmt: skip
 
 
 @click.group("plugins")

@@ -39,8 +39,6 @@ def show(name: str, overrides: tuple[str, ...], config_files: tuple[str, ...], f
     """Print preset NAME as a fully resolved configuration (defaults + preset + overrides)."""
     import json
 
-    import yaml
-
     from kclr import config
 
     try:
@@ -51,4 +49,24 @@ def show(name: str, overrides: tuple[str, ...], config_files: tuple[str, ...], f
     if fmt == "json":
         click.echo(json.dumps(values, indent=2))
     else:
-        click.echo(yaml.safe_dump(values, sort_keys=False).rstrip())
+        click.echo(_recipe_yaml(values, config.COMPONENTS))
+
+
+def _recipe_yaml(values: dict, components) -> str:
+    """YAML with each component's `config` on one line (`config: {momentum: 0.9, ...}`)."""
+    import yaml
+
+    class Flow(dict):
+        pass
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(
+        Flow, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+    )
+    values = {
+        key: {**value, "config": Flow(value["config"])} if key in components else value
+        for key, value in values.items()
+    }
+    return yaml.dump(values, Dumper=Dumper, sort_keys=False, width=100).rstrip()

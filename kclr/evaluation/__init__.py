@@ -4,7 +4,9 @@
 - `KNNMonitor`: the same kNN as a Keras callback, logged every epoch;
 - `linear_evaluation`: the SimCLR linear protocol on cached frozen features;
 - `finetune`: SimCLRv2 semi-supervised fine-tuning with a label fraction;
-- `extract_features`: batched features (+ labels, file names) with BN in inference mode.
+- `extract_features`: batched features (+ labels, file names) with BN in inference mode;
+- `KNNProtocol`, `LinearProtocol`, `FinetuneProtocol`: the protocols as registered components
+  (`kclr.registry.protocols`), configured by a run config's `knn`, `linear_eval`, `finetune` specs.
 
 Modules that need TensorFlow are imported on first use.
 
@@ -38,6 +40,10 @@ _LAZY = {
     "finetune": "kclr.evaluation.finetune:finetune",
     "build_classifier": "kclr.evaluation.finetune:build_classifier",
     "evaluate_model": "kclr.evaluation.protocols:evaluate_model",
+    "Protocol": "kclr.evaluation.protocols:Protocol",
+    "KNNProtocol": "kclr.evaluation.protocols:KNNProtocol",
+    "LinearProtocol": "kclr.evaluation.protocols:LinearProtocol",
+    "FinetuneProtocol": "kclr.evaluation.protocols:FinetuneProtocol",
     "write_results": "kclr.evaluation.protocols:write_results",
     "format_table": "kclr.evaluation.protocols:format_table",
 }

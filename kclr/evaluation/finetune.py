@@ -99,7 +99,6 @@ def finetune(
     import keras
 
     from kclr import data as kdata
-    from kclr import optimizers
 
     fraction = None if label_fraction in (None, 1, 1.0) else float(label_fraction)
     train_source = kdata.resolve_source(source, "train", label_fraction=fraction,
@@ -116,34 +115,11 @@ def finetune(
     )  # fmt: skip
     keras.utils.set_random_seed(seed)
     model = build_classifier(encoder, num_classes, projection_head, ft_proj_selector)
-    if learning_rate_scaling == "sqrt":
-        peak = learning_rate * math.sqrt(batch_size)
-    else:
-        peak = learning_rate * batch_size / 256.0
-    schedule = keras.optimizers.schedules.CosineDecay(peak, max(1, steps_per_epoch * epochs))
-    if optimizer == "lars":
-        opt = optimizers.LARS(schedule, momentum=momentum, weight_decay=weight_decay)
-    elif optimizer == "sgd":
-        opt = keras.optimizers.SGD(schedule, momentum=momentum, nesterov=True)
-    else:
-        raise ValueError(f"optimizer must be 'lars' or 'sgd'; received {optimizer!r}.")
-    model.compile(
-        optimizer=opt,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    with warnings.catch_warnings():
-        # With ft_proj_selector=1 the head layers above the first get no gradient (the
-        # whole head is built, as the authors do, so that its weights stay loadable).
-        warnings.filterwarnings("ignore", message="Gradients do not exist")
-        warnings.filterwarnings("ignore", message=".*shuffle=True.*")
-        model.fit(
-            train,
-            epochs=int(epochs),
-            steps_per_epoch=steps_per_epoch,
-            verbose=verbose,
-            shuffle=False,
-        )
+    opt = _optimizer(
+        optimizer, learning_rate, learning_rate_scaling, batch_size,
+        steps_per_epoch * int(epochs), momentum, weight_decay,
+    )  # fmt: skip
+    _compile_and_fit(model, opt, train, int(epochs), steps_per_epoch, verbose)
     test = kdata.labelled_dataset(
         source, split="test", image_size=image_size, batch_size=256, recipe=eval_recipe
     )
@@ -161,3 +137,41 @@ def finetune(
         "learning_rate_scaling": learning_rate_scaling,
         "model": model,
     }
+
+
+def _optimizer(name, learning_rate, scaling, batch_size, total_steps, momentum, weight_decay):
+    """LARS or Nesterov SGD with a cosine decay from the scaled peak rate, no warmup."""
+    import keras
+
+    from kclr import optimizers
+
+    if scaling == "sqrt":
+        peak = learning_rate * math.sqrt(batch_size)
+    else:
+        peak = learning_rate * batch_size / 256.0
+    schedule = keras.optimizers.schedules.CosineDecay(peak, max(1, total_steps))
+    if name == "lars":
+        return optimizers.LARS(schedule, momentum=momentum, weight_decay=weight_decay)
+    if name == "sgd":
+        return keras.optimizers.SGD(
+            schedule, momentum=momentum, nesterov=True, weight_decay=weight_decay or None
+        )
+    raise ValueError(f"optimizer must be 'lars' or 'sgd'; received {name!r}.")
+
+
+def _compile_and_fit(model, optimizer, train, epochs: int, steps_per_epoch: int, verbose) -> None:
+    import keras
+
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    with warnings.catch_warnings():
+        # With ft_proj_selector=1 the head layers above the first get no gradient (the
+        # whole head is built, as the authors do, so that its weights stay loadable).
+        warnings.filterwarnings("ignore", message="Gradients do not exist")
+        warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+        model.fit(
+            train, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False
+        )

@@ -92,6 +92,8 @@ def linear_evaluation(
     weight_decay: float = 0.0,
     seed: int = 0,
     verbose: int = 0,
+    learning_rate_scaling: str = "linear",
+    momentum: float = 0.9,
 ) -> dict[str, Any]:
     """Linear-probe accuracy of cached features (top-1 / top-5 in %).
 
@@ -115,6 +117,8 @@ def linear_evaluation(
         weight_decay: L2 coefficient (the paper's linear probe uses none on
             ImageNet... 1e-6 in the README command).
         seed: shuffling / initialisation seed.
+        learning_rate_scaling: `"linear"` (x B/256, the paper) or `"sqrt"`.
+        momentum: Nesterov momentum (0.9).
 
     Returns:
         `{"top1", "top5", "train_top1", "epochs", "batch_size", "learning_rate"}`.
@@ -136,6 +140,8 @@ def linear_evaluation(
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        learning_rate_scaling=learning_rate_scaling,
+        momentum=momentum,
         weight_decay=weight_decay,
         seed=seed,
         verbose=verbose,
@@ -149,4 +155,7 @@ def linear_evaluation(
         "epochs": int(epochs),
         "batch_size": int(min(batch_size, len(labels))),
         "learning_rate": float(learning_rate),
+        "learning_rate_scaling": learning_rate_scaling,
+        "momentum": float(momentum),
+        "weight_decay": float(weight_decay),
     }

@@ -91,3 +91,99 @@ class KNNMonitor(keras.callbacks.Callback):
         if logs is not None:
             logs[f"{self.prefix}_top1"] = result["top1"]
             logs[f"{self.prefix}_top5"] = result["top5"]
+
+
+def knn_data(source: Any, image_size: int, max_examples: int | None, where: str = "data.source"):
+    """Labelled `(train, test)` data for `KNNMonitor` from `source`'s train and test splits.
+
+    NumPy arrays (subsampled to `max_examples` train images, resized to `image_size`)
+    for in-memory sources, finite labelled datasets otherwise.
+
+    Raises:
+        ValueError: the source cannot be read or has no labelled test split; the message
+            names `where` (the config key) and the fixes.
+    """
+    import numpy as np
+
+    from kclr import data as kdata
+
+    try:
+        train = kdata.resolve_source(source, "train")
+        test = kdata.resolve_source(source, "test")
+    except (ValueError, FileNotFoundError, OSError) as error:
+        raise ValueError(
+            f"The kNN monitor cannot read `{where}={source!r}`: {error} Fix `{where}`, point "
+            "`data.eval_source` at labelled data with train and test splits, or turn the "
+            "monitor off with `--set eval.monitor=false`."
+        ) from None
+    if not (train.has_labels and test.has_labels):
+        raise ValueError(
+            f"The kNN monitor needs labels, but `{where}={source!r}` has none. Set "
+            "`data.eval_source` to labelled data, or `--set eval.monitor=false`."
+        )
+    if train.kind != "arrays":
+        return (
+            kdata.labelled_dataset(train, "train", image_size=image_size, batch_size=256),
+            kdata.labelled_dataset(test, "test", image_size=image_size, batch_size=256),
+        )
+    images, labels = train.images, train.labels
+    if max_examples and len(images) > max_examples:
+        keep = np.sort(np.random.default_rng(0).choice(len(images), max_examples, replace=False))
+        images, labels = images[keep], labels[keep]
+    test_images = test.images
+    if images.shape[1:3] != (image_size, image_size):
+        images, test_images = _resize(images, image_size), _resize(test_images, image_size)
+    return (images, labels), (test_images, test.labels)
+
+
+def _resize(images, size: int):
+    """Resizes uint8 images to `size` (bilinear, antialiased), keeping uint8."""
+    import numpy as np
+    import tensorflow as tf
+
+    out = tf.image.resize(tf.cast(images, tf.float32), (size, size), antialias=True)
+    return np.clip(np.round(out.numpy()), 0, 255).astype(np.uint8)
+
+
+def knn_table(encoder, data, protocol, baseline_encoder=None) -> dict[str, float]:
+    """kNN top-1 (%) of `encoder`; with a `baseline_encoder` (a randomly initialised
+    encoder of the same architecture), also of it and of raw pixels (NumPy data only).
+
+    Args:
+        encoder: the pretrained encoder.
+        data: `(train, test)` as returned by `knn_data`.
+        protocol: a `kclr.evaluation.protocols.KNNProtocol` (k, temperature).
+        baseline_encoder: adds the `raw_pixels` and `random_encoder` rows.
+    """
+    import numpy as np
+
+    train_data, test_data = data
+
+    def top1(model) -> float:
+        return protocol.run(
+            extract_features(model, train_data), extract_features(model, test_data)
+        )["top1"]
+
+    table: dict[str, float] = {}
+    if baseline_encoder is not None and isinstance(train_data, tuple):
+        flat = lambda x: np.asarray(x, np.float32).reshape(len(x), -1) / 255.0  # noqa: E731
+        table["raw_pixels"] = protocol.run(
+            {"features": flat(train_data[0]), "labels": train_data[1]},
+            {"features": flat(test_data[0]), "labels": test_data[1]},
+        )["top1"]
+        table["random_encoder"] = top1(baseline_encoder)
+    table["pretrained_encoder"] = top1(encoder)
+    return table
+
+
+def format_knn_table(table: dict[str, float], k: int) -> str:
+    """The table of `knn_table` as text."""
+    names = {
+        "raw_pixels": "raw pixels",
+        "random_encoder": "random-init encoder",
+        "pretrained_encoder": "pretrained encoder",
+    }
+    width = max(len(names.get(key, key)) for key in table)
+    lines = [f"kNN top-1 on the test split (k={k}):"]
+    lines += [f"  {names.get(key, key):<{width}}  {value:6.2f}%" for key, value in table.items()]
+    return "\n".join(lines)

@@ -4,18 +4,24 @@ A model is anything `kclr.zoo.load` accepts: a zoo name, `hf://owner/repo[@rev]`
 or a local folder written by `kclr.zoo.save` (e.g. `RUN_DIR/export`). Results
 are written as JSON next to a local model (`<folder>.results.json`, one entry
 per protocol) and returned as dicts.
+
+The protocols themselves (`knn`, `linear`, `finetune`) are registered components
+whose constructor arguments are their settings, so a run config holds them as specs
+(`linear_eval: {name: linear, config: {epochs: 90}}`) that `kclr eval linear` and
+`kclr finetune` read.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 from typing import Any
 
 from kclr.evaluation.features import extract_features
 from kclr.evaluation.knn import knn_evaluate
 from kclr.evaluation.linear import linear_evaluation
+from kclr.registry import protocols
+from kclr.rundir import atomic_write
 
 
 def load_model(spec: str, include_head: bool = False):
@@ -69,27 +75,167 @@ def features_for_splits(encoder, data: Any, image_size: int, batch_size: int = 2
     return out
 
 
+class Protocol:
+    """Base class of evaluation protocols: the constructor takes the protocol's settings.
+
+    A protocol is a component like a loss or an optimizer: registered in
+    `kclr.registry.protocols`, described in a run config by a spec
+    `{"name": "linear", "config": {"epochs": 90, ...}}`, and built with
+    `kclr.spec.build`. `get_config()` returns the settings.
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        self._settings = dict(settings)
+        for key, value in settings.items():
+            setattr(self, key, value)
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(self._settings)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._settings.items())
+        return f"{type(self).__name__}({args})"
+
+
+@protocols.register("knn", description="Weighted cosine kNN on frozen features (InstDisc)")
+class KNNProtocol(Protocol):
+    """Temperature-weighted cosine kNN (Wu et al., 2018; k=200, T=0.07).
+
+    Used by `kclr eval knn`, the `KNNMonitor` of `kclr fit` and its final table.
+
+    Args:
+        k: neighbours.
+        temperature: vote temperature.
+    """
+
+    def __init__(self, k: int = 200, temperature: float = 0.07) -> None:
+        super().__init__(k=int(k), temperature=float(temperature))
+
+    def run(self, train: dict, test: dict) -> dict[str, Any]:
+        """kNN top-1 / top-5 of `test` features against the `train` memory bank."""
+        result = knn_evaluate(
+            train["features"], train["labels"], test["features"], test["labels"],
+            self.k, self.temperature,
+        )  # fmt: skip
+        return {**result, "k": self.k, "temperature": self.temperature}
+
+
+@protocols.register("linear", description="SimCLR linear probe on cached frozen features")
+class LinearProtocol(Protocol):
+    """The SimCLR linear evaluation (Chen et al., 2020, B.6); see `linear_evaluation`.
+
+    Args:
+        epochs: classifier epochs (90 on ImageNet).
+        batch_size: classifier batch size (4096; clipped to the data).
+        learning_rate: base rate, scaled by `learning_rate_scaling`.
+        learning_rate_scaling: `"linear"` (x B/256) or `"sqrt"` (x sqrt(B)).
+        momentum: Nesterov momentum.
+        weight_decay: L2 coefficient in the loss.
+        seed: shuffling / initialisation seed.
+    """
+
+    def __init__(
+        self,
+        epochs: int = 90,
+        batch_size: int = 4096,
+        learning_rate: float = 0.1,
+        learning_rate_scaling: str = "linear",
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
+            learning_rate_scaling=learning_rate_scaling, momentum=float(momentum),
+            weight_decay=float(weight_decay), seed=int(seed),
+        )  # fmt: skip
+
+    def run(self, train: dict, test: dict) -> dict[str, Any]:
+        """Trains the classifier on `train` features and reports top-1 / top-5 on `test`."""
+        return linear_evaluation(
+            train["features"], train["labels"], test["features"], test["labels"],
+            **self.get_config(),
+        )  # fmt: skip
+
+
+@protocols.register("finetune", description="SimCLRv2 fine-tuning on a label fraction")
+class FinetuneProtocol(Protocol):
+    """SimCLRv2 semi-supervised fine-tuning (Chen et al., 2020); see `finetune`.
+
+    Args:
+        label_fraction: fraction of the labels per class (0.01, 0.1; 1 = all).
+        ft_proj_selector: 0 = from the encoder output, 1 = from the first projection
+            layer (SimCLRv2); None = 1 when the model has a projection head, else 0.
+            `kclr fit` also gives it to `ContrastiveTrainer(ft_proj_selector=...)` (the
+            layer its optional supervised head reads).
+        epochs, batch_size, learning_rate, learning_rate_scaling, momentum,
+            weight_decay, optimizer: the optimisation (`optimizer` "lars" or "sgd").
+        recipe: training augmentation recipe.
+        seed: seed of the label subset, shuffling and augmentation.
+    """
+
+    def __init__(
+        self,
+        label_fraction: float | None = 0.1,
+        ft_proj_selector: int | None = None,
+        epochs: int = 60,
+        batch_size: int = 1024,
+        learning_rate: float = 0.005,
+        learning_rate_scaling: str = "sqrt",
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        optimizer: str = "lars",
+        recipe: str = "finetune",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            label_fraction=label_fraction, ft_proj_selector=ft_proj_selector,
+            epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
+            learning_rate_scaling=learning_rate_scaling, momentum=float(momentum),
+            weight_decay=float(weight_decay), optimizer=optimizer, recipe=recipe, seed=int(seed),
+        )  # fmt: skip
+
+    def run(self, encoder, source: Any, projection_head=None, image_size: int = 224, verbose=1):
+        """Fine-tunes `encoder` (in place) on `source`; returns `finetune`'s result dict."""
+        from kclr.evaluation.finetune import finetune
+
+        settings = self.get_config()
+        selector = settings.pop("ft_proj_selector")
+        if selector is None:
+            selector = 1 if projection_head is not None else 0
+        return finetune(
+            encoder, source, projection_head=projection_head, ft_proj_selector=selector,
+            image_size=image_size, verbose=verbose, **settings,
+        )  # fmt: skip
+
+
+_LEGACY = {"linear_batch_size": "batch_size"}
+
+
 def evaluate_model(
     model: str,
     data: Any,
-    protocol: str = "linear",
+    protocol: Any = "linear",
     image_size: int | None = None,
     batch_size: int = 256,
-    k: int = 200,
-    temperature: float = 0.07,
-    epochs: int = 90,
-    linear_batch_size: int = 4096,
-    learning_rate: float = 0.1,
-    weight_decay: float = 0.0,
-    seed: int = 0,
     write: bool = True,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Runs the `"linear"` or `"knn"` protocol on a saved model.
 
     The encoder is frozen (BatchNorm in inference mode); the features of the train
-    and test splits are computed once; then a linear classifier is trained as
-    `kclr.evaluation.linear_evaluation` (SGD Nesterov, cosine, `epochs`), or a
-    weighted kNN classifies the test features.
+    and test splits are computed once; then the protocol runs on them
+    (`LinearProtocol`: SGD Nesterov, cosine; `KNNProtocol`: weighted kNN).
+
+    Args:
+        model: anything `kclr.zoo.load` accepts.
+        data: labelled data with train and test splits.
+        protocol: a protocol name, a spec `{"name": "linear", "config": {...}}` or a
+            built `Protocol`.
+        image_size: input side (default: the model's).
+        batch_size: feature-extraction batch size.
+        write: write `<model folder>.results.json`.
+        **settings: protocol settings overriding the spec's (`epochs=30`, `k=20`).
 
     Returns:
         A dict with `top1`, `top5` and the settings; also written to
@@ -98,36 +244,33 @@ def evaluate_model(
     Example:
 
     ```python
-    kclr.evaluation.evaluate_model("runs/demo/export", "demo", "knn")
+    kclr.evaluation.evaluate_model("runs/demo/export", "demo", "knn", k=20)
     ```
     """
-    if protocol not in ("linear", "knn"):
-        raise ValueError(f"protocol must be 'linear' or 'knn'; received {protocol!r}.")
+    from kclr import registry, spec
+
+    if not isinstance(protocol, Protocol):
+        checked = spec.normalize(protocol, "protocol")
+        if checked["name"] not in ("linear", "knn"):
+            raise ValueError(f"protocol must be 'linear' or 'knn'; received {checked['name']!r}.")
+        settings = {_LEGACY.get(k, k): v for k, v in settings.items()}
+        checked["config"].update(settings)
+        protocol = spec.build(registry.protocols, checked, where="protocol")
     encoder, _ = load_model(model)
     size = image_size or model_image_size(encoder)
     feats = features_for_splits(encoder, data, size, batch_size)
-    train, test = feats["train"], feats["test"]
-    if protocol == "knn":
-        result: dict[str, Any] = knn_evaluate(
-            train["features"], train["labels"], test["features"], test["labels"], k, temperature
-        )
-        result.update(k=int(k), temperature=float(temperature))
-    else:
-        result = linear_evaluation(
-            train["features"], train["labels"], test["features"], test["labels"],
-            epochs=epochs, batch_size=linear_batch_size, learning_rate=learning_rate,
-            weight_decay=weight_decay, seed=seed,
-        )  # fmt: skip
+    result = protocol.run(feats["train"], feats["test"])
+    name = registry.protocols.name_of(protocol)
     result.update(
-        protocol=protocol,
+        protocol=name,
         model=str(model),
         data=str(data),
         image_size=int(size),
-        num_train=int(len(train["labels"])),
-        num_test=int(len(test["labels"])),
+        num_train=int(len(feats["train"]["labels"])),
+        num_test=int(len(feats["test"]["labels"])),
     )
     if write:
-        path = write_results(model, protocol, result)
+        path = write_results(model, name, result)
         if path is not None:
             result["results_file"] = str(path)
     return result
@@ -155,9 +298,7 @@ def write_results(
         except ValueError:
             data = {}
     data[protocol] = {k: v for k, v in result.items() if _jsonable(v)}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
     return path
 
 

@@ -14,6 +14,7 @@ import keras
 from keras import layers
 
 from kclr.models.resnet import BN_EPSILON, BN_MOMENTUM
+from kclr.registry import heads
 
 VERSIONS = ("v1", "v2", "supcon", "linear", "none")
 _NUM_LAYERS = {"v1": 2, "v2": 3}
@@ -23,7 +24,7 @@ def _dense_init() -> keras.initializers.Initializer:
     return keras.initializers.RandomNormal(stddev=0.01)
 
 
-@keras.saving.register_keras_serializable(package="kclr")
+@heads.register("projection_head", description="SimCLR v1/v2, SupCon or linear projection head")
 class ProjectionHead(layers.Layer):
     """Projection head g(h) returning the list of hidden representations.
 
@@ -183,6 +184,7 @@ class ProjectionHead(layers.Layer):
         return config
 
 
+@heads.register("supervised_head", description="Linear classifier Dense(num_classes)")
 def SupervisedHead(num_classes: int, name: str = "head_supervised") -> layers.Dense:  # noqa: N802
     """Linear classifier on top of the features (the authors' `SupervisedHead`).
 

@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from kclr.registry import schedules
+
 SCALINGS = ("linear", "sqrt")
 
 
@@ -22,7 +24,7 @@ def scale_learning_rate(base_learning_rate: float, global_batch_size: int, scali
     )
 
 
-@keras.saving.register_keras_serializable(package="kclr")
+@schedules.register("warmup_cosine", description="Linear warmup then cosine decay (SimCLR)")
 class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup followed by cosine decay to 0, as SimCLR's `WarmUpAndCosineDecay`.
 
@@ -110,5 +112,50 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
             "warmup_epochs": self.warmup_epochs,
             "scaling": self.scaling,
             "total_steps": self._total_steps_arg,
+            "name": self.name,
+        }
+
+
+@schedules.register("constant", description="A constant learning rate, scaled by the batch")
+class ConstantSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A constant learning rate `base * B / 256` ("linear") or `base * sqrt(B)` ("sqrt").
+
+    The same arguments as `WarmupCosineDecay`, so that a run config can switch between
+    them; the epoch and step counts are accepted and ignored by design (a constant has
+    no length).
+
+    Example:
+
+    >>> import kclr
+    >>> float(kclr.optimizers.ConstantSchedule(0.1, 512, 1000, epochs=1)(0))
+    0.2
+    """
+
+    def __init__(
+        self,
+        base_learning_rate: float,
+        global_batch_size: int,
+        num_examples: int | None = None,
+        epochs: float | None = None,
+        scaling: str = "linear",
+        total_steps: int | None = None,
+        name: str = "constant",
+    ):
+        self.base_learning_rate = float(base_learning_rate)
+        self.global_batch_size = int(global_batch_size)
+        self.scaling = scaling
+        self.name = name
+        self.peak_learning_rate = scale_learning_rate(
+            self.base_learning_rate, self.global_batch_size, scaling
+        )
+
+    def __call__(self, step):
+        return ops.convert_to_tensor(self.peak_learning_rate, "float32")
+
+    def get_config(self):
+        return {
+            "base_learning_rate": self.base_learning_rate,
+            "global_batch_size": self.global_batch_size,
+            "scaling": self.scaling,
             "name": self.name,
         }

@@ -21,7 +21,7 @@ Example:
 import kclr.presets
 
 kclr.presets.names()                 # ['demo', 'simclr_cifar10_r18', ...]
-kclr.presets.get("simclr_r50")["optimizer"]["learning_rate"]   # 0.3
+kclr.presets.get("simclr_r50")["schedule"]["config"]["base_learning_rate"]   # 0.3
 ```
 """
 

@@ -19,12 +19,10 @@ def _num_replicas() -> int:
 
 
 def _is_multi_worker(strategy) -> bool:
-    extended = getattr(strategy, "extended", None)
-    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
-    return (
-        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and in_multi_worker is not None
-        and in_multi_worker()
+    from kclr.distribute import is_multi_worker
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and is_multi_worker(
+        strategy
     )
 
 
@@ -150,19 +148,30 @@ class ContrastiveTrainer(keras.Model):
 
     # ----------------------------------------------------------------- compile
     def compile(self, optimizer="lars", loss="ntxent", jit_compile=False, **kwargs):
-        """Configures the trainer.
+        """Configures the trainer; components are resolved through `kclr.registry` only.
 
         Args:
-            optimizer: a registry name (`"lars"`), a Keras optimizer name
-                (`"sgd"`, `"adam"`), a config dict or an optimizer instance.
-            loss: a registry name (`"ntxent"`, `"supcon"`, `"nt_logistic"`,
-                `"margin_triplet"`), a config dict `{"name": ..., "config": ...}`
-                or a `keras.losses.Loss` instance taking `(labels, features)`.
+            optimizer: a registered name (`"lars"`, `"sgd"`, `"adam"`, `"adamw"` or a
+                plugin's), a spec `{"name": ..., "config": {...}}` (its `learning_rate`
+                may itself be a schedule spec, e.g. `{"name": "warmup_cosine",
+                "config": {...}}`), Keras's serialized form, or an optimizer instance.
+            loss: a registered name (`"ntxent"`, `"supcon"`, `"nt_logistic"`,
+                `"margin_triplet"`), a spec, or a `keras.losses.Loss` instance taking
+                `(labels, features)`.
             jit_compile: compile the step with XLA (default False: XLA with
                 cross-replica collectives is not supported everywhere).
             **kwargs: passed to `keras.Model.compile` (`steps_per_execution`, ...).
+
+        Example:
+
+        ```python
+        trainer.compile(
+            optimizer={"name": "lars", "config": {"learning_rate": 0.3, "momentum": 0.9}},
+            loss={"name": "ntxent", "config": {"temperature": 0.1}},
+        )
+        ```
         """
-        from kclr import registry
+        from kclr import registry, spec
 
         if "metrics" in kwargs:
             raise ValueError(
@@ -170,8 +179,8 @@ class ContrastiveTrainer(keras.Model):
                 "contrast_entropy, learning_rate, sup_loss, sup_acc); received "
                 f"metrics={kwargs['metrics']!r}. Remove the `metrics` argument."
             )
-        self.contrastive_loss = _resolve(registry.losses, loss, keras.losses.get, "loss")
-        optimizer = _resolve(registry.optimizers, optimizer, keras.optimizers.get, "optimizer")
+        self.contrastive_loss = registry.losses.get(loss)
+        optimizer = registry.optimizers.get(spec.with_schedule(optimizer))
         policy = getattr(self.encoder, "dtype_policy", None)
         if (
             policy is not None
@@ -461,22 +470,3 @@ class ContrastiveTrainer(keras.Model):
             shape = tuple(config["image_shape"])
             self(tf.zeros((1, *shape)), training=False)
             self.built = True
-
-
-def _resolve(registry, identifier, keras_get, what):
-    """A registry name / dict / instance, else Keras's own `get` (e.g. "adam")."""
-    if isinstance(identifier, str) and identifier not in registry:
-        try:
-            return keras_get(identifier)
-        except ValueError as error:
-            raise ValueError(
-                f"Unknown {what} {identifier!r}: it is neither a kclr {what} "
-                f"({', '.join(registry.names())}) nor a Keras one ({error})."
-            ) from error
-    if (
-        isinstance(identifier, dict)
-        and "class_name" in identifier
-        and (identifier["class_name"] not in registry)
-    ):
-        return keras.saving.deserialize_keras_object(identifier)
-    return registry.get(identifier)

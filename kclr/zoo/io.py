@@ -1,17 +1,28 @@
 """The zoo folder format: `config.json`, `model.weights.h5`, `metadata.json`, `README.md`.
 
-`config.json` uses kclr's own small schema (no Keras class paths, no code): the
-encoder's registry name and constructor arguments, the projection head and the
-supervised head. Loading builds the model from that schema and reads the weights
-with `load_weights` (HDF5 arrays only); no pickle, no Lambda layers, nothing from
-the folder is executed. Unknown fields are refused.
+`config.json` holds kclr component specs (no Keras class paths, no code), the same
+`{"name": <registry name>, "config": {constructor arguments}}` as a run config's
+`encoder` and `projection_head` sections (`kclr.spec`):
+
+```json
+{"format": "kclr.zoo.model/2",
+ "encoder": {"name": "resnet", "config": {"depth": 50, "width_multiplier": 1, ...}},
+ "projection_head": {"name": "projection_head", "config": {"version": "v2", ...}},
+ "supervised_head": {"name": "supervised_head", "config": {"num_classes": 1000}},
+ "preprocessing": {"image_size": 224, "crop_fraction": 0.875, "input": "rgb_float_0_1"}}
+```
+
+Folders written by kclr 0.1.0 (`kclr.zoo.model/1`: flat `projection_head`
+`{"version", "output_dim", ...}` and `supervised_head` `{"num_classes"}`) are read
+and upgraded to this form in memory. Loading builds the models through the
+registry and reads the weights with `load_weights` (HDF5 arrays only); no pickle, no
+Lambda layers, nothing from the folder is executed. Unknown fields are refused.
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
-import inspect
 import json
 import os
 import pathlib
@@ -21,7 +32,8 @@ from typing import Any
 
 from kclr.zoo.safety import IntegrityError, sha256_of, verify_sha256
 
-FORMAT = "kclr.zoo.model/1"
+FORMAT = "kclr.zoo.model/2"
+FORMAT_V1 = "kclr.zoo.model/1"  # kclr 0.1.0: flat head fields
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
@@ -29,8 +41,9 @@ CARD_FILE = "README.md"
 FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE)
 
 CONFIG_KEYS = {"format", "encoder", "projection_head", "supervised_head", "preprocessing"}
-HEAD_KEYS = {"version", "output_dim", "hidden_dim", "sync_bn"}
+HEAD_KEYS = {"version", "output_dim", "hidden_dim", "sync_bn"}  # what 0.1.0 wrote
 SUPERVISED_KEYS = {"num_classes"}
+_HEADS = {"projection_head": HEAD_KEYS, "supervised_head": SUPERVISED_KEYS}
 PREPROCESSING_KEYS = {"image_size", "crop_fraction", "input"}
 DEFAULT_PREPROCESSING = {"image_size": 224, "crop_fraction": 0.875, "input": "rgb_float_0_1"}
 _MAX_CONFIG_BYTES = 1 << 20
@@ -69,21 +82,39 @@ def _check_keys(where: str, data: Any, allowed: set[str], source: str) -> None:
             )
 
 
-def _encoder_arguments(builder: Any) -> set[str]:
-    signature = inspect.signature(builder)
-    names = {
-        name
-        for name, p in signature.parameters.items()
-        if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-    }
-    names.discard("self")
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
-        names |= {"name"}  # keras.Model keyword arguments
-    return names | {"trainable"}
+def _check_spec(where: str, value: Any, registry: Any, source: str) -> dict[str, Any]:
+    """Checks a component spec of `config.json` against `registry` (names and arguments)."""
+    from kclr import spec
+
+    if not isinstance(value, dict) or set(value) != {"name", "config"}:
+        raise ZooFormatError(
+            f"{source}: '{where}' must be {{'name': <registered {registry.kind}>, 'config': "
+            f"{{...}}}}; received {value!r}."
+        )
+    name = value["name"]
+    if not isinstance(name, str) or name not in registry:
+        raise ZooFormatError(
+            f"{source}: {where} {name!r} is not a registered kclr {registry.kind} "
+            f"(known: {', '.join(registry.names())}). Install the plugin that provides it."
+        )
+    accepted, _ = spec.accepted_arguments(registry.get_class(name))
+    _check_keys(f"{where}.config", value["config"], accepted, source)
+    return {"name": name, "config": dict(value["config"])}
+
+
+def _upgrade_head(where: str, value: Any, source: str) -> dict[str, Any] | None:
+    """A head entry in the spec form; a 0.1.0 flat entry is checked and converted."""
+    if value is None or (isinstance(value, dict) and set(value) == {"name", "config"}):
+        return value
+    _check_keys(where, value, _HEADS[where], source)
+    return {"name": where, "config": dict(value)}
 
 
 def validate_config(config: Any, source: str = CONFIG_FILE) -> dict[str, Any]:
-    """Checks a zoo `config.json` against kclr's schema; returns it unchanged."""
+    """Checks a zoo `config.json` against kclr's schema; returns it in the current form.
+
+    A 0.1.0 config (`kclr.zoo.model/1`, flat heads) is upgraded to the spec form.
+    """
     from kclr import registry
 
     if not isinstance(config, dict):
@@ -94,31 +125,20 @@ def validate_config(config: Any, source: str = CONFIG_FILE) -> dict[str, Any]:
             f"{source}: unknown field(s) {unknown}; allowed fields: {sorted(CONFIG_KEYS)}. "
             "kclr refuses configs it does not understand instead of guessing."
         )
-    if config.get("format") != FORMAT:
+    if config.get("format") not in (FORMAT, FORMAT_V1):
         raise ZooFormatError(
-            f"{source}: format {config.get('format')!r} is not supported; expected {FORMAT!r}."
+            f"{source}: format {config.get('format')!r} is not supported; expected {FORMAT!r} "
+            f"(or {FORMAT_V1!r}, written by kclr 0.1.0)."
         )
-    encoder = config.get("encoder")
-    if not isinstance(encoder, dict) or set(encoder) != {"name", "config"}:
-        raise ZooFormatError(
-            f"{source}: 'encoder' must be {{'name': <registered encoder>, 'config': {{...}}}}; "
-            f"received {encoder!r}."
-        )
-    name = encoder["name"]
-    if not isinstance(name, str) or name not in registry.encoders:
-        raise ZooFormatError(
-            f"{source}: encoder {name!r} is not a registered kclr encoder "
-            f"(known: {', '.join(registry.encoders.names())}). Install the plugin that provides it."
-        )
-    allowed = _encoder_arguments(registry.encoders.get_class(name))
-    _check_keys("encoder.config", encoder["config"], allowed, source)
-    if config.get("projection_head") is not None:
-        _check_keys("projection_head", config["projection_head"], HEAD_KEYS, source)
-    if config.get("supervised_head") is not None:
-        _check_keys("supervised_head", config["supervised_head"], SUPERVISED_KEYS, source)
+    out = {"format": FORMAT}
+    out["encoder"] = _check_spec("encoder", config.get("encoder"), registry.encoders, source)
+    for where in ("projection_head", "supervised_head"):
+        head = _upgrade_head(where, config.get(where), source)
+        out[where] = None if head is None else _check_spec(where, head, registry.heads, source)
     if config.get("preprocessing") is not None:
         _check_keys("preprocessing", config["preprocessing"], PREPROCESSING_KEYS, source)
-    return config
+    out["preprocessing"] = config.get("preprocessing")
+    return out
 
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
@@ -167,48 +187,42 @@ def _bundle(encoder, projection_head=None, supervised_head=None, ft_proj_selecto
 def build_from_config(config: dict[str, Any]):
     """Builds (encoder, projection_head, supervised_head) from a validated config."""
     from kclr import registry
-    from kclr.models import ProjectionHead, SupervisedHead
 
-    encoder_config = dict(config["encoder"]["config"])
-    if "input_shape" in encoder_config and encoder_config["input_shape"] is not None:
-        encoder_config["input_shape"] = tuple(encoder_config["input_shape"])
-    encoder = registry.encoders.get(config["encoder"]["name"], **encoder_config)
-    head = None
-    if config.get("projection_head"):
-        head = ProjectionHead(**config["projection_head"])
-    supervised = None
-    if config.get("supervised_head"):
-        supervised = SupervisedHead(int(config["supervised_head"]["num_classes"]))
-    return encoder, head, supervised
+    encoder_spec = {**config["encoder"], "config": dict(config["encoder"]["config"])}
+    if encoder_spec["config"].get("input_shape") is not None:
+        encoder_spec["config"]["input_shape"] = tuple(encoder_spec["config"]["input_shape"])
+    encoder = registry.encoders.get(encoder_spec)
+    heads = [
+        None if config.get(where) is None else registry.heads.get(config[where])
+        for where in ("projection_head", "supervised_head")
+    ]
+    return encoder, heads[0], heads[1]
 
 
 def encoder_spec(encoder) -> dict[str, Any]:
     """`{"name": registry name, "config": constructor args}` for a registered encoder."""
-    from kclr import registry
+    from kclr import registry, spec
 
-    for entry in registry.encoders.entries():
-        if type(encoder) is entry.obj:
-            config = encoder.get_config()
-            allowed = _encoder_arguments(entry.obj)
-            return {"name": entry.name, "config": {k: v for k, v in config.items() if k in allowed}}
-    raise ZooFormatError(
-        f"Cannot save {type(encoder).__name__} in the zoo format: only encoders registered "
-        "in `kclr.registry.encoders` as classes (e.g. `kclr.models.ResNet`) can be rebuilt "
-        "from kclr's config schema. Register the class, or use `model.save(...)` instead."
-    )
+    try:
+        return spec.to_spec(registry.encoders, encoder)
+    except spec.SpecError:
+        raise ZooFormatError(
+            f"Cannot save {type(encoder).__name__} in the zoo format: only encoders registered "
+            "in `kclr.registry.encoders` as classes (e.g. `kclr.models.ResNet`) can be rebuilt "
+            "from kclr's config schema. Register the class, or use `model.save(...)` instead."
+        ) from None
 
 
 def head_spec(head) -> dict[str, Any] | None:
+    """The spec of a projection head (`{"name": "projection_head", "config": {...}}`)."""
     if head is None:
         return None
-    from kclr.models import ProjectionHead
+    from kclr import registry, spec
 
-    if not isinstance(head, ProjectionHead):
-        raise ZooFormatError(
-            f"head must be a kclr.models.ProjectionHead; received {type(head).__name__}."
-        )
-    config = head.get_config()
-    return {k: config[k] for k in sorted(HEAD_KEYS)}
+    try:
+        return spec.to_spec(registry.heads, head, keys=HEAD_KEYS)
+    except spec.SpecError as error:
+        raise ZooFormatError(f"Cannot save the projection head: {error}") from None
 
 
 # ----------------------------------------------------------------------------- save / load
@@ -271,7 +285,10 @@ def save(
             )
     supervised_config = None
     if supervised_head is not None:
-        supervised_config = {"num_classes": int(supervised_head.units)}
+        supervised_config = {
+            "name": "supervised_head",
+            "config": {"num_classes": int(supervised_head.units)},
+        }
     config = {
         "format": FORMAT,
         "encoder": encoder_spec(encoder),
@@ -279,7 +296,7 @@ def save(
         "supervised_head": supervised_config,
         "preprocessing": _preprocessing(preprocessing),
     }
-    validate_config(config, source="config")
+    config = validate_config(config, source="config")
     json.dumps(metadata or {})  # fail early on non-serialisable metadata
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))

@@ -138,3 +138,41 @@ def test_finetune_cli_reports_and_writes_results(exported):
     saved = json.loads((path.parent / "export.results.json").read_text())
     assert saved["finetune_0.01"]["num_labelled"] == 60  # 1% of 600 per class x 10 classes
     assert saved["finetune_0.01"]["ft_proj_selector"] == 1  # the model has a projection head
+
+
+def test_eval_linear_and_finetune_read_the_protocol_specs_of_the_run(exported, tmp_path):
+    """`linear_eval` / `finetune` saved with a run are what the commands run; options win."""
+    import shutil
+
+    from kclr import config
+
+    path, _ = exported
+    folder = tmp_path / "export"
+    shutil.copytree(path, folder)
+    cfg = config.resolve("tiny", overrides=[
+        "linear_eval.config.epochs=3", "linear_eval.config.learning_rate=0.2",
+        "finetune.config.epochs=2", "finetune.config.label_fraction=0.01",
+        "finetune.config.ft_proj_selector=0", "finetune.config.batch_size=30",
+    ])  # fmt: skip
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["config"] = config.to_dict(cfg)
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    runner = CliRunner()
+    result = runner.invoke(main, ["eval", "linear", str(folder), "--data", "demo"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "export.results.json").read_text())["linear"]
+    assert (saved["epochs"], saved["learning_rate"], saved["batch_size"]) == (3, 0.2, 64)
+    result = runner.invoke(
+        main, ["eval", "linear", str(folder), "--data", "demo", "--epochs", "1",
+               "--set", "linear_eval.config.batch_size=128"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "export.results.json").read_text())["linear"]
+    assert (saved["epochs"], saved["batch_size"]) == (1, 128)  # option and --set win
+    result = runner.invoke(main, ["finetune", str(folder), "--data", "demo"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "export.results.json").read_text())["finetune_0.01"]
+    assert (saved["epochs"], saved["ft_proj_selector"], saved["batch_size"]) == (2, 0, 30)
+    bad = runner.invoke(main, ["eval", "linear", str(folder), "--data", "demo",
+                               "--set", "linear_eval.config.epoch=2"])  # fmt: skip
+    assert bad.exit_code != 0 and "Did you mean 'linear_eval.config.epochs'" in bad.output

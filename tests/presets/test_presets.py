@@ -30,82 +30,135 @@ def test_expected_presets_exist():
 def test_simclr_r50_is_the_paper_recipe():
     cfg = config.resolve("simclr_r50")
     assert cfg.data.global_batch_size == 4096
-    assert cfg.optimizer.name == "lars"
-    assert cfg.optimizer.learning_rate == 0.3
-    assert cfg.optimizer.learning_rate_scaling == "linear"
-    assert cfg.optimizer.warmup_epochs == 10
-    assert cfg.optimizer.weight_decay == 1e-6
-    assert cfg.loss.name == "ntxent" and cfg.loss.temperature == 0.1
-    assert cfg.model.head == "v1" and cfg.model.depth == 50
-    assert cfg.data.recipe == "simclr"  # with blur
+    assert cfg.optimizer == {"name": "lars", "config": {"momentum": 0.9, "weight_decay": 1e-6}}
+    assert cfg.schedule == {
+        "name": "warmup_cosine",
+        "config": {"base_learning_rate": 0.3, "scaling": "linear", "warmup_epochs": 10},
+    }
+    assert cfg.loss == {"name": "ntxent", "config": {"temperature": 0.1}}
+    assert cfg.projection_head["config"]["version"] == "v1"
+    assert cfg.encoder["config"]["depth"] == 50
+    assert cfg.augmentation["name"] == "simclr"  # with blur
     # Peak LR 0.3 x 4096 / 256 = 4.8 (official schedule).
-    peak = cfg.optimizer.learning_rate * cfg.data.global_batch_size / 256
+    peak = cfg.schedule["config"]["base_learning_rate"] * cfg.data.global_batch_size / 256
     assert math.isclose(peak, 4.8)
-    assert config.resolve("simclr_r50_2x").model.width_multiplier == 2.0
-    assert config.resolve("simclr_r50_4x").model.width_multiplier == 4.0
+    assert config.resolve("simclr_r50_2x").encoder["config"]["width_multiplier"] == 2.0
+    assert config.resolve("simclr_r50_4x").encoder["config"]["width_multiplier"] == 4.0
 
 
 def test_v2_supcon_and_cifar_presets():
     v2 = config.resolve("simclr_v2_r50")
-    assert (v2.model.head, v2.optimizer.learning_rate_scaling, v2.optimizer.weight_decay) == (
-        "v2", "sqrt", 1e-4,
-    )  # fmt: skip
-    assert math.isclose(v2.optimizer.learning_rate * math.sqrt(4096), 6.4)
+    assert v2.projection_head["config"]["version"] == "v2"
+    assert v2.schedule["config"]["scaling"] == "sqrt"
+    assert v2.optimizer["config"]["weight_decay"] == 1e-4
+    assert math.isclose(v2.schedule["config"]["base_learning_rate"] * math.sqrt(4096), 6.4)
+    assert v2.finetune["config"]["ft_proj_selector"] == 1
     supcon = config.resolve("supcon_r50")
-    assert supcon.loss.name == "supcon" and supcon.loss.temperature == 0.1
-    assert supcon.optimizer.name == "lars"
+    assert supcon.loss == {
+        "name": "supcon",
+        "config": {"temperature": 0.1, "base_temperature": 1.0},
+    }
+    assert supcon.optimizer["name"] == "lars"
     cifar = config.resolve("simclr_cifar10_r18")
-    assert cifar.model.cifar_stem and cifar.model.depth == 18 and cifar.data.image_size == 32
-    assert cifar.loss.temperature == 0.5 and cifar.data.recipe == "simclr_cifar"
+    assert cifar.encoder["config"] == {"depth": 18, "width_multiplier": 1.0, "cifar_stem": True}
+    assert cifar.data.image_size == 32 and cifar.augmentation["name"] == "simclr_cifar"
+    assert cifar.loss["config"]["temperature"] == 0.5
     sc = config.resolve("supcon_cifar10_r50")
     # HobbitLong: SGD lr 0.5 at batch 1024.
-    assert math.isclose(sc.optimizer.learning_rate * sc.data.global_batch_size / 256, 0.5)
-    assert sc.optimizer.name == "sgd" and sc.model.head == "supcon"
+    base = sc.schedule["config"]["base_learning_rate"]
+    assert math.isclose(base * sc.data.global_batch_size / 256, 0.5)
+    assert sc.optimizer["name"] == "sgd" and sc.projection_head["config"]["version"] == "supcon"
+    assert sc.linear_eval["config"]["learning_rate"] == 2.5
 
 
-def test_command_line_overrides_parse_types():
+def test_command_line_overrides_reach_any_key_of_any_spec():
     cfg = config.resolve(
         "simclr_r50",
         overrides=[
-            "optimizer.learning_rate=0.5",
+            "optimizer.config.momentum=0.95",
+            "schedule.config.base_learning_rate=0.5",
             "data.global_batch_size=256",
-            "model.cifar_stem=true",
-            "model.hidden_dim=null",
-            "data.recipe_overrides={color_jitter_strength: 0.5, blur: false}",
+            "encoder.config.cifar_stem=true",
+            "projection_head.config.hidden_dim=null",
+            "augmentation.config={color_jitter_strength: 0.5, blur: false}",
+            "linear_eval.config.epochs=30",
         ],
     )
-    assert cfg.optimizer.learning_rate == 0.5
+    assert cfg.optimizer["config"] == {"momentum": 0.95, "weight_decay": 1e-6}
+    assert cfg.schedule["config"]["base_learning_rate"] == 0.5
     assert cfg.data.global_batch_size == 256 and isinstance(cfg.data.global_batch_size, int)
-    assert cfg.model.cifar_stem is True
-    assert cfg.data.recipe_overrides == {"color_jitter_strength": 0.5, "blur": False}
-    # Ints are accepted where floats are expected.
-    assert config.resolve("demo", overrides=["loss.temperature=1"]).loss.temperature == 1.0
+    assert cfg.encoder["config"]["cifar_stem"] is True
+    assert cfg.projection_head["config"]["hidden_dim"] is None
+    assert cfg.augmentation["config"] == {"color_jitter_strength": 0.5, "blur": False}
+    assert cfg.linear_eval["config"]["epochs"] == 30
+    # Naming another component replaces the spec (the old arguments would not fit it).
+    adam = config.resolve("simclr_r50", overrides=["optimizer.name=adam"])
+    assert adam.optimizer == {"name": "adam", "config": {}}
+
+
+def test_old_flat_keys_are_migrated_with_a_warning():
+    with pytest.warns(FutureWarning, match="optimizer.learning_rate -> schedule.config"):
+        cfg = config.resolve(
+            "simclr_r50",
+            overrides=["optimizer.learning_rate=0.5", "model.depth=18", "eval.linear_epochs=3"],
+        )
+    assert cfg.schedule["config"]["base_learning_rate"] == 0.5
+    assert cfg.encoder["config"]["depth"] == 18
+    assert cfg.linear_eval["config"]["epochs"] == 3
+    old = {  # a whole 0.1.0 config section set
+        "model": {"encoder": "resnet", "depth": 18, "head": "v2", "projection_dim": 64,
+                  "sync_bn": False, "ft_proj_selector": 1},
+        "loss": {"name": "supcon", "temperature": 0.2, "base_temperature": None},
+        "optimizer": {"name": "adam", "learning_rate": 0.01, "momentum": 0.9, "weight_decay": 0.0},
+        "data": {"recipe": "simclr_cifar", "recipe_overrides": {"blur": True}, "image_size": 32},
+    }  # fmt: skip
+    with pytest.warns(FutureWarning):
+        cfg = config.from_dict(old)
+    assert cfg.encoder == {
+        "name": "resnet",
+        "config": {"depth": 18, "width_multiplier": 1.0, "sync_bn": False},
+    }
+    assert cfg.projection_head == {
+        "name": "projection_head",
+        "config": {"version": "v2", "output_dim": 64, "sync_bn": False},
+    }
+    assert cfg.loss == {"name": "supcon", "config": {"temperature": 0.2}}
+    assert cfg.optimizer == {"name": "adam", "config": {}}  # 0.1.0 passed adam no momentum
+    assert cfg.schedule["config"]["base_learning_rate"] == 0.01
+    assert cfg.augmentation == {"name": "simclr_cifar", "config": {"blur": True}}
+    assert cfg.finetune["config"]["ft_proj_selector"] == 1
 
 
 def test_file_overrides_yaml_and_json_then_command_line_wins(tmp_path):
     yaml_file = tmp_path / "over.yaml"
-    yaml_file.write_text("optimizer:\n  learning_rate: 0.7\ntrain:\n  epochs: 3\n")
+    yaml_file.write_text("loss:\n  config: {temperature: 0.7}\ntrain:\n  epochs: 3\n")
     json_file = tmp_path / "over.json"
     json_file.write_text(json.dumps({"train": {"epochs": 5}}))
     cfg = config.resolve(
-        "simclr_r50", files=[yaml_file, json_file], overrides=["optimizer.learning_rate=0.9"]
+        "simclr_r50", files=[yaml_file, json_file], overrides=["loss.config.temperature=0.9"]
     )
     assert cfg.train.epochs == 5
-    assert cfg.optimizer.learning_rate == 0.9
+    assert cfg.loss["config"]["temperature"] == 0.9
 
 
 @pytest.mark.parametrize(
     "override, expected",
     [
-        ("optimizer.learnin_rate=0.5", "Did you mean 'optimizer.learning_rate'"),
-        ("optimzer.learning_rate=0.5", "Did you mean 'optimizer'"),
+        ("optimizer.config.momentm=0.5", "Did you mean 'optimizer.config.momentum'"),
+        ("optimizer.config.learning_rate=1", "set by the run, not by the spec (from the built"),
+        ("schedule.config.global_batch_size=8", "from `data.global_batch_size`"),
+        ("loss.config.temprature=0.5", "Did you mean 'loss.config.temperature'"),
+        ("optimizer.name=lasr", "Did you mean 'lars'"),
+        ("encoder.config.widht_multiplier=2", "Did you mean 'encoder.config.width_multiplier'"),
+        ("augmentation.config.blurr=false", "Did you mean 'augmentation.config.blur'"),
+        ("linear_eval.config.epoch=3", "Did you mean 'linear_eval.config.epochs'"),
+        ("optimizer.momentum2=0.9", "a component spec has exactly `name` and `config`"),
+        ("optimzer.config.momentum=0.5", "Did you mean 'optimizer'"),
         ("data.global_batch_size=abc", "`data.global_batch_size`: received 'abc'"),
         ("data.global_batch_size=0", "expected a value > 0"),
         ("train.precision=fp16", "expected one of ['float32', 'mixed_bfloat16', 'mixed_float16']"),
-        ("model.head=v3", "received 'v3', expected one of ['v1', 'v2'"),
-        ("model.head=suppcon", "Did you mean 'supcon'"),
-        ("learning_rate=0.5", "Did you mean 'optimizer.learning_rate'"),
-        ("optimizer.learning_rate", "expected `section.key=value`"),
+        ("momentum=0.5", "expected `section.key` with a section"),
+        ("optimizer.config.momentum", "expected `section.key=value`"),
     ],
 )
 def test_bad_overrides_name_the_key_and_suggest(override, expected):

@@ -20,14 +20,35 @@ def test_show_resolves_with_overrides_as_json():
     result = CliRunner().invoke(
         main,
         ["presets", "show", "simclr_r50", "--format", "json",
-         "--set", "optimizer.learning_rate=0.5", "--set", "data.global_batch_size=256"],
+         "--set", "optimizer.config.momentum=0.95", "--set", "data.global_batch_size=256"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     values = json.loads(result.output)
-    assert values["optimizer"]["learning_rate"] == 0.5
+    assert values["optimizer"]["config"]["momentum"] == 0.95
     assert values["data"]["global_batch_size"] == 256
-    assert values["loss"]["temperature"] == 0.1  # untouched preset value
-    assert values["eval"]["knn_k"] == 200  # default filled in
+    assert values["loss"] == {"name": "ntxent", "config": {"temperature": 0.1}}  # untouched
+    assert values["knn"]["config"]["k"] == 200  # default filled in
+
+
+def test_show_reads_like_the_recipe():
+    result = CliRunner().invoke(main, ["presets", "show", "simclr_r50"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for line in (
+        "optimizer:\n  name: lars\n  config: {momentum: 0.9, weight_decay: 1.0e-06}\n",
+        "schedule:\n  name: warmup_cosine\n"
+        "  config: {base_learning_rate: 0.3, scaling: linear, warmup_epochs: 10}\n",
+        "loss:\n  name: ntxent\n  config: {temperature: 0.1}\n",
+        "encoder:\n  name: resnet\n  config: {depth: 50, width_multiplier: 1.0}\n",
+    ):
+        assert line in text
+    import yaml
+
+    from kclr import config
+
+    assert config.to_dict(config.from_dict(yaml.safe_load(text))) == config.to_dict(
+        config.resolve("simclr_r50")
+    )  # what it prints is a valid config file
 
 
 def test_show_bad_key_is_a_clean_error():

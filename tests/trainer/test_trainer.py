@@ -183,7 +183,7 @@ def test_jit_compile_step_matches_eager_graph():
 def test_errors_are_clear():
     images, labels = tiny_data(batch=4)
     trainer = tiny_trainer(num_classes=None)
-    with pytest.raises(ValueError, match="neither a kclr loss"):
+    with pytest.raises(ValueError, match="Unknown loss .not_a_loss.. Known loss names"):
         trainer.compile(loss="not_a_loss")
     with pytest.raises(ValueError, match="reports its own metrics"):
         trainer.compile(loss="ntxent", metrics=["accuracy"])

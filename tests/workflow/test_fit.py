@@ -26,6 +26,13 @@ def test_two_step_fit_writes_every_artefact(tiny_run):
     assert [p.name for p in ckpts] == ["ckpt-000000001.npz", "ckpt-000000002.npz"]
     latest = json.loads((run_dir / "checkpoints" / "latest.json").read_text())
     assert latest["step"] == 2 and latest["file"] == "ckpt-000000002.npz"
+    with np.load(ckpts[-1]) as data:  # every variable, keyed by path
+        keys = set(data.files)
+    trainer = tiny_run.trainer
+    assert {v.path for v in trainer.weights} <= keys
+    assert "optimizer/iteration" in keys and any(k.endswith("_momentum") for k in keys)
+    assert any("moving_mean" in k for k in keys)  # BatchNorm statistics
+    assert len(keys) == len(trainer.weights) + len(trainer.optimizer.variables)
     png = (run_dir / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     for name in ("config.json", "model.weights.h5", "metadata.json", "README.md"):
@@ -66,8 +73,8 @@ def test_existing_run_dir_is_never_overwritten(tiny_run):
 
 
 def test_resume_with_a_different_config_is_refused(tiny_run):
-    cfg = config.resolve("tiny", overrides=["optimizer.learning_rate=0.5"])
-    with pytest.raises(runs.RunDirectoryError, match="optimizer.learning_rate"):
+    cfg = config.resolve("tiny", overrides=["schedule.config.base_learning_rate=0.5"])
+    with pytest.raises(runs.RunDirectoryError, match="schedule.config.base_learning_rate"):
         runs.fit(cfg, out=tiny_run.run_dir, resume=True, verbose=0)
 
 
@@ -104,6 +111,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_weights(tiny_run, tmp_path
     for a, b in zip(tiny_run.trainer.get_weights(), resumed.trainer.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert [r["step"] for r in resumed.history] == [r["step"] for r in tiny_run.history] == [2]
+    again = runs.fit(cfg, out=tmp_path / "cut", resume=True, verbose=0)  # already finished
+    assert again.steps == 2 and [r["step"] for r in again.history] == [2]
+    for a, b in zip(resumed.trainer.get_weights(), again.trainer.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -127,3 +138,38 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     with np.load(tmp_path / "nan" / "checkpoints" / latest["file"]) as data:
         assert all(np.isfinite(data[k]).all() for k in data.files)
     assert not (tmp_path / "nan" / "export").exists()
+
+
+@pytest.mark.slow  # three short runs; `tests/trainer/test_callbacks.py` covers the callback fast
+def test_resume_across_an_epoch_boundary_with_one_fit_call(tmp_path):
+    """Killed mid-epoch 1 of a 3-epoch run; the resumed run's rows and weights match."""
+    overrides = ["train.steps=6", "data.num_examples=32", "eval.monitor=false",
+                 "train.export=false", "train.checkpoint_every_steps=3"]  # fmt: skip
+    cfg = config.resolve("tiny", overrides=overrides)  # 4 steps per epoch, 2 epochs
+    full = runs.fit(cfg, out=tmp_path / "full", verbose=0)
+    assert [r["step"] for r in full.history] == [4, 6]
+    with pytest.raises(_Interrupt):
+        runs.fit(cfg, out=tmp_path / "cut", verbose=0, callbacks=[_interrupt_at(4, before=True)])
+    assert json.loads((tmp_path / "cut" / "checkpoints" / "latest.json").read_text())["step"] == 3
+    resumed = runs.fit(cfg, out=tmp_path / "cut", resume=True, verbose=0)
+    assert [r["step"] for r in resumed.history] == [4, 6]
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    for a, b in zip(full.trainer.get_weights(), resumed.trainer.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_mistyped_eval_source_is_an_error_before_any_file(tmp_path):
+    cfg = config.resolve("tiny", overrides=[f"data.eval_source={tmp_path / 'nope'}"])
+    with pytest.raises(ValueError, match="data.eval_source"):
+        runs.fit(cfg, out=tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_plan_reads_every_plain_setting():
+    cfg = config.resolve("demo")
+    plan = runs.plan(cfg, num_examples=6000)
+    assert (plan.steps_per_epoch, plan.total_steps, plan.epochs) == (23, 23 * 65, 65)
+    assert plan.monitor == {
+        "source": "demo", "where": "data.source", "every_n_epochs": 13, "max_examples": 6000,
+    }  # fmt: skip
+    assert plan.checkpoint == {"every_steps": 299, "keep": 2}

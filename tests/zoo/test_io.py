@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -51,14 +52,19 @@ def test_save_writes_the_four_files_and_round_trips(tiny, tmp_path):
             "trainable": True,
         },
     }
-    assert config["projection_head"]["version"] == "v1"
+    assert config["format"] == "kclr.zoo.model/2"
+    assert config["projection_head"] == {
+        "name": "projection_head",
+        "config": {"hidden_dim": None, "output_dim": 8, "sync_bn": True, "version": "v1"},
+    }
+    assert config["supervised_head"] == {"name": "supervised_head", "config": {"num_classes": 5}}
     images = np.random.default_rng(0).uniform(size=(3, 16, 16, 3)).astype("float32")
     loaded = kclr.zoo.load(folder)
     assert isinstance(loaded, ResNet)
     assert tuple(loaded.preprocess(np.zeros((1, 300, 260, 3), np.uint8)).shape) == (1, 224, 224, 3)
     np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(tiny(images)), atol=1e-6)
     with_head = kclr.zoo.load(folder, include_head=True)
-    assert with_head.zoo_config["projection_head"]["version"] == "v1"
+    assert with_head.zoo_config["projection_head"]["config"]["version"] == "v1"
     outputs = with_head(images)
     np.testing.assert_allclose(
         np.asarray(outputs["projection"]), np.asarray(head(tiny(images))[-1]), atol=1e-6
@@ -134,3 +140,43 @@ def test_preprocess_matches_the_authors_centre_crop():
     )
     with pytest.raises(ValueError, match="expects RGB images"):
         kclr.zoo.preprocess(np.zeros((4, 4)))
+
+
+OLD_FOLDER = pathlib.Path(__file__).parent / "data" / "kclr-0.1.0-tiny"
+
+
+def test_a_folder_written_by_kclr_0_1_0_still_loads(tmp_path):
+    """The fixture was written by kclr 0.1.0 (`kclr.zoo.model/1`, flat heads) with the
+    outputs it computed; kclr reads the old form and rebuilds the same model."""
+    raw = json.loads((OLD_FOLDER / "config.json").read_text())
+    assert raw["format"] == "kclr.zoo.model/1" and raw["projection_head"]["version"] == "v1"
+    expected = np.load(str(OLD_FOLDER) + ".expected.npz")
+    model = kclr.zoo.load(OLD_FOLDER, include_head=True)
+    outputs = model(expected["images"])
+    for key in ("features", "projection", "logits"):
+        np.testing.assert_allclose(np.asarray(outputs[key]), expected[key], atol=1e-5)
+    # Upgraded in memory to the spec form, which a re-save writes.
+    assert model.zoo_config["projection_head"] == {
+        "name": "projection_head",
+        "config": {"hidden_dim": None, "output_dim": 8, "sync_bn": False, "version": "v1"},
+    }
+    encoder, head, supervised = kclr.zoo.io.build_from_config(model.zoo_config)
+    assert isinstance(head, ProjectionHead) and supervised.units == 3
+    encoder = kclr.zoo.load(OLD_FOLDER)
+    again = kclr.zoo.save(encoder, tmp_path / "new", preprocessing={"image_size": 16})
+    assert json.loads((again / "config.json").read_text())["format"] == "kclr.zoo.model/2"
+    np.testing.assert_allclose(
+        np.asarray(kclr.zoo.load(again)(expected["images"])), expected["features"], atol=1e-5
+    )
+
+
+def test_zoo_config_errors_name_the_field_and_the_closest_argument(tiny, tmp_path):
+    from kclr.zoo.io import validate_config
+
+    config = json.loads((kclr.zoo.save(tiny, tmp_path / "m") / "config.json").read_text())
+    config["projection_head"] = {"name": "projection_head", "config": {"versoin": "v1"}}
+    with pytest.raises(ZooFormatError, match=r"\['versoin'\] in projection_head.config"):
+        validate_config(config)
+    config["projection_head"] = {"name": "lambda_head", "config": {}}
+    with pytest.raises(ZooFormatError, match="'lambda_head' is not a registered kclr head"):
+        validate_config(config)
