@@ -104,6 +104,9 @@ class DataConfig:
     TFRecord shards, "tfds:NAME"); `kclr fit --data` sets it. `recipe_overrides`
     are passed to the augmentation recipe (e.g. `{"color_jitter_strength": 0.5}`).
     `eval_source` is the labelled data of the kNN monitor (defaults to `source`).
+    `photometric` is where the recipe's photometric stage (colour, grayscale, blur)
+    runs: "host" (tf.data), "device" (in the train step) or "auto" (device when a GPU
+    or TPU is present).
     """
 
     source: str | None = None
@@ -114,6 +117,7 @@ class DataConfig:
     global_batch_size: int = 4096
     views: int = 2
     num_examples: int | None = None
+    photometric: str = "auto"  # speed (issue 11): host | device | auto
 
 
 @dataclasses.dataclass
@@ -183,6 +187,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "eval.finetune_learning_rate_scaling": ("linear", "sqrt"),
     "train.precision": ("float32", "mixed_bfloat16", "mixed_float16"),
     "train.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
+    "data.photometric": ("host", "device", "auto"),  # speed (issue 11)
 }
 POSITIVE = {
     "model.depth",

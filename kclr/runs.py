@@ -413,8 +413,24 @@ def _training_dataset(cfg, source, start_step: int, strategy):
         deterministic=True,
         strategy=strategy if distributed else None,
         start_step=start_step,
+        photometric=cfg.data.photometric,  # speed (issue 11)
         **cfg.data.recipe_overrides,
     )
+
+
+# --- speed (issue 11): the photometric stage on the device --------------------------
+def _device_augmenter(cfg: kconfig.Config):
+    """The recipe's photometric stage when `data.photometric` puts it in the train step."""
+    from kclr import data as kdata
+
+    if kdata.resolve_photometric(cfg.data.photometric) != "device":
+        return None
+    return kdata.photometric_stage(
+        cfg.data.recipe, cfg.data.image_size, **cfg.data.recipe_overrides
+    )
+
+
+# --- end speed (issue 11) --------------------------------------------------------------
 
 
 def _multi_worker(strategy) -> bool:
@@ -560,7 +576,13 @@ def fit(
     keras.utils.set_random_seed(cfg.train.seed)
     with strategy.scope():
         encoder, head = build_models(cfg)
-        trainer = ContrastiveTrainer(encoder, head, ft_proj_selector=cfg.model.ft_proj_selector)
+        trainer = ContrastiveTrainer(
+            encoder,
+            head,
+            ft_proj_selector=cfg.model.ft_proj_selector,
+            device_augmenter=_device_augmenter(cfg),  # speed (issue 11)
+            augment_seed=int(cfg.train.seed),  # speed (issue 11)
+        )
         optimizer = build_optimizer(cfg, num_examples, total_steps)
         trainer.compile(
             optimizer=optimizer, loss=build_loss(cfg), jit_compile=cfg.train.jit_compile

@@ -21,6 +21,7 @@ _LAZY = {
     "pretraining_dataset": "kclr.data.pipeline:pretraining_dataset",
     "labelled_dataset": "kclr.data.pipeline:labelled_dataset",
     "build_dataset": "kclr.data.pipeline:build_dataset",
+    "photometric_stage": "kclr.data.pipeline:photometric_stage",
     "resolve_source": "kclr.data.sources:resolve_source",
     "num_examples": "kclr.data.sources:num_examples",
     "Source": "kclr.data.sources:Source",
