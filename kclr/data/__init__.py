@@ -22,6 +22,7 @@ _LAZY = {
     "labelled_dataset": "kclr.data.pipeline:labelled_dataset",
     "build_dataset": "kclr.data.pipeline:build_dataset",
     "photometric_stage": "kclr.data.pipeline:photometric_stage",
+    "resolve_photometric": "kclr.data.pipeline:resolve_photometric",
     "resolve_source": "kclr.data.sources:resolve_source",
     "num_examples": "kclr.data.sources:num_examples",
     "Source": "kclr.data.sources:Source",
