@@ -79,8 +79,14 @@ def decode_crops(data, boxes_fn, size, method="bicubic", flips=None, dtype=tf.fl
         boxes = boxes_fn(shape[0], shape[1])
         if boxes.shape[0] > 1:
             # Several crops of one file: libjpeg entropy-decodes every row above a crop
-            # window, so one full decode is cheaper than one cropped decode per view.
-            return from_image(tf.io.decode_jpeg(data, channels=3), boxes)
+            # window, so one decode is cheaper than one cropped decode per view. That
+            # decode is cropped to the union of the views (the rows below it and the
+            # columns beside it are not decoded; same pixels as a full decode).
+            low = tf.reduce_min(boxes[:, :2], axis=0)
+            high = tf.reduce_max(boxes[:, :2] + boxes[:, 2:], axis=0)
+            window = tf.concat([low, high - low], axis=0)
+            image = tf.image.decode_and_crop_jpeg(data, window, channels=3)
+            return from_image(image, boxes - tf.concat([low, [0, 0]], axis=0)[None])
         return tf.stack(
             [
                 resize(tf.image.decode_and_crop_jpeg(data, boxes[v], channels=3), v)
