@@ -44,12 +44,12 @@ from kclr.augment.random_flip import RandomFlip
 from kclr.augment.random_resized_crop import RandomResizedCrop
 from kclr.augment.recipes import get_recipe
 from kclr.data import decode
+from kclr.data.photometric import resolve_photometric, to_uint8
 from kclr.data.sources import Source, UnreadableSourceError, resolve_source
 
 AUTOTUNE = tf.data.AUTOTUNE
 _ELEMENT_SALT = 1
 _BATCH_SALT = 2
-PHOTOMETRIC_PLACES = ("host", "device", "auto")
 
 
 def pretraining_dataset(
@@ -91,9 +91,8 @@ def pretraining_dataset(
     Where kclr differs from the authors' pipeline (SimCLR `data.py`): it shuffles the
     file list (the whole list, each epoch) rather than decoded examples with a buffer of
     10 batches, which mixes better and keeps decoded images out of memory. The authors
-    blur in the model; kclr's `"simclr"` recipe blurs in tf.data (same distribution),
-    and `blur=False` with `ContrastiveTrainer(device_augmenter=RandomGaussianBlur())`
-    gives the authors' layout.
+    blur in the model; with `photometric="device"` kclr runs the blur (with colour and
+    grayscale) on the accelerator too, with `"host"` in tf.data (same distribution).
 
     Args:
         source: anything `kclr.data.resolve_source` accepts ("demo", a folder,
@@ -474,54 +473,6 @@ def _decode_and_augment(
     return dataset.batch(batch_size, drop_remainder=drop_remainder)
 
 
-def photometric_stage(recipe: Any = "simclr", image_size: int = 224, **recipe_overrides: Any):
-    """The photometric stage of a recipe: the `device_augmenter` of a device-side run.
-
-    With `pretraining_dataset(..., photometric="device")` the pipeline yields uint8
-    views made by the recipe's geometric stage; pass this layer to
-    `kclr.ContrastiveTrainer(device_augmenter=...)` to apply the rest of the same
-    recipe in the train step.
-
-    Args:
-        recipe: a recipe name or a Keras layer (as in `pretraining_dataset`).
-        image_size: output side `S`.
-        **recipe_overrides: keyword arguments for the recipe.
-
-    Example:
-
-    ```python
-    dataset = kclr.data.pretraining_dataset("photos/", recipe="simclr", photometric="device")
-    trainer = kclr.ContrastiveTrainer(
-        encoder, head, device_augmenter=kclr.data.photometric_stage("simclr", 224)
-    )
-    ```
-    """
-    augmenter = _augmenter(recipe, image_size, recipe_overrides)
-    _, photometric = split_stages(augmenter)
-    return AugmentationPipeline(
-        photometric, clip=getattr(augmenter, "clip", True), name="photometric_stage"
-    )
-
-
-def resolve_photometric(photometric: str) -> str:
-    """`"host"` or `"device"`: `"auto"` is `"device"` when a GPU or TPU is present."""
-    if photometric not in PHOTOMETRIC_PLACES:
-        raise ValueError(
-            f"photometric must be one of {PHOTOMETRIC_PLACES}; received {photometric!r}. "
-            "Use 'host' (tf.data), 'device' (in the train step) or 'auto'."
-        )
-    if photometric == "auto":
-        accelerators = tf.config.list_physical_devices("GPU")
-        accelerators += tf.config.list_physical_devices("TPU")
-        return "device" if accelerators else "host"
-    return photometric
-
-
-def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """float `[0, 1]` images (overshoot allowed) rounded to uint8 `0..255`."""
-    return tf.saturate_cast(tf.round(images * 255.0), tf.uint8)
-
-
 def _keep_dtype(images: tf.Tensor, dtype) -> tf.Tensor:
     return to_uint8(images) if dtype == tf.uint8 and images.dtype != tf.uint8 else images
 
@@ -595,8 +546,5 @@ def _check_readable(source: Source, tries: int = 8) -> None:
 __all__ = [
     "build_dataset",
     "labelled_dataset",
-    "photometric_stage",
     "pretraining_dataset",
-    "resolve_photometric",
-    "to_uint8",
 ]
