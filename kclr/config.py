@@ -66,6 +66,9 @@ class DataConfig:
     TFRecord shards, "tfds:NAME"); `kclr fit --data` sets it. `eval_source` is the
     labelled data of the kNN monitor (default: `source`); a source that cannot be
     read is an error. `num_examples` overrides the counted size of `source`.
+    `photometric` is where the recipe's photometric stage (colour, grayscale, blur)
+    runs: "host" (tf.data), "device" (in the train step) or "auto" (device when a GPU
+    or TPU is present).
     """
 
     source: str | None = None
@@ -74,6 +77,7 @@ class DataConfig:
     global_batch_size: int = 4096
     views: int = 2
     num_examples: int | None = None
+    photometric: str = "auto"
 
 
 @dataclasses.dataclass
@@ -176,6 +180,7 @@ class Config:
 CHOICES: dict[str, tuple[Any, ...]] = {
     "train.precision": ("float32", "mixed_bfloat16", "mixed_float16"),
     "train.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
+    "data.photometric": ("host", "device", "auto"),
 }
 POSITIVE = {
     "data.image_size",

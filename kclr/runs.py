@@ -102,6 +102,7 @@ def plan(cfg: kconfig.Config, num_examples: int) -> RunPlan:
             "views": data.views,
             "global_batch_size": data.global_batch_size,
             "seed": int(train.seed),
+            "photometric": data.photometric,
         },
         precision=train.precision,
         strategy=train.strategy,
@@ -153,11 +154,26 @@ def build_trainer(cfg: kconfig.Config, run: RunPlan, strategy):
         # Create every variable now (from shapes, no forward pass), so that a checkpoint
         # can be restored by name before the first step.
         head.build(encoder.output.shape)
-        trainer = ContrastiveTrainer(encoder, head, ft_proj_selector=run.ft_proj_selector)
+        trainer = ContrastiveTrainer(
+            encoder,
+            head,
+            ft_proj_selector=run.ft_proj_selector,
+            device_augmenter=_device_augmenter(cfg),
+            augment_seed=run.seed,
+        )
         trainer.compile(
             optimizer=build_optimizer(cfg, run), loss=cfg.loss, jit_compile=run.jit_compile
         )
     return trainer
+
+
+def _device_augmenter(cfg: kconfig.Config):
+    """The recipe's photometric stage when `data.photometric` puts it in the train step."""
+    from kclr import data as kdata
+
+    if kdata.resolve_photometric(cfg.data.photometric) != "device":
+        return None
+    return kdata.photometric_stage(build(cfg, "augmentation", image_size=cfg.data.image_size))
 
 
 def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, monitor_data):

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any
 
 import keras
 import tensorflow as tf
+
+#: Stage names: geometric layers (crop, flip) run on the host at decode time on uint8;
+#: photometric layers (colour, grayscale, blur, solarize, plugins) run on the host or on
+#: the accelerator, see `kclr.data.pretraining_dataset(photometric=...)`.
+GEOMETRIC = "geometric"
+PHOTOMETRIC = "photometric"
+STAGES = (GEOMETRIC, PHOTOMETRIC)
+#: Stateless RNG algorithm, fixed so that a seed gives the same numbers on CPU and GPU
+#: (the default "auto_select" may pick a different algorithm per device). XLA expands
+#: the same algorithm into a different, equally reproducible stream.
+RNG_ALG = "philox"
 
 
 class AugmentationLayer(keras.layers.Layer):
@@ -22,6 +35,12 @@ class AugmentationLayer(keras.layers.Layer):
     integer images are converted with `tf.image.convert_image_dtype`. `training=False`
     returns the input unchanged (except for deterministic layers such as `CenterCrop`,
     which set `always_apply = True`).
+
+    Stage: the class attribute `stage` says where the layer runs in a pretraining
+    recipe: `"geometric"` layers (crops, flips) change where pixels come from and run on
+    the host at decode time, on uint8; `"photometric"` layers (the default, and the
+    default of any plugin layer) change pixel values and run on the host or on the
+    accelerator inside the train step (`kclr.data.pretraining_dataset(photometric=...)`).
 
     Randomness: every call draws a fresh stateless seed from a `tf.random.Generator`
     seeded with `seed` (non-deterministic when `seed=None`), so two layers built with the
@@ -56,8 +75,13 @@ class AugmentationLayer(keras.layers.Layer):
 
     #: Apply the layer even when `training=False` (deterministic layers, e.g. `CenterCrop`).
     always_apply = False
+    #: Where the layer runs in a recipe: `"geometric"` or `"photometric"` (see above).
+    stage = PHOTOMETRIC
 
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+        # Augmentation runs in float32 whatever the global dtype policy: under mixed
+        # precision, a bfloat16 copy between two steps would lose the 8-bit pixel values.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.seed = seed
         with tf.init_scope():
@@ -115,10 +139,92 @@ class AugmentationLayer(keras.layers.Layer):
 SMALL_BATCH = 4
 
 
+def stage_of(layer) -> str:
+    """The stage of `layer`: its `stage` attribute, `"photometric"` when it has none."""
+    stage = getattr(layer, "stage", PHOTOMETRIC)
+    if stage not in STAGES:
+        raise ValueError(
+            f"{type(layer).__name__}.stage is {stage!r}; expected one of {STAGES}. Set the "
+            "class attribute `stage = 'geometric'` (crops, flips) or 'photometric'."
+        )
+    return stage
+
+
+class _DeviceBatch(threading.local):
+    active = False
+    rows = None
+    total = None
+
+
+_DEVICE = _DeviceBatch()
+
+
+@contextlib.contextmanager
+def device_batch(rows: tf.Tensor | None = None, total: tf.Tensor | int | None = None):
+    """Runs kclr layers in their accelerator form on (a replica's part of) a batch.
+
+    Inside this context:
+
+    - a probabilistic op is computed for the whole batch and selected per image
+      (static shapes: XLA-compilable, no `tf.dynamic_partition`, no `tf.cond`), instead
+      of being computed on the selected images only (the CPU form);
+    - with `rows` (int `[b]`) and `total`, the local batch is rows `rows` of a batch of
+      `total` images: every per-image random draw is taken for the `total` images and
+      row `rows[i]` kept for image `i`. A replica then draws exactly the parameters its
+      images get on a single device running the whole batch.
+
+    `ContrastiveTrainer` uses it to apply a recipe's photometric stage in the train step.
+
+    Example:
+
+    ```python
+    with kclr.augment.base.device_batch():
+        views = photometric(images, training=True, seed=seed)
+    ```
+    """
+    previous = (_DEVICE.active, _DEVICE.rows, _DEVICE.total)
+    _DEVICE.active, _DEVICE.rows, _DEVICE.total = True, rows, total
+    try:
+        yield
+    finally:
+        _DEVICE.active, _DEVICE.rows, _DEVICE.total = previous
+
+
+def on_device() -> bool:
+    """True inside `device_batch()`: layers use their static-shape accelerator form."""
+    return _DEVICE.active
+
+
+def _per_image(draw, shape, seed):
+    """`draw(shape, seed)`, taken for the whole batch and gathered inside `device_batch`."""
+    shape = list(shape) if isinstance(shape, (list, tuple)) else shape
+    if _DEVICE.rows is None or not isinstance(shape, list) or not shape:
+        return draw(shape, seed)
+    full = draw([_DEVICE.total, *shape[1:]], seed)
+    return tf.gather(full, _DEVICE.rows)
+
+
 def uniform(seed: tf.Tensor, shape, minval=0.0, maxval=1.0, salt: int = 0) -> tf.Tensor:
-    """`tf.random.stateless_uniform` with a salt folded into `seed` (one stream per use)."""
-    seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), salt)
-    return tf.random.stateless_uniform(shape, seed, minval=minval, maxval=maxval)
+    """`tf.random.stateless_uniform` with a salt folded into `seed` (one stream per use).
+
+    The first axis of a non-scalar `shape` is the batch (see `device_batch`).
+    """
+    seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), salt, alg=RNG_ALG)
+    return _per_image(
+        lambda s, sd: tf.random.stateless_uniform(s, sd, minval=minval, maxval=maxval, alg=RNG_ALG),
+        shape,
+        seed,
+    )
+
+
+def normal(seed: tf.Tensor, shape, salt: int = 0) -> tf.Tensor:
+    """`tf.random.stateless_normal` with a salt, per image like `uniform`."""
+    seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), salt, alg=RNG_ALG)
+    if not isinstance(shape, (list, tuple)):
+        shape = tf.unstack(tf.convert_to_tensor(shape), num=4)
+    return _per_image(
+        lambda s, sd: tf.random.stateless_normal(s, sd, alg=RNG_ALG), list(shape), seed
+    )
 
 
 def bernoulli(seed: tf.Tensor, batch_size, probability: float, salt: int = 0) -> tf.Tensor:
@@ -128,14 +234,14 @@ def bernoulli(seed: tf.Tensor, batch_size, probability: float, salt: int = 0) ->
 
 def fold(seed: tf.Tensor, salt: int) -> tf.Tensor:
     """A new stateless seed derived from `seed` and an integer `salt`."""
-    return tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), salt)
+    return tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), salt, alg=RNG_ALG)
 
 
 def select(mask: tf.Tensor, if_true: tf.Tensor, if_false: tf.Tensor) -> tf.Tensor:
     """Per-image choice between two batches of images, `mask` is `[B]` bool.
 
-    Written as `a * m + b * (1 - m)` (exact for m in {0, 1}): broadcasting `tf.where` is
-    several times slower on CPU.
+    Written as `a * m + b * (1 - m)` (exact for m in {0, 1} and finite values):
+    broadcasting `tf.where` is several times slower on CPU.
     """
     m = tf.cast(mask, if_true.dtype)[:, None, None, None]
     return if_true * m + if_false * (1.0 - m)
@@ -147,8 +253,11 @@ def apply_where(mask: tf.Tensor, fn, images: tf.Tensor, *params: tf.Tensor) -> t
     The batch is split with `tf.dynamic_partition` and put back with
     `tf.dynamic_stitch`, so an op applied with probability p costs p of the batch. A
     small static batch (the views of one file in tf.data) uses one `tf.cond` per image
-    instead, which copies nothing for the images left alone.
+    instead, which copies nothing for the images left alone. Inside `device_batch` (the
+    accelerator form) `fn` runs on the whole batch and the result is selected per image.
     """
+    if on_device():
+        return select(mask, fn(images, *params), images)
     batch = images.shape[0]
     if batch is not None and batch <= SMALL_BATCH:
         outputs = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kclr.augment import functional
-from kclr.augment.base import AugmentationLayer
+from kclr.augment.base import GEOMETRIC, AugmentationLayer
 from kclr.registry import augmentations
 
 
@@ -31,6 +31,8 @@ class CenterCrop(AugmentationLayer):
     images = kclr.augment.CenterCrop(224)(tf.random.uniform([2, 256, 341, 3]))
     ```
     """
+
+    stage = GEOMETRIC
 
     always_apply = True
 

@@ -7,7 +7,7 @@ import itertools
 import tensorflow as tf
 
 from kclr.augment import functional
-from kclr.augment.base import SMALL_BATCH, AugmentationLayer, bernoulli, uniform
+from kclr.augment.base import SMALL_BATCH, AugmentationLayer, bernoulli, on_device, uniform
 from kclr.registry import augmentations
 
 IMPLEMENTATIONS = ("simclrv2", "simclrv1")
@@ -131,6 +131,8 @@ class ColorDistortion(AugmentationLayer):
         factors = transformation["factors"]
         order = transformation["order"]
         orders = _ORDERS if self.random_order else _ORDERS[:1]
+        if on_device():
+            return self._transform_dense(images, factors, order)
         if images.shape[0] is not None and images.shape[0] <= _PER_IMAGE_MAX:
             return self._transform_each(images, factors, order, orders)
         # Group the images by their whole order (24 permutations, plus "untouched"), so
@@ -155,6 +157,25 @@ class ColorDistortion(AugmentationLayer):
         out = tf.dynamic_stitch(indices, outputs)
         out.set_shape(images.shape)
         return out
+
+    def _transform_dense(self, images, factors, order):
+        """The accelerator form: static shapes, no partition (XLA-compilable).
+
+        At each of the four positions every image takes the op its order puts there:
+        the enabled ops are computed for the whole batch and selected per image
+        (exact: a 0/1 selection), so each image still goes through its own four ops.
+        """
+        planes = tf.unstack(images, axis=-1)
+        for position in range(4):
+            op_here = order[:, position]  # [B], 4 = untouched
+            out = planes
+            for op in range(4):
+                candidate = self._planes_op(op, planes, factors[:, op])
+                candidate = [tf.clip_by_value(p, 0.0, 1.0) for p in candidate]
+                mask = tf.cast(tf.equal(op_here, op), images.dtype)[:, None, None]
+                out = [c * mask + o * (1.0 - mask) for c, o in zip(candidate, out, strict=True)]
+            planes = out
+        return tf.stack(planes, axis=-1)
 
     def _image_op(self, op, image, factor):
         """Op `op` on one image with a scalar factor: TensorFlow's fused kernels."""

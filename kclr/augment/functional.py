@@ -293,6 +293,8 @@ def separable_blur(images, taps):
     The batch is folded into the channel axis so that one depthwise convolution blurs
     every image with its own kernel.
     """
+    if images.shape[0] is not None and images.shape[0] > 0:
+        return _separable_blur(images, taps)  # static batch (the accelerator form)
     # An empty batch (no image selected) would give the convolution an empty filter.
     return tf.cond(tf.shape(images)[0] > 0, lambda: _separable_blur(images, taps), lambda: images)
 

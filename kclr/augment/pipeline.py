@@ -1,11 +1,11 @@
-"""AugmentationPipeline: a sequence of augmentation layers sharing one seed stream."""
+"""AugmentationPipeline: a sequence of augmentation layers in two declared stages."""
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, fold
+from kclr.augment.base import GEOMETRIC, PHOTOMETRIC, AugmentationLayer, fold, stage_of
 from kclr.augment.random_apply import _as_layer, call_layer
 from kclr.registry import augmentations
 
@@ -17,9 +17,15 @@ class AugmentationPipeline(AugmentationLayer):
     """Applies `steps` in order, optionally clipping the result to `[0, 1]`.
 
     What `kclr.augment.recipes.get_recipe` returns. Each step receives its own stateless
-    seed derived from the pipeline's, so one seed fixes the whole recipe. kclr's data
-    pipeline reads the first step when it is a crop (`RandomResizedCrop` / `CenterCrop`)
-    and runs it at decode time (crop before decode); the other steps run batched.
+    seed derived from the pipeline's, so one seed fixes the whole recipe.
+
+    A recipe has two stages, read from each step's `stage` attribute (see
+    `kclr.augment.AugmentationLayer`): the geometric stage (crop, flip), which kclr's
+    data pipeline runs at decode time on uint8, and the photometric stage (colour,
+    grayscale, blur, solarize, plugin layers), which runs on the host or on the
+    accelerator (`kclr.data.pretraining_dataset(photometric=...)`). `geometric_stage()`
+    and `photometric_stage()` return them as pipelines of their own; geometric steps
+    must come before photometric ones. The final clip belongs to the photometric stage.
 
     Args:
         steps: list of Keras layers (or config dicts / registered names).
@@ -32,6 +38,7 @@ class AugmentationPipeline(AugmentationLayer):
     augmenter = kclr.augment.AugmentationPipeline(
         [kclr.augment.RandomResizedCrop(32), kclr.augment.RandomFlip()], seed=0
     )
+    augmenter.photometric  # [] (crop and flip are geometric)
     ```
     """
 
@@ -40,6 +47,47 @@ class AugmentationPipeline(AugmentationLayer):
         self.steps = [_as_layer(step) for step in steps]
         self.clip = bool(clip)
 
+    # ------------------------------------------------------------------- stages
+    @property
+    def stage(self):
+        """Geometric when every step is geometric, else photometric."""
+        return GEOMETRIC if self.steps and not self.photometric else PHOTOMETRIC
+
+    @property
+    def geometric(self) -> list:
+        """The geometric steps (crop, flip), in order."""
+        return self._split()[0]
+
+    @property
+    def photometric(self) -> list:
+        """The photometric steps (colour, grayscale, blur, ...), in order."""
+        return self._split()[1]
+
+    def _split(self):
+        stages = [stage_of(step) for step in self.steps]
+        first = stages.index(PHOTOMETRIC) if PHOTOMETRIC in stages else len(stages)
+        late = [s for s, st in zip(self.steps, stages, strict=True)][first:]
+        misplaced = [s for s in late if stage_of(s) == GEOMETRIC]
+        if misplaced:
+            raise ValueError(
+                f"{self.name}: the geometric step {type(misplaced[0]).__name__} comes after "
+                f"the photometric step {type(self.steps[first]).__name__}. Geometric steps "
+                "(crops, flips) run first, on the host at decode time; put them before "
+                "the photometric ones (or give the layer `stage = 'photometric'`)."
+            )
+        return self.steps[:first], self.steps[first:]
+
+    def geometric_stage(self) -> AugmentationPipeline:
+        """The geometric steps as a pipeline (no clip)."""
+        return AugmentationPipeline(self.geometric, clip=False, name=f"{self.name}_geometric")
+
+    def photometric_stage(self) -> AugmentationPipeline:
+        """The photometric steps as a pipeline, with this pipeline's final clip."""
+        return AugmentationPipeline(
+            self.photometric, clip=self.clip, name=f"{self.name}_photometric"
+        )
+
+    # ---------------------------------------------------------------- application
     def get_random_transformation(self, images, seed):
         return seed
 
@@ -75,3 +123,22 @@ class AugmentationPipeline(AugmentationLayer):
         config = dict(config)
         config["steps"] = [_as_layer(step) for step in config["steps"]]
         return cls(**config)
+
+
+def split_stages(augmenter) -> tuple[list, list]:
+    """`(geometric steps, photometric steps)` of a recipe or of a single layer.
+
+    An `AugmentationPipeline` gives its two stages; any other layer is one step of the
+    stage it declares (`stage` attribute, photometric when absent).
+
+    Example:
+
+    ```python
+    geometric, photometric = split_stages(kclr.augment.get_recipe("simclr", 224))
+    ```
+    """
+    if isinstance(augmenter, AugmentationPipeline):
+        return augmenter.geometric, augmenter.photometric
+    if stage_of(augmenter) == GEOMETRIC:
+        return [augmenter], []
+    return [], [augmenter]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, bernoulli, fold, select
+from kclr.augment.base import AugmentationLayer, bernoulli, fold, select, stage_of
 from kclr.registry import augmentations
 
 
@@ -42,6 +42,11 @@ class RandomApply(AugmentationLayer):
         super().__init__(seed=seed, **kwargs)
         self.layer = _as_layer(layer)
         self.probability = float(probability)
+
+    @property
+    def stage(self):
+        """The stage of the wrapped layer."""
+        return stage_of(self.layer)
 
     def get_random_transformation(self, images, seed):
         return {"apply": bernoulli(seed, tf.shape(images)[0], self.probability), "seed": seed}

@@ -5,7 +5,16 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, fold, uniform
+from kclr.augment.base import (
+    GEOMETRIC,
+    PHOTOMETRIC,
+    AugmentationLayer,
+    fold,
+    on_device,
+    select,
+    stage_of,
+    uniform,
+)
 from kclr.augment.random_apply import _as_layer, call_layer
 from kclr.registry import augmentations
 
@@ -56,9 +65,22 @@ class RandomChoice(AugmentationLayer):
         choice = tf.reduce_sum(tf.cast(u[:, None] >= edges[None, :], tf.int32), axis=1)
         return {"choice": choice, "seed": seed}
 
+    @property
+    def stage(self):
+        """Geometric when every choice is geometric, else photometric."""
+        stages = {stage_of(layer) for layer in self.choices}
+        return GEOMETRIC if stages == {GEOMETRIC} else PHOTOMETRIC
+
     def transform_images(self, images, transformation):
         choice = transformation["choice"]
         n = len(self.choices)
+        if on_device():
+            # Static shapes: every choice on the whole batch, selected per image.
+            out = images
+            for i, layer in enumerate(self.choices):
+                chosen = call_layer(layer, images, fold(transformation["seed"], i + 1))
+                out = select(tf.equal(choice, i), chosen, out)
+            return out
         indices = tf.range(tf.shape(images)[0])
         parts = tf.dynamic_partition(images, choice, n)
         part_indices = tf.dynamic_partition(indices, choice, n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, bernoulli
+from kclr.augment.base import GEOMETRIC, AugmentationLayer, bernoulli
 from kclr.registry import augmentations
 
 MODES = ("horizontal", "vertical", "horizontal_and_vertical")
@@ -27,6 +27,8 @@ class RandomFlip(AugmentationLayer):
     flipped = kclr.augment.RandomFlip(seed=0)(tf.random.uniform([4, 32, 32, 3]))
     ```
     """
+
+    stage = GEOMETRIC
 
     def __init__(self, mode="horizontal", probability=0.5, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)

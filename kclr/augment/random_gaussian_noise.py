@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, bernoulli, fold, uniform
+from kclr.augment.base import AugmentationLayer, bernoulli, normal, uniform
 from kclr.registry import augmentations
 
 
@@ -43,7 +43,7 @@ class RandomGaussianNoise(AugmentationLayer):
         batch = tf.shape(images)[0]
         stddev = uniform(seed, [batch], *self.stddev_range, salt=1)
         stddev = tf.where(bernoulli(seed, batch, self.probability, salt=0), stddev, 0.0)
-        noise = tf.random.stateless_normal(tf.shape(images), fold(seed, 2))
+        noise = normal(seed, tf.shape(images), salt=2)
         return {"noise": noise * stddev[:, None, None, None]}
 
     def transform_images(self, images, transformation):

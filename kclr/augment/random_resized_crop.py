@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kclr.augment import functional
-from kclr.augment.base import AugmentationLayer
+from kclr.augment.base import GEOMETRIC, AugmentationLayer
 from kclr.registry import augmentations
 
 SEMANTICS = ("inception", "torchvision")
@@ -52,6 +52,8 @@ class RandomResizedCrop(AugmentationLayer):
     views = crop(tf.random.uniform([8, 256, 256, 3]))  # [8, 224, 224, 3]
     ```
     """
+
+    stage = GEOMETRIC
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, bernoulli, uniform
+from kclr.augment.base import GEOMETRIC, AugmentationLayer, bernoulli, uniform
 from kclr.registry import augmentations
 
 _ANGLES = (0, 90, 180, 270)
@@ -31,6 +31,8 @@ class RandomRotation(AugmentationLayer):
     rotated = kclr.augment.RandomRotation(seed=0)(tf.random.uniform([4, 32, 32, 3]))
     ```
     """
+
+    stage = GEOMETRIC
 
     def __init__(self, angles=(90, 180, 270), probability=1.0, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)

@@ -21,6 +21,8 @@ _LAZY = {
     "pretraining_dataset": "kclr.data.pipeline:pretraining_dataset",
     "labelled_dataset": "kclr.data.pipeline:labelled_dataset",
     "build_dataset": "kclr.data.pipeline:build_dataset",
+    "photometric_stage": "kclr.data.photometric:photometric_stage",
+    "resolve_photometric": "kclr.data.photometric:resolve_photometric",
     "resolve_source": "kclr.data.sources:resolve_source",
     "num_examples": "kclr.data.sources:num_examples",
     "Source": "kclr.data.sources:Source",

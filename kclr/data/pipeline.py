@@ -1,20 +1,27 @@
 """The tf.data input pipelines: `pretraining_dataset` (views) and `labelled_dataset` (eval).
 
+A recipe has two stages (`kclr.augment.AugmentationPipeline`): the geometric stage
+(crop, flip) runs here, at decode time, on uint8; the photometric stage (colour,
+grayscale, blur, ...) runs here too with `photometric="host"`, or inside the train step
+on the accelerator with `photometric="device"` (then the views stay uint8 until the
+device, a quarter of the bytes of float32).
+
 Layout of `pretraining_dataset` for encoded images (folders, TFRecords, TFDS):
 
     files -> shard -> shuffle -> repeat -> enumerate
-          -> map(decode (cropped for one view), resize of each uint8 crop, flip,
-                 colour, grayscale, blur on the [V, S, S, 3] views of the file)   per file
+          -> map(one decode per file (cropped before decoding for one view), resize
+                 of each uint8 crop, flip; host photometric stage on the [V, S, S, 3]
+                 views of the file)                                              per file
           -> ignore_errors -> batch(drop_remainder) -> prefetch
 
-The per-pixel augmentations run on the views of one file inside the parallel map: on
+The host photometric stage runs on the views of one file inside the parallel map: on
 CPU this keeps every core busy and each view in cache, and measured faster than the
 same ops on whole batches (memory-bound passes over `[B*V, S, S, 3]`, one batched
 map call at a time).
 
-and for NumPy arrays (already in memory, all one size) the whole recipe runs batched:
+and for NumPy arrays (already in memory, all one size) the recipe runs batched:
 
-    indices -> shard -> shuffle -> repeat -> batch -> gather -> MultiView(recipe) -> prefetch
+    indices -> shard -> shuffle -> repeat -> batch -> gather -> MultiView(stages) -> prefetch
 
 Random parameters come from stateless ops seeded by `(seed, element index)` and
 `(seed, batch index)`, so a run with a fixed `seed` and `deterministic=True` is
@@ -32,11 +39,12 @@ import tensorflow as tf
 from kclr.augment.base import bernoulli
 from kclr.augment.center_crop import CenterCrop
 from kclr.augment.multi_view import MultiView
-from kclr.augment.pipeline import AugmentationPipeline
+from kclr.augment.pipeline import AugmentationPipeline, split_stages
 from kclr.augment.random_flip import RandomFlip
 from kclr.augment.random_resized_crop import RandomResizedCrop
 from kclr.augment.recipes import get_recipe
 from kclr.data import decode
+from kclr.data.photometric import resolve_photometric, to_uint8
 from kclr.data.sources import Source, UnreadableSourceError, resolve_source
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -59,23 +67,32 @@ def pretraining_dataset(
     label_fraction: float | None = None,
     subset_file: str | os.PathLike | None = None,
     start_step: int = 0,
+    photometric: str = "host",
     **recipe_overrides: Any,
 ) -> tf.data.Dataset:
     """A tf.data pipeline of augmented views for contrastive pretraining.
 
-    Each element is a dict `{"views": float32 [B, views, S, S, 3], "labels": int32 [B]}`
+    Each element is a dict `{"views": [B, views, S, S, 3], "labels": int32 [B]}`
     (`"labels"` only when the source has labels), with `B` the global batch size (or the
     per-replica batch size under a strategy), batched with `drop_remainder=True`, shuffled,
     repeated and prefetched. The crop is folded into decoding (a single JPEG view is
-    cropped before decoding) and only the uint8 crop is resized; the per-pixel
-    augmentations then run on the views of each file in the parallel decoding map.
+    cropped before decoding, several views share one decode) and only the uint8 crop
+    is resized.
+
+    The recipe's geometric stage (crop, flip) always runs here. Its photometric stage
+    (colour, grayscale, blur, ...) runs here with `photometric="host"` (views are
+    float32 in `[0, 1]`), or on the accelerator with `photometric="device"`: the views
+    are then uint8 (`0..255`) and `kclr.ContrastiveTrainer(device_augmenter=
+    kclr.data.photometric_stage(recipe, ...))` applies the photometric stage per
+    replica inside `train_step`, with the same distribution of views. On that path the
+    resized crop is rounded to uint8 before the colour jitter (at most 0.5/255 per
+    pixel, and the bicubic overshoot is clipped there rather than after the jitter).
 
     Where kclr differs from the authors' pipeline (SimCLR `data.py`): it shuffles the
     file list (the whole list, each epoch) rather than decoded examples with a buffer of
     10 batches, which mixes better and keeps decoded images out of memory. The authors
-    blur in the model; kclr's `"simclr"` recipe blurs in tf.data (same distribution),
-    and `blur=False` with `ContrastiveTrainer(device_augmenter=RandomGaussianBlur())`
-    gives the authors' layout.
+    blur in the model; with `photometric="device"` kclr runs the blur (with colour and
+    grayscale) on the accelerator too, with `"host"` in tf.data (same distribution).
 
     Args:
         source: anything `kclr.data.resolve_source` accepts ("demo", a folder,
@@ -101,6 +118,9 @@ def pretraining_dataset(
             cheap, and the batches that follow equal those of an uninterrupted stream
             (random parameters are keyed by position, shuffling is seeded). With corrupt
             files in the source the position can shift by the files skipped.
+        photometric: where the recipe's photometric stage runs: `"host"` (here, in
+            tf.data), `"device"` (in the train step; the views are uint8), or `"auto"`
+            (`"device"` when a GPU or TPU is present, else `"host"`).
         **recipe_overrides: keyword arguments for the recipe (e.g.
             `color_jitter_strength=0.5`, `blur=False`).
 
@@ -121,6 +141,7 @@ def pretraining_dataset(
     if int(start_step) < 0:
         raise ValueError(f"start_step must be >= 0; received {start_step}.")
     options = dict(
+        photometric_on_host=resolve_photometric(photometric) == "host",
         augmenter=augmenter,
         image_size=int(image_size),
         views=int(views),
@@ -236,22 +257,25 @@ def build_dataset(
     shard: int = 0,
     num_shards: int = 1,
     skip_batches: int = 0,
+    photometric_on_host: bool = True,
 ) -> tf.data.Dataset:
     """Builds one input pipeline (one shard) of dicts `{"views", "labels"?, "filenames"?}`.
 
-    `skip_batches` batches are dropped before any decoding or augmentation.
+    `skip_batches` batches are dropped before any decoding or augmentation. With
+    `photometric_on_host=False` the recipe's photometric stage is left out and the
+    views are uint8.
     """
     base_seed = tf.constant([seed, shard], tf.int64)
     if source.kind == "arrays":
         dataset = _array_pipeline(
             source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
-            with_filenames, shard, num_shards, base_seed, skip_batches,
+            with_filenames, shard, num_shards, base_seed, skip_batches, photometric_on_host,
         )  # fmt: skip
     else:
         dataset = _encoded_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards)
         dataset = _decode_and_augment(
             dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
-            with_filenames, base_seed, skip_batches,
+            with_filenames, base_seed, skip_batches, photometric_on_host,
         )  # fmt: skip
     options = tf.data.Options()
     options.deterministic = deterministic
@@ -261,11 +285,15 @@ def build_dataset(
 
 def _array_pipeline(
     source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
-    with_filenames, shard, num_shards, base_seed, skip_batches=0,
+    with_filenames, shard, num_shards, base_seed, skip_batches=0, photometric_on_host=True,
 ):  # fmt: skip
     images = tf.constant(source.images)
     labels = tf.constant(source.labels) if source.labels is not None else None
-    multi_view = MultiView(augmenter, views=views)
+    if photometric_on_host:
+        multi_view = MultiView(augmenter, views=views)
+    else:
+        geometric, _ = split_stages(augmenter)
+        multi_view = MultiView(AugmentationPipeline(geometric, clip=False), views=views)
     dataset = tf.data.Dataset.range(len(source.images))
     if num_shards > 1:
         dataset = dataset.shard(num_shards, shard)
@@ -281,6 +309,8 @@ def _array_pipeline(
         batch = tf.image.convert_image_dtype(tf.gather(images, indices), tf.float32)
         seed_ = _fold(base_seed, _BATCH_SALT, step)
         out = {"views": multi_view(batch, training=True, seed=seed_)}
+        if not photometric_on_host:
+            out["views"] = to_uint8(out["views"])
         if labels is not None:
             out["labels"] = tf.gather(labels, indices)
         if with_filenames:
@@ -384,12 +414,21 @@ def _filter_names(dataset, names):
 
 def _decode_and_augment(
     dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
-    with_filenames, base_seed, skip_batches=0,
+    with_filenames, base_seed, skip_batches=0, photometric_on_host=True,
 ):  # fmt: skip
-    crop, rest = split_crop(augmenter)
-    flip = None
-    if crop is not None and rest.steps and isinstance(rest.steps[0], RandomFlip):
-        flip, rest = rest.steps[0], AugmentationPipeline(rest.steps[1:], clip=rest.clip)
+    geometric, photometric = split_stages(augmenter)
+    crop = flip = None
+    if geometric and isinstance(geometric[0], (RandomResizedCrop, CenterCrop)):
+        crop, geometric = geometric[0], geometric[1:]
+    if crop is not None and geometric and isinstance(geometric[0], RandomFlip):
+        flip, geometric = geometric[0], geometric[1:]
+    # Other geometric steps (rotations, vertical flips, plugins) run on the resized views.
+    more_geometry = AugmentationPipeline(geometric, clip=False) if geometric else None
+    clip = getattr(augmenter, "clip", True)
+    host_stage = None
+    if photometric_on_host and (photometric or clip):
+        host_stage = AugmentationPipeline(photometric, clip=clip)
+    dtype = tf.float32 if photometric_on_host else tf.uint8
     size = (image_size, image_size)
     method = getattr(crop, "interpolation", "bicubic")
 
@@ -409,13 +448,16 @@ def _decode_and_augment(
         if flip is not None and flip.mode == "horizontal":
             # RandomFlip's own draw for a batch of `views` images.
             flips = bernoulli(_fold(seed, 1, 0), views, flip.probability, salt=0)
-        crops = decode.decode_crops(element["data"], boxes_fn(seed), size, method, flips)
+        crops = decode.decode_crops(element["data"], boxes_fn(seed), size, method, flips, dtype)
         if flip is not None and flips is None:
-            crops = flip(crops, training=True, seed=_fold(seed, 1, 0))
-        # The per-pixel augmentations run on the views of this file, inside the parallel
+            crops = _keep_dtype(flip(crops, training=True, seed=_fold(seed, 1, 0)), dtype)
+        if more_geometry is not None:
+            crops = _keep_dtype(more_geometry(crops, training=True, seed=_fold(seed, 3, 0)), dtype)
+        # The host photometric stage runs on the views of this file, inside the parallel
         # map: on a 2-core CPU this keeps every core busy and each view in cache, which
         # is faster than the same ops on a whole batch (memory-bound passes).
-        crops = rest(crops, training=True, seed=_fold(seed, 2, 0))
+        if host_stage is not None:
+            crops = host_stage(crops, training=True, seed=_fold(seed, 2, 0))
         out = {"views": crops}
         if source.has_labels:
             out["labels"] = element["label"]
@@ -431,16 +473,8 @@ def _decode_and_augment(
     return dataset.batch(batch_size, drop_remainder=drop_remainder)
 
 
-def split_crop(augmenter):
-    """Splits a recipe into its leading crop (run at decode time) and the rest."""
-    if (
-        isinstance(augmenter, AugmentationPipeline)
-        and augmenter.steps
-        and isinstance(augmenter.steps[0], (RandomResizedCrop, CenterCrop))
-    ):
-        rest = AugmentationPipeline(augmenter.steps[1:], clip=augmenter.clip)
-        return augmenter.steps[0], rest
-    return None, augmenter
+def _keep_dtype(images: tf.Tensor, dtype) -> tf.Tensor:
+    return to_uint8(images) if dtype == tf.uint8 and images.dtype != tf.uint8 else images
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -513,5 +547,4 @@ __all__ = [
     "build_dataset",
     "labelled_dataset",
     "pretraining_dataset",
-    "split_crop",
 ]

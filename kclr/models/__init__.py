@@ -3,6 +3,7 @@
 Importing this package registers the built-in encoders in `kclr.registry.encoders`.
 """
 
+from kclr.models.batch_norm import BatchNormalization
 from kclr.models.heads import ProjectionHead, SupervisedHead
 from kclr.models.resnet import (
     ResNet,
@@ -16,6 +17,7 @@ from kclr.models.resnet import (
 )
 
 __all__ = [
+    "BatchNormalization",
     "ProjectionHead",
     "ResNet",
     "SupervisedHead",

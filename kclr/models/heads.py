@@ -13,6 +13,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from kclr.models.batch_norm import BatchNormalization
 from kclr.models.resnet import BN_EPSILON, BN_MOMENTUM
 from kclr.registry import heads
 
@@ -53,7 +54,7 @@ class ProjectionHead(layers.Layer):
         version: one of `"v1"`, `"v2"`, `"supcon"`, `"linear"`, `"none"`.
         output_dim: projection size (128 in the papers).
         hidden_dim: width of the hidden layers; `None` = input width.
-        sync_bn: synchronise BatchNorm across replicas.
+        sync_bn: synchronise BatchNorm across replicas (only with more than one replica).
 
     Example:
 
@@ -103,7 +104,7 @@ class ProjectionHead(layers.Layer):
                         kernel_initializer=_dense_init(),
                         name=f"nl_{i}_dense",
                     ),
-                    layers.BatchNormalization(
+                    BatchNormalization(
                         momentum=BN_MOMENTUM,
                         epsilon=BN_EPSILON,
                         center=not last,
@@ -133,7 +134,7 @@ class ProjectionHead(layers.Layer):
                         kernel_initializer=_dense_init(),
                         name="nl_0_dense",
                     ),
-                    layers.BatchNormalization(
+                    BatchNormalization(
                         momentum=BN_MOMENTUM,
                         epsilon=BN_EPSILON,
                         center=False,

@@ -28,6 +28,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from kclr.models.batch_norm import BatchNormalization
 from kclr.registry import encoders
 
 BN_MOMENTUM = 0.9
@@ -85,7 +86,7 @@ def conv(x, filters: int, kernel_size: int, strides: int, name: str):
 
 def batch_norm(x, name: str, sync_bn: bool, relu: bool = True, zero_init: bool = False):
     """BatchNorm (momentum 0.9, epsilon 1e-5) optionally followed by ReLU."""
-    x = layers.BatchNormalization(
+    x = BatchNormalization(
         momentum=BN_MOMENTUM,
         epsilon=BN_EPSILON,
         gamma_initializer="zeros" if zero_init else "ones",
@@ -235,8 +236,10 @@ class ResNet(keras.Model):
         sk_ratio: SimCLRv2 selective-kernel ratio (0 = off, 0.0625 in the releases);
             also switches on the ResNet-D stem and shortcut. As in the authors' code,
             ResNet-18/34 get only the ResNet-D stem and shortcut (no selective kernels).
-        sync_bn: synchronise BatchNorm statistics across replicas
-            (`BatchNormalization(synchronized=True)`; the authors' `global_bn`).
+        sync_bn: synchronise BatchNorm statistics across replicas (the authors'
+            `global_bn`); it takes effect only with more than one replica, so on one
+            device it computes the same numbers as `sync_bn=False` at the same cost
+            (`kclr.models.BatchNormalization`).
         input_shape: image shape, channels last; RGB in [0, 1].
         name: model name.
 
