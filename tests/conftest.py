@@ -1,4 +1,4 @@
-"""Shared test set-up: quiet TensorFlow, two logical CPU devices, official reference data."""
+"""Shared test set-up: quiet TensorFlow, four logical CPU devices, official reference data."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _split_cpu() -> None:
-    """Splits the CPU into 2 logical devices so MirroredStrategy tests run for real."""
+    """Splits the CPU into 4 logical devices so MirroredStrategy tests run for real.
+
+    Most distribution tests use the first 2; the gradient-cache equivalence test uses 4.
+    """
     import tensorflow as tf
 
     cpus = tf.config.list_physical_devices("CPU")
     try:
         tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 4
         )
     except RuntimeError:  # already initialised (e.g. by a plugin import); keep what is there
         pass

@@ -90,6 +90,11 @@ class ContrastiveTrainer(keras.Model):
         device_augmenter: optional layer applied to `[B*V, H, W, 3]` images on
             the device during training.
         num_views: views made from raw images when `device_augmenter` is set.
+        gradient_cache_chunk_size: if set, each step is computed chunk by chunk
+            with gradient caching (`kclr.trainer.gradient_cache`): chunks of this
+            many images (all their views) go through the model, the loss still
+            covers the whole batch. The step equals one step of a strategy with
+            one replica per chunk and per-replica BatchNorm. `None`: off.
         name: model name.
 
     Example:
@@ -114,6 +119,7 @@ class ContrastiveTrainer(keras.Model):
         ft_proj_selector: int = 0,
         device_augmenter=None,
         num_views: int = 2,
+        gradient_cache_chunk_size: int | None = None,
         name: str = "contrastive_trainer",
         **kwargs,
     ):
@@ -122,6 +128,16 @@ class ContrastiveTrainer(keras.Model):
             raise ValueError(
                 f"`num_classes` must be a positive integer or None; received {num_classes!r}."
             )
+        if gradient_cache_chunk_size is not None and (
+            isinstance(gradient_cache_chunk_size, bool)
+            or not isinstance(gradient_cache_chunk_size, int)
+            or gradient_cache_chunk_size < 1
+        ):
+            raise ValueError(
+                "`gradient_cache_chunk_size` must be a positive integer (images per chunk) "
+                f"or None (off); received {gradient_cache_chunk_size!r}."
+            )
+        self.gradient_cache_chunk_size = gradient_cache_chunk_size
         self.encoder = encoder
         self.projection_head = projection_head
         self.num_classes = None if num_classes is None else int(num_classes)
@@ -313,11 +329,7 @@ class ContrastiveTrainer(keras.Model):
 
     def _compute_losses(self, features, logits_sup, labels, num_views):
         """Returns (loss for gradients, contrastive loss, supervised loss)."""
-        if self.contrastive_loss is None:
-            raise RuntimeError(
-                "ContrastiveTrainer is not compiled. Call `trainer.compile(optimizer=..., "
-                "loss=...)` first, e.g. `compile(optimizer='lars', loss='ntxent')`."
-            )
+        self._check_compiled()
         # Keras convention: under tf.distribute the reduced loss is already / replicas.
         contrastive = self.contrastive_loss(labels, features)
         total = contrastive
@@ -328,6 +340,13 @@ class ContrastiveTrainer(keras.Model):
             total = total + sup
             total = total + tf.cast(self._supervised_weight_decay(), total.dtype)
         return total, contrastive, sup
+
+    def _check_compiled(self):
+        if self.contrastive_loss is None:
+            raise RuntimeError(
+                "ContrastiveTrainer is not compiled. Call `trainer.compile(optimizer=..., "
+                "loss=...)` first, e.g. `compile(optimizer='lars', loss='ntxent')`."
+            )
 
     def _supervised_weight_decay(self):
         optimizer = _unwrap_optimizer(self.optimizer)
@@ -354,6 +373,16 @@ class ContrastiveTrainer(keras.Model):
 
     def train_step(self, data):
         views, labels = self._unpack(data)
+        if self.gradient_cache_chunk_size is not None:  # gradient caching, see its module
+            from kclr.trainer.gradient_cache import gradient_cache_step
+
+            self._check_compiled()
+            features, logits_sup, contrastive, sup, num_views = gradient_cache_step(
+                self, views, labels
+            )
+            self._update_metrics(features, logits_sup, labels, contrastive, sup, num_views)
+            self.lr_tracker.update_state(self.optimizer.learning_rate)
+            return self._logs()
         with tf.GradientTape() as tape:
             features, logits_sup, num_views = self._forward(views, training=True)
             total, contrastive, sup = self._compute_losses(features, logits_sup, labels, num_views)
@@ -441,6 +470,7 @@ class ContrastiveTrainer(keras.Model):
                 else keras.saving.serialize_keras_object(self.device_augmenter)
             ),
             "num_views": self.num_views,
+            "gradient_cache_chunk_size": self.gradient_cache_chunk_size,
         }
 
     @classmethod
