@@ -125,6 +125,10 @@ class _LayerState:
         self.statistics = [v for v in unique if tf.as_dtype(v.dtype).is_floating]
         self.random = [v for v in unique if not tf.as_dtype(v.dtype).is_floating]
 
+    def rewind_random(self, values):
+        """Rewinds the random state to `values`, so the next pass draws the same numbers."""
+        self.assign(self.random, values)
+
     @staticmethod
     def read(variables):
         return [tf.identity(v.value) for v in variables]
@@ -180,7 +184,11 @@ def gradient_cache_step(trainer, views, labels):
     for k in range(chunks):
         x = _after(features[-1:], chunk_images[k])
         _LayerState.assign(state.statistics, initial_statistics)
-        z = to_loss_dtype(_project(trainer, x)[-1])
+        hiddens = _project(trainer, x)
+        head = trainer.supervised_head
+        if head is not None and not head.built:  # before the step lists the variables
+            head.build(hiddens[trainer.ft_proj_selector].shape)
+        z = to_loss_dtype(hiddens[-1])
         features.append(tf.stop_gradient(_to_features(z, num_views)))
     features = tf.concat(features, axis=0)  # [B, V, D]
 
@@ -194,7 +202,7 @@ def gradient_cache_step(trainer, views, labels):
 
     # Pass 2: replay each chunk with a tape and push the cached gradients through it.
     variables = trainer.trainable_variables
-    _LayerState.assign(state.random, initial_random)
+    state.rewind_random(initial_random)
     accumulated = [tf.zeros(v.shape, v.dtype) for v in variables]
     reached = [False] * len(variables)
     statistics_sum = [tf.zeros_like(v) for v in initial_statistics]

@@ -189,3 +189,120 @@ def test_cached_step_equals_four_replicas_supcon_with_supervised_head(floatx, st
     assert_step_equal(
         (cached, cached_logs), (mirrored, mirrored_logs), strategy4, start, 1e-10, 1e-12
     )
+
+
+def _reference_chunked_step(trainer, images, chunk, learning_rate, temperature):
+    """The chunked forward under one tape, by hand: what gradient caching must reproduce."""
+    b, v = images.shape[:2]
+    flat = np.concatenate([images[:, i] for i in range(v)])  # view-major
+    augmented = trainer.device_augmenter(flat, training=True)  # once, on the whole batch
+    chunks = b // chunk
+    grouped = tf.reshape(augmented, [v, chunks, chunk, *flat.shape[1:]])
+    variables = trainer.trainable_variables
+    with tf.GradientTape() as tape:
+        features = []
+        for k in range(chunks):  # dropout draws advance chunk by chunk, as in pass 1
+            x = tf.reshape(grouped[:, k], [v * chunk, *flat.shape[1:]])
+            z = trainer.projection_head(trainer.encoder(x, training=True), training=True)[-1]
+            features.append(tf.transpose(tf.reshape(z, [v, chunk, -1]), [1, 0, 2]))
+        loss = kclr.losses.nt_xent(tf.concat(features, 0), temperature)
+    gradients = tape.gradient(loss, variables)
+    updated = {
+        w.path: (w - learning_rate * g).numpy() for w, g in zip(variables, gradients, strict=True)
+    }
+    return float(loss), updated
+
+
+@pytest.mark.parametrize("replay", [True, False])
+@pytest.mark.parametrize("floatx", ["float64"], indirect=True)
+def test_random_state_is_replayed_between_passes(floatx, replay, monkeypatch):
+    """Device augmentation once per batch, dropout masks identical in both passes."""
+    from kclr.trainer import gradient_cache
+
+    if not replay:  # control: without the rewind, pass 2 draws new dropout masks
+        monkeypatch.setattr(gradient_cache._LayerState, "rewind_random", lambda self, v: None)
+    images, labels = data(dtype=floatx)
+
+    def build():  # same weights and the same seeds, separate random state
+        return make_trainer(chunk=4, dropout=0.5, augmenter=keras.layers.GaussianNoise(0.3, seed=5))
+
+    reference = build()
+    reference(images[:1])
+    expected_loss, expected = _reference_chunked_step(reference, images, 4, 0.5, 0.5)
+
+    trainer = build()
+    trainer(images[:1])
+    trainer.compile(optimizer=keras.optimizers.SGD(0.5), loss=kclr.losses.NTXent(0.5))
+    logs = trainer.fit(dataset(images, labels), verbose=0).history
+    np.testing.assert_allclose(logs["loss"][-1], expected_loss, rtol=1e-10)  # pass 1
+    errors = [
+        np.abs(w.numpy() - expected[w.path]).max() / max(np.abs(expected[w.path]).max(), 1e-3)
+        for w in trainer.trainable_weights
+    ]
+    if replay:
+        assert max(errors) < 1e-10
+    else:
+        assert max(errors) > 1e-4
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_with_loss_scaling(policy):
+    images, labels = data()
+    results = {}
+    for name in ("float32", policy):
+        keras.config.set_dtype_policy(name)
+        try:
+            trainer = make_trainer(chunk=8, num_classes=3)
+            optimizer = keras.optimizers.SGD(0.1)
+            if name == "mixed_float16":  # a scale that does not overflow at the first step
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=256.0)
+            trainer.compile(optimizer=optimizer, loss=kclr.losses.NTXent(0.5))
+            logs = trainer.fit(dataset(images, labels), verbose=0).history
+        finally:
+            keras.config.set_dtype_policy("float32")
+        results[name] = (trainer, {k: v[-1] for k, v in logs.items()})
+    trainer, logs = results[policy]
+    assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer) == (
+        policy == "mixed_float16"
+    )
+    reference = results["float32"][1]
+    for key in ("loss", "sup_loss"):
+        np.testing.assert_allclose(logs[key], reference[key], rtol=3e-2, err_msg=key)
+    assert int(trainer.optimizer.iterations.numpy()) == 1
+    start = make_trainer(num_classes=3)
+    start(images[:1])
+    for layer in ("conv", "bn"):
+        w0 = start.encoder.get_layer(layer).trainable_weights[0].numpy()
+        got = trainer.encoder.get_layer(layer).trainable_weights[0].numpy() - w0
+        expected = results["float32"][0].encoder.get_layer(layer).trainable_weights[0].numpy() - w0
+        assert np.abs(expected).max() > 1e-3  # the step moved the weights
+        # Half-precision noise is ~10%; a missing or doubled loss scale would be off 256x.
+        assert np.linalg.norm(got - expected) < 0.2 * np.linalg.norm(expected), layer
+
+
+def test_three_views_and_config_round_trip():
+    images, labels = data(batch=8, views=3)
+    plain, cached = make_trainer(), make_trainer(chunk=8)
+    for trainer in (plain, cached):
+        trainer.compile(optimizer=keras.optimizers.SGD(0.1), loss="supcon")
+    plain_logs = plain.fit(dataset(images, labels), verbose=0).history
+    cached_logs = cached.fit(dataset(images, labels), verbose=0).history
+    # One chunk of the whole batch is exactly the plain step.
+    np.testing.assert_allclose(cached_logs["loss"], plain_logs["loss"], rtol=1e-6)
+    for a, b in zip(cached.weights, plain.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7, err_msg=a.path)
+    restored = kclr.ContrastiveTrainer.from_config(cached.get_config())
+    assert restored.gradient_cache_chunk_size == 8
+
+
+def test_errors_name_the_chunk_size():
+    with pytest.raises(ValueError, match="gradient_cache_chunk_size.*received 0"):
+        make_trainer(chunk=0)
+    images, labels = data(batch=12)
+    trainer = make_trainer(chunk=5)
+    trainer.compile(optimizer="sgd", loss="ntxent")
+    with pytest.raises(ValueError, match="local batch of 12 images.*e.g. 4"):
+        trainer.fit(dataset(images, labels), verbose=0)
+    unbatched = tf.data.Dataset.from_tensor_slices({"views": images, "labels": labels}).batch(12)
+    with pytest.raises(ValueError, match="drop_remainder=True"):
+        trainer.fit(unbatched, verbose=0)
