@@ -53,3 +53,14 @@ def reference_dir() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def golden(reference_dir: pathlib.Path) -> dict:
     return json.loads((reference_dir / "golden_simclr_official.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy_2():
+    """One MirroredStrategy over 2 logical CPUs, shared by the tests outside tests/distribute."""
+    import tensorflow as tf
+
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < 2:
+        pytest.skip("needs 2 logical CPU devices")
+    return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])

@@ -101,6 +101,7 @@ def masked_logits(
     temperature: float = 0.1,
     contrast_mode: str = "all",
     normalize: bool = True,
+    queue=None,
 ) -> MaskedLogits:
     """Builds the logits of local anchors against global candidates.
 
@@ -112,9 +113,14 @@ def masked_logits(
         contrast_mode: `"all"` (every view is an anchor) or `"one"` (view 0 only).
         normalize: L2-normalize the features first (the official SimCLR
             `hidden_norm=True`; HobbitLong's model normalizes before the loss).
+        queue: optional `(features [Q, D], labels [Q], valid [Q])` of a memory
+            queue (`MemoryQueue.candidates()`): `Q` extra candidate columns after
+            the batch's, never anchors. A valid entry with the anchor's label is a
+            positive (never with `labels=None`); every valid entry is in the
+            denominator; invalid (unfilled) entries are masked out like self.
 
     Returns:
-        `MaskedLogits(logits, positives, negatives, self_mask)`: `logits` `[A*B, V*N]`
+        `MaskedLogits(logits, positives, negatives, self_mask)`: `logits` `[A*B, V*N (+Q)]`
         with self-similarity already pushed down by 1e9, and float masks of the
         same shape for positives (self excluded), negatives and self.
     """
@@ -166,7 +172,28 @@ def masked_logits(
 
     positives = same * (1.0 - self_mask)
     logits = logits - self_mask * LARGE_NUM
-    return MaskedLogits(logits, positives, 1.0 - same, self_mask)
+    negatives = 1.0 - same
+    if queue is not None:
+        queue_features, queue_labels, valid = queue
+        queue_features = tf.stop_gradient(tf.cast(queue_features, features.dtype))  # [Q, D]
+        if normalize:
+            queue_features = tf.math.l2_normalize(queue_features, axis=-1)
+        valid = tf.cast(valid, features.dtype)[None, :]  # [1, Q]
+        queue_logits = tf.matmul(anchor, queue_features, transpose_b=True) / temperature
+        if labels is None:
+            queue_same = tf.zeros_like(queue_logits)
+        else:
+            anchor_labels = tf.tile(labels, [anchor_views])  # [A*B]
+            queue_labels = tf.cast(tf.reshape(queue_labels, [-1]), labels.dtype)
+            queue_same = tf.cast(
+                tf.equal(anchor_labels[:, None], queue_labels[None, :]), valid.dtype
+            )
+        queue_same = queue_same * valid  # [A*B, Q]
+        logits = tf.concat([logits, queue_logits - (1.0 - valid) * LARGE_NUM], axis=1)
+        positives = tf.concat([positives, queue_same], axis=1)
+        negatives = tf.concat([negatives, valid - queue_same], axis=1)
+        self_mask = tf.concat([self_mask, tf.zeros_like(queue_same)], axis=1)
+    return MaskedLogits(logits, positives, negatives, self_mask)
 
 
 def contrastive_loss(
@@ -178,6 +205,7 @@ def contrastive_loss(
     summation: str = "outside",
     normalize: bool = True,
     reduction: str | None = "mean",
+    queue=None,
 ) -> tf.Tensor:
     """SupCon / NT-Xent loss of local anchors against global candidates.
 
@@ -204,6 +232,8 @@ def contrastive_loss(
         normalize: L2-normalize the features first.
         reduction: `"mean"` (scalar mean over anchors), `"none"` / `None` (per-sample
             loss `[B]`, averaged over the sample's anchor views).
+        queue: optional memory-queue candidates `(features, labels, valid)`, see
+            `masked_logits`.
 
     Returns:
         Scalar loss, or `[B]` per-sample losses.
@@ -211,7 +241,7 @@ def contrastive_loss(
     if summation not in SUMMATIONS:
         raise ValueError(f"`summation` must be one of {SUMMATIONS}; received {summation!r}.")
     logits, positives, _, _ = masked_logits(
-        features, labels, temperature, contrast_mode=contrast_mode, normalize=normalize
+        features, labels, temperature, contrast_mode=contrast_mode, normalize=normalize, queue=queue
     )
     # Row-wise log-softmax over all candidates but self: [A*B, V*N].
     log_prob = tf.nn.log_softmax(logits, axis=-1)

@@ -165,6 +165,7 @@ def gradient_cache_step(trainer, views, labels):
     trainer._assert_equal_replica_batches(batch)
     if trainer._image_shape is None and images.shape[1:].is_fully_defined():
         trainer._image_shape = tuple(int(d) for d in images.shape[1:])
+        trainer.built = True
     static_images = images.shape[0]
     local_batch = None if static_images is None else static_images // num_views
     chunks = num_chunks(local_batch, trainer.gradient_cache_chunk_size)
@@ -189,6 +190,8 @@ def gradient_cache_step(trainer, views, labels):
         if head is not None and not head.built:  # before the step lists the variables
             head.build(hiddens[trainer.ft_proj_selector].shape)
         z = to_loss_dtype(hiddens[-1])
+        if trainer.memory_queue is not None:
+            trainer.memory_queue.build_for(z)
         features.append(tf.stop_gradient(_to_features(z, num_views)))
     features = tf.concat(features, axis=0)  # [B, V, D]
 

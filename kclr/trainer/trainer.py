@@ -153,6 +153,7 @@ class ContrastiveTrainer(keras.Model):
                 dtype=_head_dtype(),
             )
         self.contrastive_loss = None
+        self.memory_queue = None  # the compiled loss's `MemoryQueue`, if it has one
         self.supervised_loss = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, name="sup_loss"
         )
@@ -196,6 +197,19 @@ class ContrastiveTrainer(keras.Model):
         ):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        self._adopt_memory_queue(getattr(self.contrastive_loss, "memory_queue", None))
+
+    def _adopt_memory_queue(self, queue):
+        """Tracks the loss's memory queue, so its state is in `weights` and checkpoints."""
+        if queue is None or queue is self.memory_queue:
+            return
+        locked = self._tracker.locked
+        self._tracker.unlock()  # the queue may arrive after the trainer was built
+        self.memory_queue = queue
+        if locked:
+            self._tracker.lock()
+        if self._image_shape is not None:  # built: fix the queue's feature size now
+            self(tf.zeros((1, *self._image_shape)), training=False)
 
     def get_compile_config(self):
         if self.contrastive_loss is None:
@@ -302,6 +316,8 @@ class ContrastiveTrainer(keras.Model):
         if not isinstance(hiddens, (list, tuple)):
             hiddens = [h, hiddens]
         z = to_loss_dtype(hiddens[-1])  # [V*B, D], float32 under mixed precision
+        if self.memory_queue is not None:
+            self.memory_queue.build_for(z)
         # [V*B, D] -> [V, B, D] -> [B, V, D]
         features = tf.transpose(tf.reshape(z, [num_views, batch, -1]), [1, 0, 2])
         logits_sup = None
@@ -323,6 +339,8 @@ class ContrastiveTrainer(keras.Model):
             if self._image_shape is None and views.shape[1:].is_fully_defined():
                 self._image_shape = tuple(int(d) for d in views.shape[1:])
                 self.built = True
+            if self.memory_queue is not None:
+                self.memory_queue.build_for(to_loss_dtype(hiddens[-1]))
             return to_loss_dtype(hiddens[-1])
         features, _, _ = self._forward(views, training)
         return features
@@ -340,6 +358,11 @@ class ContrastiveTrainer(keras.Model):
             total = total + sup
             total = total + tf.cast(self._supervised_weight_decay(), total.dtype)
         return total, contrastive, sup
+
+    def _enqueue(self, features, labels):
+        """Pushes the step's projections into the loss's memory queue (training only)."""
+        if self.memory_queue is not None:
+            self.memory_queue.enqueue(features, labels)
 
     def _check_compiled(self):
         if self.contrastive_loss is None:
@@ -380,6 +403,7 @@ class ContrastiveTrainer(keras.Model):
             features, logits_sup, contrastive, sup, num_views = gradient_cache_step(
                 self, views, labels
             )
+            self._enqueue(features, labels)
             self._update_metrics(features, logits_sup, labels, contrastive, sup, num_views)
             self.lr_tracker.update_state(self.optimizer.learning_rate)
             return self._logs()
@@ -390,6 +414,7 @@ class ContrastiveTrainer(keras.Model):
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
+        self._enqueue(features, labels)
         self._update_metrics(features, logits_sup, labels, contrastive, sup, num_views)
         self.lr_tracker.update_state(self.optimizer.learning_rate)
         return self._logs()
