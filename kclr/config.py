@@ -69,12 +69,14 @@ class LossConfig:
     """The contrastive loss: a name from `kclr.registry.losses` and its temperatures.
 
     `base_temperature` is only passed to losses that take it (SupCon); `None`
-    keeps the loss's own default.
+    keeps the loss's own default. `queue_size` (SupCon only) adds a memory queue of
+    that many past projections to the candidates (`kclr.losses.MemoryQueue`).
     """
 
     name: str = "ntxent"
     temperature: float = 0.1
     base_temperature: float | None = None
+    queue_size: int | None = None  # gradient cache / memory queue (issue 13)
 
 
 @dataclasses.dataclass
@@ -122,6 +124,9 @@ class TrainConfig:
 
     `steps` (if set) overrides `epochs`. `checkpoint_every_steps` is how often a
     step-level checkpoint is written (plus one at every epoch end).
+    `gradient_cache_chunk_size` (images; `None` = off) computes each step chunk by
+    chunk with gradient caching (`kclr.trainer.gradient_cache`): the loss covers the
+    whole batch, memory grows with the chunk; it must divide the per-replica batch.
     """
 
     epochs: int = 100
@@ -133,6 +138,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 500
     keep_checkpoints: int = 2
     export: bool = True
+    gradient_cache_chunk_size: int | None = None  # gradient cache (issue 13)
 
 
 @dataclasses.dataclass
@@ -196,6 +202,8 @@ POSITIVE = {
     "train.steps",
     "train.checkpoint_every_steps",
     "train.keep_checkpoints",
+    "train.gradient_cache_chunk_size",  # gradient cache / memory queue (issue 13)
+    "loss.queue_size",
     "eval.knn_k",
     "eval.knn_temperature",
     "eval.monitor_every_epochs",

@@ -386,6 +386,14 @@ def build_loss(cfg: kconfig.Config):
             f"Unknown loss `loss.name={cfg.loss.name!r}`. Registered losses: "
             f"{', '.join(registry.losses.names())}."
         )
+    if cfg.loss.queue_size is not None:  # memory queue (issue 13)
+        if cfg.loss.name != "supcon":
+            raise kconfig.ConfigError(
+                f"`loss.queue_size` needs `loss.name=supcon`; received loss.name="
+                f"{cfg.loss.name!r}. Use supcon (without labels it is SimCLR's loss) or "
+                "remove loss.queue_size."
+            )
+        kwargs["queue_size"] = cfg.loss.queue_size
     return registry.losses.get(cfg.loss.name, **kwargs)
 
 
@@ -523,7 +531,11 @@ def fit(
         strategy = distribute.get_strategy(cfg.train.strategy)
     is_chief = _is_chief(strategy)
     # Check everything that can be checked before the run directory is touched.
-    distribute.check_global_batch_size(cfg.data.global_batch_size, strategy)
+    per_replica = distribute.check_global_batch_size(cfg.data.global_batch_size, strategy)
+    if cfg.train.gradient_cache_chunk_size is not None:  # gradient cache (issue 13)
+        from kclr.trainer.gradient_cache import num_chunks
+
+        num_chunks(per_replica, cfg.train.gradient_cache_chunk_size)
     source = kdata.resolve_source(cfg.data.source, "train")
     num_examples = cfg.data.num_examples or kdata.num_examples(source)
     steps_per_epoch = num_examples // cfg.data.global_batch_size
@@ -560,7 +572,12 @@ def fit(
     keras.utils.set_random_seed(cfg.train.seed)
     with strategy.scope():
         encoder, head = build_models(cfg)
-        trainer = ContrastiveTrainer(encoder, head, ft_proj_selector=cfg.model.ft_proj_selector)
+        trainer = ContrastiveTrainer(
+            encoder,
+            head,
+            ft_proj_selector=cfg.model.ft_proj_selector,
+            gradient_cache_chunk_size=cfg.train.gradient_cache_chunk_size,  # issue 13
+        )
         optimizer = build_optimizer(cfg, num_examples, total_steps)
         trainer.compile(
             optimizer=optimizer, loss=build_loss(cfg), jit_compile=cfg.train.jit_compile

@@ -78,17 +78,6 @@ def _divisor_below(batch: int, chunk_size: int) -> int:
     return max(d for d in range(1, min(batch, chunk_size) + 1) if batch % d == 0)
 
 
-def split_chunks(images, num_views: int, chunks: int):
-    """Splits view-major images `[V*B, ...]` into `chunks` view-major chunks `[V*N, ...]`.
-
-    Chunk `k` holds images `[k*N, (k+1)*N)` of every view (`N = B / chunks`).
-    """
-    shape = tf.shape(images)
-    # [V*B, ...] -> [V, K, N, ...]
-    grouped = tf.reshape(images, tf.concat([[num_views, chunks, -1], shape[1:]], axis=0))
-    return [tf.reshape(grouped[:, k], tf.concat([[-1], shape[1:]], axis=0)) for k in range(chunks)]
-
-
 def _project(trainer, images):
     """Encoder + projection head on view-major images: the list of hiddens."""
     h = trainer.encoder(images, training=True)
@@ -149,7 +138,7 @@ def _after(tensors, x):
 
 
 def gradient_cache_step(trainer, views, labels):
-    """One gradient-cached training step of `trainer`; returns the logs.
+    """One gradient-cached training step of `trainer` (applies the optimizer update).
 
     Args:
         trainer: a compiled `kclr.ContrastiveTrainer` with `gradient_cache_chunk_size`.
@@ -159,94 +148,168 @@ def gradient_cache_step(trainer, views, labels):
     Returns:
         `(features, logits_sup, contrastive, sup, num_views)` for the metrics: the
         projections `[B, V, D]` of pass 1, the supervised logits `[V*B, classes]` (or
-        `None`), the contrastive loss, the supervised loss (or `None`).
+        `None`), the contrastive loss and the supervised loss (or `None`).
     """
-    images, num_views, batch = trainer._views_to_batch(views, training=True)
+    images, num_views, batch = trainer._views_to_batch(views, training=True)  # augmented once
     trainer._assert_equal_replica_batches(batch)
     if trainer._image_shape is None and images.shape[1:].is_fully_defined():
         trainer._image_shape = tuple(int(d) for d in images.shape[1:])
         trainer.built = True
     static_images = images.shape[0]
     local_batch = None if static_images is None else static_images // num_views
-    chunks = num_chunks(local_batch, trainer.gradient_cache_chunk_size)
-    chunk_images = split_chunks(images, num_views, chunks)
-    size = local_batch // chunks
-    label_chunks = [None] * chunks
-    if labels is not None:
-        flat_labels = tf.reshape(labels, [-1])
-        label_chunks = [flat_labels[k * size : (k + 1) * size] for k in range(chunks)]
-
-    state = _LayerState(trainer)
-    initial_statistics = _LayerState.read(state.statistics)
-    initial_random = _LayerState.read(state.random)
-
-    # Pass 1: projections of every chunk, no tape.
-    features = []
-    for k in range(chunks):
-        x = _after(features[-1:], chunk_images[k])
-        _LayerState.assign(state.statistics, initial_statistics)
-        hiddens = _project(trainer, x)
-        head = trainer.supervised_head
-        if head is not None and not head.built:  # before the step lists the variables
-            head.build(hiddens[trainer.ft_proj_selector].shape)
-        z = to_loss_dtype(hiddens[-1])
-        if trainer.memory_queue is not None:
-            trainer.memory_queue.build_for(z)
-        features.append(tf.stop_gradient(_to_features(z, num_views)))
-    features = tf.concat(features, axis=0)  # [B, V, D]
-
-    # The loss of the whole batch and its gradient with respect to the projections.
+    step = _Step(trainer, images, labels, num_views, local_batch)
+    # A strategy forbids cross-replica synchronisation (synchronised BN) inside a
+    # `tf.while_loop`: with several replicas the chunk loop is unrolled instead.
+    unrolled = tf.distribute.get_strategy().num_replicas_in_sync > 1
+    features = step.pass_one(unrolled)
     optimizer = trainer.optimizer
     with tf.GradientTape() as tape:
         tape.watch(features)
         contrastive = trainer.contrastive_loss(labels, features)
         scaled = optimizer.scale_loss(contrastive)
     feature_grads = tape.gradient(scaled, features)  # [B, V, D]
+    gradients, logits_sup, sup = step.pass_two(feature_grads, unrolled)
+    optimizer.apply(gradients, step.variables)
+    return features, logits_sup, contrastive, sup, num_views
 
-    # Pass 2: replay each chunk with a tape and push the cached gradients through it.
-    variables = trainer.trainable_variables
-    state.rewind_random(initial_random)
-    accumulated = [tf.zeros(v.shape, v.dtype) for v in variables]
-    reached = [False] * len(variables)
-    statistics_sum = [tf.zeros_like(v) for v in initial_statistics]
-    sup_total, logits_sup = None, []
-    previous = [feature_grads]
-    for k in range(chunks):
-        x = _after(previous, chunk_images[k])
-        _LayerState.assign(state.statistics, initial_statistics)
-        dz = feature_grads[k * size : (k + 1) * size]  # [N, V, D]
+
+class _Step:
+    """The chunks of one step and the two passes over them."""
+
+    def __init__(self, trainer, images, labels, num_views, local_batch):
+        self.trainer = trainer
+        self.num_views = num_views
+        self.chunks = num_chunks(local_batch, trainer.gradient_cache_chunk_size)
+        self.size = local_batch // self.chunks
+        shape = tf.shape(images)
+        # [V*B, ...] -> [V, K, N, ...] -> [K, V, N, ...] -> [K, V*N, ...]: chunk k is
+        # images [k*N, (k+1)*N) of every view, view-major.
+        grouped = tf.reshape(images, tf.concat([[num_views, self.chunks, -1], shape[1:]], 0))
+        rank = len(images.shape) + 2
+        grouped = tf.transpose(grouped, [1, 0, *range(2, rank)])
+        self.images = tf.reshape(grouped, tf.concat([[self.chunks, -1], shape[1:]], 0))
+        self.labels = None
+        if labels is not None:
+            self.labels = tf.reshape(tf.cast(labels, tf.int32), [self.chunks, self.size])
+        self.state = _LayerState(trainer)
+        self.initial_statistics = _LayerState.read(self.state.statistics)
+        self.initial_random = _LayerState.read(self.state.random)
+        self.variables = None
+
+    def _features(self, k):
+        """Pass-1 projections `[N, V, D]` of chunk `k` (moving statistics reset first)."""
+        _LayerState.assign(self.state.statistics, self.initial_statistics)
+        hiddens = _project(self.trainer, self.images[k])
+        head = self.trainer.supervised_head
+        if head is not None and not head.built:  # before the step lists the variables
+            head.build(hiddens[self.trainer.ft_proj_selector].shape)
+        z = to_loss_dtype(hiddens[-1])
+        if self.trainer.memory_queue is not None:
+            self.trainer.memory_queue.build_for(z)
+        return tf.stop_gradient(_to_features(z, self.num_views))
+
+    def pass_one(self, unrolled):
+        """Projections `[B, V, D]` of every chunk, without a tape."""
+        features = [self._features(0)]  # outside any loop: builds lazily created layers
+        if unrolled:
+            for k in range(1, self.chunks):
+                features.append(self._features(_after(features[-1:], k)))
+            return tf.concat(features, axis=0)
+        array = tf.TensorArray(features[0].dtype, size=self.chunks, infer_shape=False)
+        array = array.write(0, features[0])
+        _, array = tf.while_loop(
+            lambda k, _: k < self.chunks,
+            lambda k, a: (k + 1, a.write(k, self._features(k))),
+            (tf.constant(1), array),
+            parallel_iterations=1,
+        )
+        return array.concat()  # [B, V, D]
+
+    def _chunk_gradients(self, k, feature_grads, reached):
+        """Pass 2 on chunk `k`: weight gradients, new moving statistics, sup loss and logits."""
+        trainer, optimizer = self.trainer, self.trainer.optimizer
+        _LayerState.assign(self.state.statistics, self.initial_statistics)
+        dz = feature_grads[k * self.size : (k + 1) * self.size]  # [N, V, D]
         dz = tf.reshape(tf.transpose(dz, [1, 0, 2]), [-1, tf.shape(dz)[-1]])  # [V*N, D]
+        sup, logits = None, None
         with tf.GradientTape() as tape:
-            hiddens = _project(trainer, x)
+            hiddens = _project(trainer, self.images[k])
             z = to_loss_dtype(hiddens[-1])
+            # d objective / dz is exactly the cached dL/dz.
             objective = tf.reduce_sum(z * tf.stop_gradient(tf.cast(dz, z.dtype)))
-            if trainer.supervised_head is not None and labels is not None:
-                logits, sup = _supervised(trainer, hiddens, label_chunks[k], num_views)
-                sup = sup / chunks
-                extra = sup
-                if k == 0:
-                    extra = extra + tf.cast(trainer._supervised_weight_decay(), sup.dtype)
-                objective = objective + tf.cast(optimizer.scale_loss(extra), objective.dtype)
-                sup_total = sup if sup_total is None else sup_total + sup
-                logits_sup.append(tf.reshape(logits, [num_views, size, -1]))
-        gradients = tape.gradient(objective, variables)
-        for i, gradient in enumerate(gradients):
-            if gradient is not None:
-                reached[i] = True
-                accumulated[i] = accumulated[i] + tf.convert_to_tensor(gradient)
-        new_statistics = _LayerState.read(state.statistics)
-        statistics_sum = [s + v for s, v in zip(statistics_sum, new_statistics, strict=True)]
-        previous = [g for g in accumulated] + new_statistics
-    _LayerState.assign(state.statistics, [s / chunks for s in statistics_sum])
-    # Variables no chunk reached keep a `None` gradient, as without caching.
-    optimizer.apply(
-        [g if r else None for g, r in zip(accumulated, reached, strict=True)], variables
-    )
+            if trainer.supervised_head is not None and self.labels is not None:
+                logits, sup = _supervised(trainer, hiddens, self.labels[k], self.num_views)
+                sup = sup / self.chunks  # the mean over the batch
+                objective = objective + tf.cast(optimizer.scale_loss(sup), objective.dtype)
+        gradients = tape.gradient(objective, self.variables)
+        out = []
+        for i, (gradient, variable) in enumerate(zip(gradients, self.variables, strict=True)):
+            reached[i] = reached[i] or gradient is not None
+            out.append(tf.zeros(variable.shape, variable.dtype) if gradient is None else gradient)
+        out = [tf.convert_to_tensor(g) for g in out]
+        if logits is not None:
+            logits = tf.reshape(logits, [self.num_views, self.size, -1])  # [V, N, C]
+        return out, _LayerState.read(self.state.statistics), sup, logits
 
-    if logits_sup:
-        # [V, N, C] per chunk -> [V, B, C] -> view-major [V*B, C], as without caching.
-        logits_sup = tf.concat(logits_sup, axis=1)
-        logits_sup = tf.reshape(logits_sup, [-1, tf.shape(logits_sup)[-1]])
-    else:
-        logits_sup = None
-    return features, logits_sup, contrastive, sup_total, num_views
+    def pass_two(self, feature_grads, unrolled):
+        """Replays each chunk with a tape; returns (gradients, supervised logits, sup loss)."""
+        trainer = self.trainer
+        self.variables = trainer.trainable_variables
+        self.state.rewind_random(self.initial_random)
+        reached = [False] * len(self.variables)
+        supervised = trainer.supervised_head is not None and self.labels is not None
+        if unrolled:
+            results, previous = [], [feature_grads]
+            for k in range(self.chunks):
+                results.append(self._chunk_gradients(_after(previous, k), feature_grads, reached))
+                previous = results[-1][0] + results[-1][1]
+            gradients = [tf.add_n(list(g)) for g in zip(*[r[0] for r in results], strict=True)]
+            statistics = [tf.add_n(list(s)) for s in zip(*[r[1] for r in results], strict=True)]
+            sup = tf.add_n([r[2] for r in results]) if supervised else None
+            logits = tf.concat([r[3] for r in results], axis=1) if supervised else None
+        else:
+            gradients, statistics, sup, logits = self._loop_two(feature_grads, reached, supervised)
+        _LayerState.assign(self.state.statistics, [s / self.chunks for s in statistics])
+        if supervised:
+            # The penalty on the supervised kernel (official LARS setup), once per step.
+            with tf.GradientTape() as tape:
+                penalty = tf.cast(trainer._supervised_weight_decay(), sup.dtype)
+                penalty = trainer.optimizer.scale_loss(penalty)
+            kernel = trainer.supervised_head.kernel
+            index = [id(v) for v in self.variables].index(id(kernel))
+            extra = tape.gradient(penalty, kernel)
+            if extra is not None:
+                gradients[index] = gradients[index] + extra
+            logits = tf.reshape(logits, [-1, tf.shape(logits)[-1]])  # view-major [V*B, C]
+        # Variables no chunk reached keep a `None` gradient, as without caching.
+        gradients = [g if r else None for g, r in zip(gradients, reached, strict=True)]
+        return gradients, logits, sup
+
+    def _loop_two(self, feature_grads, reached, supervised):
+        """Pass 2 as a `tf.while_loop`: one chunk's activations alive at a time."""
+        zeros = [tf.zeros(v.shape, v.dtype) for v in self.variables]
+        statistics = [tf.zeros_like(s) for s in self.initial_statistics]
+        dtype = feature_grads.dtype
+        sup = tf.zeros([], dtype)
+        logits = tf.TensorArray(dtype, size=self.chunks, infer_shape=False)
+
+        def body(k, gradients, statistics, sup, logits):
+            g, s, chunk_sup, chunk_logits = self._chunk_gradients(k, feature_grads, reached)
+            gradients = [a + b for a, b in zip(gradients, g, strict=True)]
+            statistics = [a + b for a, b in zip(statistics, s, strict=True)]
+            if chunk_sup is not None:
+                sup = sup + tf.cast(chunk_sup, dtype)
+                # [V, N, C] -> [N, V, C] so that concat over chunks gives [B, V, C].
+                logits = logits.write(k, tf.transpose(tf.cast(chunk_logits, dtype), [1, 0, 2]))
+            return k + 1, gradients, statistics, sup, logits
+
+        _, gradients, statistics, sup, logits = tf.while_loop(
+            lambda k, *_: k < self.chunks,
+            body,
+            (tf.constant(0), zeros, statistics, sup, logits),
+            parallel_iterations=1,
+        )
+        if not supervised:
+            return gradients, statistics, None, None
+        logits = tf.transpose(logits.concat(), [1, 0, 2])  # [B, V, C] -> [V, B, C]
+        return gradients, statistics, sup, logits

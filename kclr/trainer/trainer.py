@@ -449,7 +449,11 @@ class ContrastiveTrainer(keras.Model):
             return
         from kclr.distribute import check_global_batch_size
 
-        check_global_batch_size(int(shape[0]), self.distribute_strategy)
+        per_replica = check_global_batch_size(int(shape[0]), self.distribute_strategy)
+        if self.gradient_cache_chunk_size is not None:
+            from kclr.trainer.gradient_cache import num_chunks
+
+            num_chunks(per_replica, self.gradient_cache_chunk_size)
 
     def fit(self, x=None, *args, **kwargs):
         self._check_dataset_batch(x)

@@ -1,0 +1,71 @@
+"""`kclr fit` with gradient caching and a SupCon memory queue: runs, checkpoints, resumes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kclr import config, runs
+from kclr.cli import main
+
+OVERRIDES = [
+    "train.gradient_cache_chunk_size=2",  # 4 chunks of the tiny preset's batch of 8
+    "loss.name=supcon",
+    "loss.queue_size=24",  # 16 entries per step (8 images x 2 views): full after 2 steps
+    "train.steps=3",
+    "eval.monitor=false",
+    "train.export=false",
+]
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(step):
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == step:
+                raise _Interrupt()
+
+    return Interrupt()
+
+
+def test_cli_fit_with_gradient_cache_and_queue_resumes_exactly(tmp_path):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    args = ["fit", "--preset", "tiny", "--out", str(full), "--quiet"]
+    for override in OVERRIDES:
+        args += ["--set", override]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    with np.load(full / "checkpoints" / "ckpt-000000003.npz") as data:
+        expected = [
+            data[k] for k in sorted(data.files, key=lambda k: (k[0], int(k.split("_")[-1])))
+        ]
+
+    cfg = config.resolve("tiny", overrides=OVERRIDES)
+    with pytest.raises(_Interrupt):
+        runs.fit(cfg, out=cut, verbose=0, callbacks=[_interrupt_after(2)])
+    resumed = runs.fit(cfg, out=cut, resume=True, verbose=0)
+    trainer = resumed.trainer
+    assert resumed.steps == 3 and trainer.gradient_cache_chunk_size == 2
+    queue = trainer.memory_queue
+    assert int(queue.filled.numpy()) == 24 and int(queue.position.numpy()) == 0
+    got = trainer.get_weights() + [v.numpy() for v in trainer.optimizer.variables]
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_chunk_that_does_not_divide_the_batch_is_refused_before_the_run_starts(tmp_path):
+    cfg = config.resolve("tiny", overrides=["train.gradient_cache_chunk_size=3"])
+    with pytest.raises(ValueError, match="local batch of 8 images.*e.g. 2"):
+        runs.fit(cfg, out=tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(config.ConfigError, match="gradient_cache_chunk_size"):
+        config.resolve("tiny", overrides=["train.gradient_cache_chunk_size=0"])
+    with pytest.raises(config.ConfigError, match="loss.queue_size.*supcon"):
+        runs.build_loss(config.resolve("tiny", overrides=["loss.queue_size=8"]))
