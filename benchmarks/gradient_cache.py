@@ -48,7 +48,7 @@ def _parse_args(argv=None):
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.batches, args.chunk, args.plain_batches = [32, 64], 16, [16, 64]
+        args.batches, args.chunk, args.plain_batches = [32], 16, [16]
         args.width, args.image_size, args.steps = 0.0625, 16, 1
     return args
 

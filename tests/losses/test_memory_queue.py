@@ -153,7 +153,7 @@ def test_trainer_fills_the_queue_and_uses_it():
     assert np.isfinite(expected)
 
 
-@pytest.mark.parametrize("chunk", [None, 2])
+@pytest.mark.parametrize("chunk", [None, pytest.param(2, marks=pytest.mark.slow)])
 def test_queue_round_trip_through_trainer_weights(tmp_path, chunk):
     images, labels = tiny_data(batch=4)
     data = tf.data.Dataset.from_tensor_slices({"views": images, "labels": labels})

@@ -144,7 +144,12 @@ def assert_step_equal(cached, mirrored, strategy, start, rtol, atol, cached_stra
 
 
 @pytest.mark.parametrize(
-    "floatx, rtol, atol", [("float64", 1e-10, 1e-12), ("float32", 2e-5, 1e-6)], indirect=["floatx"]
+    "floatx, rtol, atol",
+    [
+        ("float64", 1e-10, 1e-12),
+        pytest.param("float32", 2e-5, 1e-6, marks=pytest.mark.slow),
+    ],
+    indirect=["floatx"],
 )
 def test_cached_step_equals_four_replicas_ntxent(floatx, rtol, atol, strategy4):
     images, labels = data(dtype=floatx)
@@ -169,6 +174,7 @@ def test_cached_step_equals_four_replicas_ntxent(floatx, rtol, atol, strategy4):
     assert np.abs(np.asarray(copies[0]) - np.asarray(copies[1])).max() > 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("floatx", ["float64"], indirect=True)
 def test_one_chunk_is_one_device_not_four_replicas(floatx, strategy4):
     """Control: with a single chunk, BN normalises the whole batch and the step differs."""
@@ -252,7 +258,9 @@ def test_random_state_is_replayed_between_passes(floatx, replay, monkeypatch):
         assert max(errors) > 1e-4
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize(
+    "policy", ["mixed_float16", pytest.param("mixed_bfloat16", marks=pytest.mark.slow)]
+)
 def test_mixed_precision_with_loss_scaling(policy):
     images, labels = data()
     results = {}
@@ -315,6 +323,7 @@ def test_errors_name_the_chunk_size():
         trainer.fit(unbatched, verbose=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("floatx", ["float64"], indirect=True)
 def test_chunks_within_replicas_equal_more_replicas(floatx, strategy4, mirrored_strategy_2):
     """2 replicas x 2 chunks (the unrolled chunk loop) == 4 replicas, global negatives."""

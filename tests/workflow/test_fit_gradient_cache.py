@@ -34,6 +34,7 @@ def _interrupt_after(step):
     return Interrupt()
 
 
+@pytest.mark.slow  # three tiny runs with a traced chunk loop: minutes on 2 shared cores
 def test_cli_fit_with_gradient_cache_and_queue_resumes_exactly(tmp_path):
     full, cut = tmp_path / "full", tmp_path / "cut"
     args = ["fit", "--preset", "tiny", "--out", str(full), "--quiet"]
