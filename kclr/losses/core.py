@@ -102,6 +102,7 @@ def masked_logits(
     contrast_mode: str = "all",
     normalize: bool = True,
     queue=None,
+    candidates=None,
 ) -> MaskedLogits:
     """Builds the logits of local anchors against global candidates.
 
@@ -118,6 +119,10 @@ def masked_logits(
             the batch's, never anchors. A valid entry with the anchor's label is a
             positive (never with `labels=None`); every valid entry is in the
             denominator; invalid (unfilled) entries are masked out like self.
+        candidates: optional `(features [M, V, D], labels [M] or None, offset)`:
+            use these candidates instead of gathering them from the replicas;
+            `features` are rows `[offset, offset + B)` of them. Gradient caching
+            uses it to compute the loss of a batch one block of anchors at a time.
 
     Returns:
         `MaskedLogits(logits, positives, negatives, self_mask)`: `logits` `[A*B, V*N (+Q)]`
@@ -135,10 +140,16 @@ def masked_logits(
     views = tf.shape(features)[1]
     dim = tf.shape(features)[2]
 
-    _, replica_id = replica_info()
-    global_features = cross_replica_concat(features)  # [N, V, D]
+    if candidates is None:
+        _, replica_id = replica_info()
+        global_features = cross_replica_concat(features)  # [N, V, D]
+        offset = replica_id * batch
+    else:
+        global_features, given_labels, offset = candidates
+        global_features = check_features(global_features, "candidates")
+        if normalize:
+            global_features = tf.math.l2_normalize(global_features, axis=-1)
     global_batch = tf.shape(global_features)[0]
-    offset = replica_id * batch
 
     # Candidates in view-major order, as the official code: [V*N, D].
     contrast = tf.reshape(tf.transpose(global_features, [1, 0, 2]), [-1, dim])
@@ -159,7 +170,10 @@ def masked_logits(
         labels = tf.reshape(tf.convert_to_tensor(labels), [-1])
         if labels.dtype.is_floating:
             labels = tf.cast(labels, tf.int32)
-        global_labels = cross_replica_concat(labels)  # [N]
+        if candidates is None:
+            global_labels = cross_replica_concat(labels)  # [N]
+        else:
+            global_labels = tf.cast(tf.reshape(given_labels, [-1]), labels.dtype)
         same = tf.equal(labels[:, None], global_labels[None, :])
     same = tf.cast(same, features.dtype)
     same = tf.tile(same, [anchor_views, views])  # [A*B, V*N]
@@ -206,6 +220,7 @@ def contrastive_loss(
     normalize: bool = True,
     reduction: str | None = "mean",
     queue=None,
+    candidates=None,
 ) -> tf.Tensor:
     """SupCon / NT-Xent loss of local anchors against global candidates.
 
@@ -234,6 +249,8 @@ def contrastive_loss(
             loss `[B]`, averaged over the sample's anchor views).
         queue: optional memory-queue candidates `(features, labels, valid)`, see
             `masked_logits`.
+        candidates: optional explicit candidates `(features, labels, offset)`
+            instead of the replicas' gathered batch, see `masked_logits`.
 
     Returns:
         Scalar loss, or `[B]` per-sample losses.
@@ -241,7 +258,13 @@ def contrastive_loss(
     if summation not in SUMMATIONS:
         raise ValueError(f"`summation` must be one of {SUMMATIONS}; received {summation!r}.")
     logits, positives, _, _ = masked_logits(
-        features, labels, temperature, contrast_mode=contrast_mode, normalize=normalize, queue=queue
+        features,
+        labels,
+        temperature,
+        contrast_mode=contrast_mode,
+        normalize=normalize,
+        queue=queue,
+        candidates=candidates,
     )
     # Row-wise log-softmax over all candidates but self: [A*B, V*N].
     log_prob = tf.nn.log_softmax(logits, axis=-1)
@@ -286,3 +309,12 @@ class ContrastiveLoss(keras.losses.Loss):
     @staticmethod
     def labels_or_none(y_true):
         return None if _no_labels(y_true) else y_true
+
+    def per_sample(self, y_true, y_pred, candidates=None):
+        """Per-sample losses `[B]` of `call`, optionally against explicit `candidates`.
+
+        Losses built on `contrastive_loss` override this; gradient caching then
+        computes a large batch's loss one block of anchors at a time. The default
+        (`None`) means "not supported": the whole batch is computed at once.
+        """
+        return None

@@ -130,6 +130,9 @@ class SupCon(ContrastiveLoss):
         self.normalize = bool(normalize)
 
     def call(self, y_true, y_pred):
+        return self.per_sample(y_true, y_pred)
+
+    def per_sample(self, y_true, y_pred, candidates=None):
         return contrastive_loss(
             y_pred,
             self.labels_or_none(y_true),
@@ -140,6 +143,7 @@ class SupCon(ContrastiveLoss):
             normalize=self.normalize,
             reduction="none",
             queue=self._queue_candidates(),
+            candidates=candidates,
         )
 
     def _queue_candidates(self):

@@ -44,17 +44,24 @@ Mixed precision: `dL/dz` comes from the scaled loss (`optimizer.scale_loss`), so
 accumulated gradients are scaled as without caching and `LossScaleOptimizer`
 unscales them.
 
-The chunk loop is unrolled in the graph (its length is static) with explicit control
-dependencies, so one chunk's activations are alive at a time. Unrolling keeps
-cross-replica synchronisation (synchronised BatchNorm, variable updates) legal
-under `tf.distribute`, which forbids it inside `tf.while_loop`.
+On one replica the chunk loops are `tf.while_loop`s (`parallel_iterations=1`): one
+chunk's activations are alive at a time and one chunk is traced, whatever the number
+of chunks. Under a multi-replica strategy they are unrolled (the number of chunks is
+static) with explicit control dependencies between chunks, because `tf.distribute`
+forbids cross-replica synchronisation (synchronised BatchNorm) inside a
+`tf.while_loop`; the graph then grows with the number of chunks.
+
+Differences from the GradCache reference code (PyTorch): BatchNorm moving statistics
+are kept consistent with the replica equivalence above (GradCache updates them in
+both passes), and random state is replayed by rewinding Keras seed-generator
+variables instead of saving and restoring a global RNG state.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.losses.core import to_loss_dtype
+from kclr.losses.core import ContrastiveLoss, cross_replica_concat, replica_info, to_loss_dtype
 
 
 def num_chunks(batch: int | None, chunk_size: int) -> int:
@@ -162,14 +169,9 @@ def gradient_cache_step(trainer, views, labels):
     # `tf.while_loop`: with several replicas the chunk loop is unrolled instead.
     unrolled = tf.distribute.get_strategy().num_replicas_in_sync > 1
     features = step.pass_one(unrolled)
-    optimizer = trainer.optimizer
-    with tf.GradientTape() as tape:
-        tape.watch(features)
-        contrastive = trainer.contrastive_loss(labels, features)
-        scaled = optimizer.scale_loss(contrastive)
-    feature_grads = tape.gradient(scaled, features)  # [B, V, D]
+    contrastive, feature_grads = step.loss(features, labels)  # and dL/dz [B, V, D]
     gradients, logits_sup, sup = step.pass_two(feature_grads, unrolled)
-    optimizer.apply(gradients, step.variables)
+    trainer.optimizer.apply(gradients, step.variables)
     return features, logits_sup, contrastive, sup, num_views
 
 
@@ -224,6 +226,60 @@ class _Step:
             parallel_iterations=1,
         )
         return array.concat()  # [B, V, D]
+
+    def loss(self, features, labels):
+        """The contrastive loss of the batch and its gradient `[B, V, D]` w.r.t. `features`.
+
+        Losses with a `per_sample(..., candidates=...)` method (NT-Xent, SupCon) are
+        computed one chunk of anchors at a time against all candidates, so memory
+        holds `[V*N, V*B]` logits, not `[V*B, V*B]`; other losses in one piece.
+        """
+        loss_fn, optimizer = self.trainer.contrastive_loss, self.trainer.optimizer
+        blockwise = (
+            self.chunks > 1
+            and isinstance(loss_fn, ContrastiveLoss)
+            and type(loss_fn).per_sample is not ContrastiveLoss.per_sample
+            and loss_fn.reduction == "sum_over_batch_size"
+        )
+        if not blockwise:
+            with tf.GradientTape() as tape:
+                tape.watch(features)
+                contrastive = loss_fn(labels, features)
+                scaled = optimizer.scale_loss(contrastive)
+            return contrastive, tape.gradient(scaled, features)
+        replicas, replica_id = replica_info()
+        local_batch = self.chunks * self.size
+        offset = replica_id * local_batch
+        everyone = cross_replica_concat(features)  # [M, V, D], M = replicas * B
+        all_labels = None if self.labels is None else cross_replica_concat(self.labels)
+        all_labels = None if all_labels is None else tf.reshape(all_labels, [-1])
+
+        def block(k, total, grads):
+            start = offset + k * self.size
+            with tf.GradientTape() as tape:
+                tape.watch(everyone)
+                anchors = everyone[start : start + self.size]  # [N, V, D]
+                block_labels = None if self.labels is None else self.labels[k]
+                per_sample = loss_fn.per_sample(
+                    block_labels, anchors, candidates=(everyone, all_labels, start)
+                )
+                # The Keras reduction: mean over the local batch, / replicas.
+                value = tf.reduce_sum(per_sample) / tf.cast(
+                    local_batch * replicas, per_sample.dtype
+                )
+                scaled = optimizer.scale_loss(value)
+            return k + 1, total + value, grads + tape.gradient(scaled, everyone)
+
+        _, contrastive, grads = tf.while_loop(
+            lambda k, *_: k < self.chunks,
+            block,
+            (tf.constant(0), tf.zeros([], everyone.dtype), tf.zeros_like(everyone)),
+            parallel_iterations=1,
+        )
+        if replicas > 1:  # the backward of the all-gather: sum over replicas, own rows
+            context = tf.distribute.get_replica_context()
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        return contrastive, grads[offset : offset + local_batch]
 
     def _chunk_gradients(self, k, feature_grads, reached):
         """Pass 2 on chunk `k`: weight gradients, new moving statistics, sup loss and logits."""
