@@ -183,13 +183,12 @@ class _Step:
         self.num_views = num_views
         self.chunks = num_chunks(local_batch, trainer.gradient_cache_chunk_size)
         self.size = local_batch // self.chunks
-        shape = tf.shape(images)
-        # [V*B, ...] -> [V, K, N, ...] -> [K, V, N, ...] -> [K, V*N, ...]: chunk k is
-        # images [k*N, (k+1)*N) of every view, view-major.
-        grouped = tf.reshape(images, tf.concat([[num_views, self.chunks, -1], shape[1:]], 0))
-        rank = len(images.shape) + 2
-        grouped = tf.transpose(grouped, [1, 0, *range(2, rank)])
-        self.images = tf.reshape(grouped, tf.concat([[self.chunks, -1], shape[1:]], 0))
+        # [V*B, ...] -> [V, K, N, ...] (a view, no copy): chunk k is images
+        # [k*N, (k+1)*N) of every view, view-major; see `chunk`.
+        self._image_shape = tf.shape(images)[1:]
+        self._grouped = tf.reshape(
+            images, tf.concat([[num_views, self.chunks, -1], self._image_shape], 0)
+        )
         self.labels = None
         if labels is not None:
             self.labels = tf.reshape(tf.cast(labels, tf.int32), [self.chunks, self.size])
@@ -198,10 +197,14 @@ class _Step:
         self.initial_random = _LayerState.read(self.state.random)
         self.variables = None
 
+    def chunk(self, k):
+        """The view-major images `[V*N, H, W, C]` of chunk `k` (a copy of one chunk only)."""
+        return tf.reshape(self._grouped[:, k], tf.concat([[-1], self._image_shape], 0))
+
     def _features(self, k):
         """Pass-1 projections `[N, V, D]` of chunk `k` (moving statistics reset first)."""
         _LayerState.assign(self.state.statistics, self.initial_statistics)
-        hiddens = _project(self.trainer, self.images[k])
+        hiddens = _project(self.trainer, self.chunk(k))
         head = self.trainer.supervised_head
         if head is not None and not head.built:  # before the step lists the variables
             head.build(hiddens[self.trainer.ft_proj_selector].shape)
@@ -289,7 +292,7 @@ class _Step:
         dz = tf.reshape(tf.transpose(dz, [1, 0, 2]), [-1, tf.shape(dz)[-1]])  # [V*N, D]
         sup, logits = None, None
         with tf.GradientTape() as tape:
-            hiddens = _project(trainer, self.images[k])
+            hiddens = _project(trainer, self.chunk(k))
             z = to_loss_dtype(hiddens[-1])
             # d objective / dz is exactly the cached dL/dz.
             objective = tf.reduce_sum(z * tf.stop_gradient(tf.cast(dz, z.dtype)))
