@@ -291,7 +291,10 @@ def contrastive_loss(
 
 
 def _no_labels(labels) -> bool:
-    return labels is None or (labels.shape.rank == 1 and labels.shape[0] == 0)
+    if labels is None:
+        return True
+    labels = tf.convert_to_tensor(labels)
+    return labels.shape.rank == 1 and labels.shape[0] == 0
 
 
 class ContrastiveLoss(keras.losses.Loss):

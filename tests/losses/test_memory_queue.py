@@ -182,3 +182,28 @@ def test_queue_round_trip_through_trainer_weights(tmp_path, chunk):
     np.testing.assert_array_equal(
         loaded.memory_queue.features.numpy(), trainer.memory_queue.features.numpy()
     )
+
+
+@pytest.mark.parametrize("with_queue", [False, True])
+def test_blocks_of_anchors_against_explicit_candidates_give_the_full_loss(with_queue):
+    """What gradient caching computes: blocks of anchors against all candidates."""
+    features, labels, queue, queue_labels, valid = _queue_inputs()
+    queue = (queue, queue_labels, valid) if with_queue else None
+    full = kclr.losses.contrastive_loss(features, labels, 0.3, 0.07, reduction="none", queue=queue)
+    blocks = [
+        kclr.losses.contrastive_loss(
+            features[start : start + 2],
+            labels[start : start + 2],
+            0.3,
+            0.07,
+            reduction="none",
+            queue=queue,
+            candidates=(features, labels, start),
+        )
+        for start in (0, 2)
+    ]
+    np.testing.assert_allclose(np.concatenate(blocks), full.numpy(), rtol=1e-6)
+    if not with_queue:  # the Keras loss's hook computes the same block
+        loss = kclr.losses.SupCon(temperature=0.3)
+        per_sample = loss.per_sample(labels[2:], features[2:], candidates=(features, labels, 2))
+        np.testing.assert_allclose(per_sample, blocks[1], rtol=1e-6)
