@@ -62,6 +62,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kclr.losses.core import ContrastiveLoss, cross_replica_concat, replica_info, to_loss_dtype
+from kclr.trainer.metrics import contrastive_accuracy, contrastive_entropy
 
 
 def num_chunks(batch: int | None, chunk_size: int) -> int:
@@ -153,9 +154,10 @@ def gradient_cache_step(trainer, views, labels):
         labels: `[B]` labels or `None`.
 
     Returns:
-        `(features, logits_sup, contrastive, sup, num_views)` for the metrics: the
-        projections `[B, V, D]` of pass 1, the supervised logits `[V*B, classes]` (or
-        `None`), the contrastive loss and the supervised loss (or `None`).
+        `(features, logits_sup, contrastive, sup, num_views, contrast)` for the
+        metrics: the projections `[B, V, D]` of pass 1, the supervised logits
+        `[V*B, classes]` (or `None`), the contrastive loss, the supervised loss (or
+        `None`) and `(contrast_acc, contrast_entropy)` computed chunk by chunk.
     """
     images, num_views, batch = trainer._views_to_batch(views, training=True)  # augmented once
     trainer._assert_equal_replica_batches(batch)
@@ -172,7 +174,7 @@ def gradient_cache_step(trainer, views, labels):
     contrastive, feature_grads = step.loss(features, labels)  # and dL/dz [B, V, D]
     gradients, logits_sup, sup = step.pass_two(feature_grads, unrolled)
     trainer.optimizer.apply(gradients, step.variables)
-    return features, logits_sup, contrastive, sup, num_views
+    return features, logits_sup, contrastive, sup, num_views, step.contrast_metrics(features)
 
 
 class _Step:
@@ -283,6 +285,31 @@ class _Step:
             context = tf.distribute.get_replica_context()
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         return contrastive, grads[offset : offset + local_batch]
+
+    def contrast_metrics(self, features):
+        """`contrast_acc` and `contrast_entropy` (official definitions), one chunk of
+        view-0 anchors at a time against the global view-1 candidates."""
+        loss_fn = self.trainer.contrastive_loss
+        temperature = getattr(loss_fn, "temperature", 1.0)
+        if getattr(loss_fn, "normalize", True):
+            features = tf.math.l2_normalize(features, axis=-1)
+        _, replica_id = replica_info()
+        candidates = cross_replica_concat(features[:, 1])  # [M, D]
+        offset = replica_id * self.chunks * self.size
+
+        def block(k, correct, entropy):
+            anchors = features[k * self.size : (k + 1) * self.size, 0]  # [N, D]
+            logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature
+            positives = offset + k * self.size + tf.range(self.size)
+            accuracy = contrastive_accuracy(logits, positives)
+            entropy = entropy + tf.cast(contrastive_entropy(logits), entropy.dtype)
+            return k + 1, correct + accuracy, entropy
+
+        zeros = (tf.zeros([], tf.float32), tf.zeros([], features.dtype))
+        _, correct, entropy = tf.while_loop(
+            lambda k, *_: k < self.chunks, block, (tf.constant(0), *zeros)
+        )
+        return correct / self.chunks, entropy / tf.cast(self.chunks, entropy.dtype)
 
     def _chunk_gradients(self, k, feature_grads, reached):
         """Pass 2 on chunk `k`: weight gradients, new moving statistics, sup loss and logits."""

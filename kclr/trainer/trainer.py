@@ -381,14 +381,18 @@ class ContrastiveTrainer(keras.Model):
         penalty = weight_decay * 0.5 * tf.reduce_sum(tf.square(kernel))
         return penalty / _num_replicas()
 
-    def _update_metrics(self, features, logits_sup, labels, contrastive, sup, num_views):
+    def _update_metrics(
+        self, features, logits_sup, labels, contrastive, sup, num_views, contrast=None
+    ):
         replicas = _num_replicas()
         self.loss_tracker.update_state(contrastive * replicas)
-        temperature = getattr(self.contrastive_loss, "temperature", 1.0)
-        normalize = getattr(self.contrastive_loss, "normalize", True)
-        logits, positives = contrastive_logits(features, temperature, normalize=normalize)
-        self.acc_tracker.update_state(contrastive_accuracy(logits, positives))
-        self.entropy_tracker.update_state(contrastive_entropy(logits))
+        if contrast is None:
+            temperature = getattr(self.contrastive_loss, "temperature", 1.0)
+            normalize = getattr(self.contrastive_loss, "normalize", True)
+            logits, positives = contrastive_logits(features, temperature, normalize=normalize)
+            contrast = contrastive_accuracy(logits, positives), contrastive_entropy(logits)
+        self.acc_tracker.update_state(contrast[0])  # (accuracy, entropy), e.g. blockwise
+        self.entropy_tracker.update_state(contrast[1])
         if sup is not None:
             sup_labels = tf.tile(tf.reshape(tf.cast(labels, tf.int32), [-1]), [num_views])
             self.sup_loss_tracker.update_state(sup * replicas)
@@ -400,11 +404,13 @@ class ContrastiveTrainer(keras.Model):
             from kclr.trainer.gradient_cache import gradient_cache_step
 
             self._check_compiled()
-            features, logits_sup, contrastive, sup, num_views = gradient_cache_step(
+            features, logits_sup, contrastive, sup, num_views, contrast = gradient_cache_step(
                 self, views, labels
             )
             self._enqueue(features, labels)
-            self._update_metrics(features, logits_sup, labels, contrastive, sup, num_views)
+            self._update_metrics(
+                features, logits_sup, labels, contrastive, sup, num_views, contrast
+            )
             self.lr_tracker.update_state(self.optimizer.learning_rate)
             return self._logs()
         with tf.GradientTape() as tape:
