@@ -70,3 +70,13 @@ def test_chunk_that_does_not_divide_the_batch_is_refused_before_the_run_starts(t
         config.resolve("tiny", overrides=["train.gradient_cache_chunk_size=0"])
     with pytest.raises(config.ConfigError, match="loss.queue_size.*supcon"):
         runs.build_loss(config.resolve("tiny", overrides=["loss.queue_size=8"]))
+
+
+@pytest.mark.parametrize(
+    "preset", ["demo", "simclr_cifar10_r18", "simclr_r50", "supcon_cifar10_r50", "supcon_r50"]
+)
+def test_presets_accept_chunks_of_256(preset):
+    from kclr.trainer.gradient_cache import num_chunks
+
+    cfg = config.resolve(preset, overrides=["train.gradient_cache_chunk_size=256"])
+    assert num_chunks(cfg.data.global_batch_size, 256) == cfg.data.global_batch_size // 256
