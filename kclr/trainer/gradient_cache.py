@@ -199,9 +199,14 @@ class _Step:
         self.initial_random = _LayerState.read(self.state.random)
         self.variables = None
 
+    def rows(self, k):
+        """Indices `[N]` of chunk `k`'s images in the local batch (static size)."""
+        return k * self.size + tf.range(self.size)
+
     def chunk(self, k):
         """The view-major images `[V*N, H, W, C]` of chunk `k` (a copy of one chunk only)."""
-        return tf.reshape(self._grouped[:, k], tf.concat([[-1], self._image_shape], 0))
+        chunk = tf.gather(self._grouped, k, axis=1)  # static shape, also under XLA
+        return tf.reshape(chunk, tf.concat([[-1], self._image_shape], 0))
 
     def _features(self, k):
         """Pass-1 projections `[N, V, D]` of chunk `k` (moving statistics reset first)."""
@@ -263,7 +268,7 @@ class _Step:
             start = offset + k * self.size
             with tf.GradientTape() as tape:
                 tape.watch(everyone)
-                anchors = everyone[start : start + self.size]  # [N, V, D]
+                anchors = tf.gather(everyone, start + tf.range(self.size))  # [N, V, D]
                 block_labels = None if self.labels is None else self.labels[k]
                 per_sample = loss_fn.per_sample(
                     block_labels, anchors, candidates=(everyone, all_labels, start)
@@ -284,7 +289,7 @@ class _Step:
         if replicas > 1:  # the backward of the all-gather: sum over replicas, own rows
             context = tf.distribute.get_replica_context()
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        return contrastive, grads[offset : offset + local_batch]
+        return contrastive, tf.gather(grads, offset + tf.range(local_batch))
 
     def contrast_metrics(self, features):
         """`contrast_acc` and `contrast_entropy` (official definitions), one chunk of
@@ -298,7 +303,7 @@ class _Step:
         offset = replica_id * self.chunks * self.size
 
         def block(k, correct, entropy):
-            anchors = features[k * self.size : (k + 1) * self.size, 0]  # [N, D]
+            anchors = tf.gather(features[:, 0], self.rows(k))  # [N, D]
             logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature
             positives = offset + k * self.size + tf.range(self.size)
             accuracy = contrastive_accuracy(logits, positives)
@@ -315,7 +320,7 @@ class _Step:
         """Pass 2 on chunk `k`: weight gradients, new moving statistics, sup loss and logits."""
         trainer, optimizer = self.trainer, self.trainer.optimizer
         _LayerState.assign(self.state.statistics, self.initial_statistics)
-        dz = feature_grads[k * self.size : (k + 1) * self.size]  # [N, V, D]
+        dz = tf.gather(feature_grads, self.rows(k))  # [N, V, D]
         dz = tf.reshape(tf.transpose(dz, [1, 0, 2]), [-1, tf.shape(dz)[-1]])  # [V*N, D]
         sup, logits = None, None
         with tf.GradientTape() as tape:

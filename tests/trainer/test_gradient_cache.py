@@ -343,3 +343,21 @@ def test_chunks_within_replicas_equal_more_replicas(floatx, strategy4, mirrored_
         1e-12,
         cached_strategy=mirrored_strategy_2,
     )
+
+
+@pytest.mark.slow
+def test_xla_step_matches_the_graph_step():
+    images, labels = data()
+    results = []
+    for jit in (False, True):
+        trainer = make_trainer(chunk=4, num_classes=3)
+        trainer.compile(
+            optimizer=keras.optimizers.SGD(0.1),
+            loss=kclr.losses.SupCon(0.5, queue_size=8),
+            jit_compile=jit,
+        )
+        logs = trainer.fit(dataset(images, labels), verbose=0).history
+        results.append((logs["loss"][-1], [w.numpy() for w in trainer.weights]))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
+    for a, b in zip(results[1][1], results[0][1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
