@@ -86,6 +86,9 @@ class TrainConfig:
 
     `steps` (if set) overrides `epochs`. `checkpoint_every_steps` is how often a
     step-level checkpoint is written (plus one at every epoch end).
+    `gradient_cache_chunk_size` (images; `None` = off) computes each step chunk by
+    chunk with gradient caching (`kclr.trainer.gradient_cache`): the loss covers the
+    whole batch, memory grows with the chunk; it must divide the per-replica batch.
     """
 
     epochs: int = 100
@@ -97,6 +100,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 500
     keep_checkpoints: int = 2
     export: bool = True
+    gradient_cache_chunk_size: int | None = None
 
 
 @dataclasses.dataclass
@@ -191,6 +195,7 @@ POSITIVE = {
     "train.steps",
     "train.checkpoint_every_steps",
     "train.keep_checkpoints",
+    "train.gradient_cache_chunk_size",
     "eval.monitor_every_epochs",
     "eval.monitor_max_examples",
 }

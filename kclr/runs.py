@@ -71,6 +71,7 @@ class RunPlan:
     precision: str
     strategy: str
     jit_compile: bool
+    gradient_cache_chunk_size: int | None
     seed: int
     checkpoint: dict[str, Any]
     export: bool
@@ -107,6 +108,7 @@ def plan(cfg: kconfig.Config, num_examples: int) -> RunPlan:
         precision=train.precision,
         strategy=train.strategy,
         jit_compile=train.jit_compile,
+        gradient_cache_chunk_size=train.gradient_cache_chunk_size,
         seed=train.seed,
         checkpoint={"every_steps": train.checkpoint_every_steps, "keep": train.keep_checkpoints},
         export=train.export,
@@ -160,6 +162,7 @@ def build_trainer(cfg: kconfig.Config, run: RunPlan, strategy):
             ft_proj_selector=run.ft_proj_selector,
             device_augmenter=_device_augmenter(cfg),
             augment_seed=run.seed,
+            gradient_cache_chunk_size=run.gradient_cache_chunk_size,
         )
         trainer.compile(
             optimizer=build_optimizer(cfg, run), loss=cfg.loss, jit_compile=run.jit_compile
@@ -292,9 +295,13 @@ def _check(cfg: kconfig.Config, strategy):
         )
     source = kdata.resolve_source(cfg.data.source, "train")
     num_examples = cfg.data.num_examples or kdata.num_examples(source)
-    distribute.check_global_batch_size(
+    per_replica = distribute.check_global_batch_size(
         cfg.data.global_batch_size, strategy, num_examples=num_examples, source=cfg.data.source
     )
+    if cfg.train.gradient_cache_chunk_size is not None:
+        from kclr.trainer.gradient_cache import num_chunks
+
+        num_chunks(per_replica, cfg.train.gradient_cache_chunk_size)
     return plan(cfg, num_examples), source
 
 

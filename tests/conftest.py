@@ -1,4 +1,4 @@
-"""Shared test set-up: quiet TensorFlow, two logical CPU devices, official reference data."""
+"""Shared test set-up: quiet TensorFlow, four logical CPU devices, official reference data."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _split_cpu() -> None:
-    """Splits the CPU into 2 logical devices so MirroredStrategy tests run for real."""
+    """Splits the CPU into 4 logical devices so MirroredStrategy tests run for real.
+
+    Most distribution tests use the first 2; the gradient-cache equivalence test uses 4.
+    """
     import tensorflow as tf
 
     cpus = tf.config.list_physical_devices("CPU")
     try:
         tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 4
         )
     except RuntimeError:  # already initialised (e.g. by a plugin import); keep what is there
         pass
@@ -50,3 +53,14 @@ def reference_dir() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def golden(reference_dir: pathlib.Path) -> dict:
     return json.loads((reference_dir / "golden_simclr_official.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy_2():
+    """One MirroredStrategy over 2 logical CPUs, shared by the tests outside tests/distribute."""
+    import tensorflow as tf
+
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < 2:
+        pytest.skip("needs 2 logical CPU devices")
+    return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])

@@ -8,10 +8,12 @@ from kclr.losses.core import contrastive_loss, cross_replica_concat, masked_logi
 from kclr.losses.margin_triplet import MarginTriplet, margin_triplet
 from kclr.losses.nt_logistic import NTLogistic, nt_logistic
 from kclr.losses.ntxent import NTXent, nt_xent
+from kclr.losses.queue import MemoryQueue
 from kclr.losses.supcon import SupCon, supcon
 
 __all__ = [
     "MarginTriplet",
+    "MemoryQueue",
     "NTLogistic",
     "NTXent",
     "SupCon",

@@ -101,6 +101,8 @@ def masked_logits(
     temperature: float = 0.1,
     contrast_mode: str = "all",
     normalize: bool = True,
+    queue=None,
+    candidates=None,
 ) -> MaskedLogits:
     """Builds the logits of local anchors against global candidates.
 
@@ -112,9 +114,18 @@ def masked_logits(
         contrast_mode: `"all"` (every view is an anchor) or `"one"` (view 0 only).
         normalize: L2-normalize the features first (the official SimCLR
             `hidden_norm=True`; HobbitLong's model normalizes before the loss).
+        queue: optional `(features [Q, D], labels [Q], valid [Q])` of a memory
+            queue (`MemoryQueue.candidates()`): `Q` extra candidate columns after
+            the batch's, never anchors. A valid entry with the anchor's label is a
+            positive (never with `labels=None`); every valid entry is in the
+            denominator; invalid (unfilled) entries are masked out like self.
+        candidates: optional `(features [M, V, D], labels [M] or None, offset)`:
+            use these candidates instead of gathering them from the replicas;
+            `features` are rows `[offset, offset + B)` of them. Gradient caching
+            uses it to compute the loss of a batch one block of anchors at a time.
 
     Returns:
-        `MaskedLogits(logits, positives, negatives, self_mask)`: `logits` `[A*B, V*N]`
+        `MaskedLogits(logits, positives, negatives, self_mask)`: `logits` `[A*B, V*N (+Q)]`
         with self-similarity already pushed down by 1e9, and float masks of the
         same shape for positives (self excluded), negatives and self.
     """
@@ -129,10 +140,16 @@ def masked_logits(
     views = tf.shape(features)[1]
     dim = tf.shape(features)[2]
 
-    _, replica_id = replica_info()
-    global_features = cross_replica_concat(features)  # [N, V, D]
+    if candidates is None:
+        _, replica_id = replica_info()
+        global_features = cross_replica_concat(features)  # [N, V, D]
+        offset = replica_id * batch
+    else:
+        global_features, given_labels, offset = candidates
+        global_features = check_features(global_features, "candidates")
+        if normalize:
+            global_features = tf.math.l2_normalize(global_features, axis=-1)
     global_batch = tf.shape(global_features)[0]
-    offset = replica_id * batch
 
     # Candidates in view-major order, as the official code: [V*N, D].
     contrast = tf.reshape(tf.transpose(global_features, [1, 0, 2]), [-1, dim])
@@ -153,7 +170,10 @@ def masked_logits(
         labels = tf.reshape(tf.convert_to_tensor(labels), [-1])
         if labels.dtype.is_floating:
             labels = tf.cast(labels, tf.int32)
-        global_labels = cross_replica_concat(labels)  # [N]
+        if candidates is None:
+            global_labels = cross_replica_concat(labels)  # [N]
+        else:
+            global_labels = tf.cast(tf.reshape(given_labels, [-1]), labels.dtype)
         same = tf.equal(labels[:, None], global_labels[None, :])
     same = tf.cast(same, features.dtype)
     same = tf.tile(same, [anchor_views, views])  # [A*B, V*N]
@@ -166,7 +186,28 @@ def masked_logits(
 
     positives = same * (1.0 - self_mask)
     logits = logits - self_mask * LARGE_NUM
-    return MaskedLogits(logits, positives, 1.0 - same, self_mask)
+    negatives = 1.0 - same
+    if queue is not None:
+        queue_features, queue_labels, valid = queue
+        queue_features = tf.stop_gradient(tf.cast(queue_features, features.dtype))  # [Q, D]
+        if normalize:
+            queue_features = tf.math.l2_normalize(queue_features, axis=-1)
+        valid = tf.cast(valid, features.dtype)[None, :]  # [1, Q]
+        queue_logits = tf.matmul(anchor, queue_features, transpose_b=True) / temperature
+        if labels is None:
+            queue_same = tf.zeros_like(queue_logits)
+        else:
+            anchor_labels = tf.tile(labels, [anchor_views])  # [A*B]
+            queue_labels = tf.cast(tf.reshape(queue_labels, [-1]), labels.dtype)
+            queue_same = tf.cast(
+                tf.equal(anchor_labels[:, None], queue_labels[None, :]), valid.dtype
+            )
+        queue_same = queue_same * valid  # [A*B, Q]
+        logits = tf.concat([logits, queue_logits - (1.0 - valid) * LARGE_NUM], axis=1)
+        positives = tf.concat([positives, queue_same], axis=1)
+        negatives = tf.concat([negatives, valid - queue_same], axis=1)
+        self_mask = tf.concat([self_mask, tf.zeros_like(queue_same)], axis=1)
+    return MaskedLogits(logits, positives, negatives, self_mask)
 
 
 def contrastive_loss(
@@ -178,6 +219,8 @@ def contrastive_loss(
     summation: str = "outside",
     normalize: bool = True,
     reduction: str | None = "mean",
+    queue=None,
+    candidates=None,
 ) -> tf.Tensor:
     """SupCon / NT-Xent loss of local anchors against global candidates.
 
@@ -204,6 +247,10 @@ def contrastive_loss(
         normalize: L2-normalize the features first.
         reduction: `"mean"` (scalar mean over anchors), `"none"` / `None` (per-sample
             loss `[B]`, averaged over the sample's anchor views).
+        queue: optional memory-queue candidates `(features, labels, valid)`, see
+            `masked_logits`.
+        candidates: optional explicit candidates `(features, labels, offset)`
+            instead of the replicas' gathered batch, see `masked_logits`.
 
     Returns:
         Scalar loss, or `[B]` per-sample losses.
@@ -211,7 +258,13 @@ def contrastive_loss(
     if summation not in SUMMATIONS:
         raise ValueError(f"`summation` must be one of {SUMMATIONS}; received {summation!r}.")
     logits, positives, _, _ = masked_logits(
-        features, labels, temperature, contrast_mode=contrast_mode, normalize=normalize
+        features,
+        labels,
+        temperature,
+        contrast_mode=contrast_mode,
+        normalize=normalize,
+        queue=queue,
+        candidates=candidates,
     )
     # Row-wise log-softmax over all candidates but self: [A*B, V*N].
     log_prob = tf.nn.log_softmax(logits, axis=-1)
@@ -238,7 +291,10 @@ def contrastive_loss(
 
 
 def _no_labels(labels) -> bool:
-    return labels is None or (labels.shape.rank == 1 and labels.shape[0] == 0)
+    if labels is None:
+        return True
+    labels = tf.convert_to_tensor(labels)
+    return labels.shape.rank == 1 and labels.shape[0] == 0
 
 
 class ContrastiveLoss(keras.losses.Loss):
@@ -256,3 +312,12 @@ class ContrastiveLoss(keras.losses.Loss):
     @staticmethod
     def labels_or_none(y_true):
         return None if _no_labels(y_true) else y_true
+
+    def per_sample(self, y_true, y_pred, candidates=None):
+        """Per-sample losses `[B]` of `call`, optionally against explicit `candidates`.
+
+        Losses built on `contrastive_loss` override this; gradient caching then
+        computes a large batch's loss one block of anchors at a time. The default
+        (`None`) means "not supported": the whole batch is computed at once.
+        """
+        return None

@@ -81,9 +81,17 @@ class NTXent(ContrastiveLoss):
         self.normalize = bool(normalize)
 
     def call(self, y_true, y_pred):
+        return self.per_sample(y_true, y_pred)
+
+    def per_sample(self, y_true, y_pred, candidates=None):
         del y_true  # NT-Xent is self-supervised
         return contrastive_loss(
-            y_pred, None, temperature=self.temperature, normalize=self.normalize, reduction="none"
+            y_pred,
+            None,
+            temperature=self.temperature,
+            normalize=self.normalize,
+            reduction="none",
+            candidates=candidates,
         )
 
     def get_config(self):

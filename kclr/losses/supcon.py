@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kclr.losses.core import ContrastiveLoss, contrastive_loss
+from kclr.losses.queue import MemoryQueue
 from kclr.registry import losses
 
 
@@ -83,6 +84,13 @@ class SupCon(ContrastiveLoss):
         contrast_mode: `"all"` or `"one"`.
         summation: `"outside"` (L_out) or `"inside"` (L_in).
         normalize: L2-normalize the features first.
+        queue_size: if set, a `kclr.losses.MemoryQueue` of this many past
+            projections (with labels) is added to the candidates: the SupCon
+            paper's "MoCo trick" (without the momentum encoder). A
+            `ContrastiveTrainer` compiled with this loss owns the queue's
+            variables (saved with its weights) and fills it after every training
+            step from all replicas. Queue entries with the anchor's label are
+            positives; all filled entries are in the denominator.
         reduction, name, dtype: as for `keras.losses.Loss`.
 
     Example:
@@ -101,11 +109,14 @@ class SupCon(ContrastiveLoss):
         contrast_mode: str = "all",
         summation: str = "outside",
         normalize: bool = True,
+        queue_size: int | None = None,
         reduction="sum_over_batch_size",
         name: str = "supcon",
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.queue_size = queue_size
+        self.memory_queue = None if queue_size is None else MemoryQueue(queue_size)
         if contrast_mode not in ("all", "one"):
             raise ValueError(f"`contrast_mode` must be 'all' or 'one'; received {contrast_mode!r}.")
         if summation not in ("outside", "inside"):
@@ -119,6 +130,9 @@ class SupCon(ContrastiveLoss):
         self.normalize = bool(normalize)
 
     def call(self, y_true, y_pred):
+        return self.per_sample(y_true, y_pred)
+
+    def per_sample(self, y_true, y_pred, candidates=None):
         return contrastive_loss(
             y_pred,
             self.labels_or_none(y_true),
@@ -128,7 +142,13 @@ class SupCon(ContrastiveLoss):
             summation=self.summation,
             normalize=self.normalize,
             reduction="none",
+            queue=self._queue_candidates(),
+            candidates=candidates,
         )
+
+    def _queue_candidates(self):
+        queue = self.memory_queue
+        return None if queue is None or not queue.built else queue.candidates()
 
     def get_config(self):
         config = super().get_config()
@@ -138,5 +158,6 @@ class SupCon(ContrastiveLoss):
             contrast_mode=self.contrast_mode,
             summation=self.summation,
             normalize=self.normalize,
+            queue_size=self.queue_size,
         )
         return config

@@ -104,6 +104,11 @@ class ContrastiveTrainer(keras.Model):
             the device during training.
         num_views: views made from raw images when `device_augmenter` is set.
         augment_seed: seed of the device augmentation stream (random when `None`).
+        gradient_cache_chunk_size: if set, each step is computed chunk by chunk
+            with gradient caching (`kclr.trainer.gradient_cache`): chunks of this
+            many images (all their views) go through the model, the loss still
+            covers the whole batch. The step equals one step of a strategy with
+            one replica per chunk and per-replica BatchNorm. `None`: off.
         name: model name.
 
     Example:
@@ -129,6 +134,7 @@ class ContrastiveTrainer(keras.Model):
         device_augmenter=None,
         num_views: int = 2,
         augment_seed: int | None = None,
+        gradient_cache_chunk_size: int | None = None,
         name: str = "contrastive_trainer",
         **kwargs,
     ):
@@ -137,6 +143,16 @@ class ContrastiveTrainer(keras.Model):
             raise ValueError(
                 f"`num_classes` must be a positive integer or None; received {num_classes!r}."
             )
+        if gradient_cache_chunk_size is not None and (
+            isinstance(gradient_cache_chunk_size, bool)
+            or not isinstance(gradient_cache_chunk_size, int)
+            or gradient_cache_chunk_size < 1
+        ):
+            raise ValueError(
+                "`gradient_cache_chunk_size` must be a positive integer (images per chunk) "
+                f"or None (off); received {gradient_cache_chunk_size!r}."
+            )
+        self.gradient_cache_chunk_size = gradient_cache_chunk_size
         self.encoder = encoder
         self.projection_head = projection_head
         self.num_classes = None if num_classes is None else int(num_classes)
@@ -155,6 +171,7 @@ class ContrastiveTrainer(keras.Model):
                 dtype=_head_dtype(),
             )
         self.contrastive_loss = None
+        self.memory_queue = None  # the compiled loss's `MemoryQueue`, if it has one
         self.supervised_loss = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, name="sup_loss"
         )
@@ -210,6 +227,19 @@ class ContrastiveTrainer(keras.Model):
         ):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        self._adopt_memory_queue(getattr(self.contrastive_loss, "memory_queue", None))
+
+    def _adopt_memory_queue(self, queue):
+        """Tracks the loss's memory queue, so its state is in `weights` and checkpoints."""
+        if queue is None or queue is self.memory_queue:
+            return
+        locked = self._tracker.locked
+        self._tracker.unlock()  # the queue may arrive after the trainer was built
+        self.memory_queue = queue
+        if locked:
+            self._tracker.lock()
+        if self._image_shape is not None:  # built: fix the queue's feature size now
+            self(tf.zeros((1, *self._image_shape)), training=False)
 
     def get_compile_config(self):
         if self.contrastive_loss is None:
@@ -352,6 +382,8 @@ class ContrastiveTrainer(keras.Model):
         if not isinstance(hiddens, (list, tuple)):
             hiddens = [h, hiddens]
         z = to_loss_dtype(hiddens[-1])  # [V*B, D], float32 under mixed precision
+        if self.memory_queue is not None:
+            self.memory_queue.build_for(z)
         # [V*B, D] -> [V, B, D] -> [B, V, D]
         features = tf.transpose(tf.reshape(z, [num_views, batch, -1]), [1, 0, 2])
         logits_sup = None
@@ -376,17 +408,15 @@ class ContrastiveTrainer(keras.Model):
             if self._image_shape is None and views.shape[1:].is_fully_defined():
                 self._image_shape = tuple(int(d) for d in views.shape[1:])
                 self.built = True
+            if self.memory_queue is not None:
+                self.memory_queue.build_for(to_loss_dtype(hiddens[-1]))
             return to_loss_dtype(hiddens[-1])
         features, _, _ = self._forward(views, training)
         return features
 
     def _compute_losses(self, features, logits_sup, labels, num_views):
         """Returns (loss for gradients, contrastive loss, supervised loss)."""
-        if self.contrastive_loss is None:
-            raise RuntimeError(
-                "ContrastiveTrainer is not compiled. Call `trainer.compile(optimizer=..., "
-                "loss=...)` first, e.g. `compile(optimizer='lars', loss='ntxent')`."
-            )
+        self._check_compiled()
         # Keras convention: under tf.distribute the reduced loss is already / replicas.
         contrastive = self.contrastive_loss(labels, features)
         total = contrastive
@@ -398,6 +428,18 @@ class ContrastiveTrainer(keras.Model):
             total = total + tf.cast(self._supervised_weight_decay(), total.dtype)
         return total, contrastive, sup
 
+    def _enqueue(self, features, labels):
+        """Pushes the step's projections into the loss's memory queue (training only)."""
+        if self.memory_queue is not None:
+            self.memory_queue.enqueue(features, labels)
+
+    def _check_compiled(self):
+        if self.contrastive_loss is None:
+            raise RuntimeError(
+                "ContrastiveTrainer is not compiled. Call `trainer.compile(optimizer=..., "
+                "loss=...)` first, e.g. `compile(optimizer='lars', loss='ntxent')`."
+            )
+
     def _supervised_weight_decay(self):
         optimizer = _unwrap_optimizer(self.optimizer)
         weight_decay = getattr(optimizer, "lars_weight_decay", 0.0)
@@ -408,14 +450,18 @@ class ContrastiveTrainer(keras.Model):
         penalty = weight_decay * 0.5 * tf.reduce_sum(tf.square(kernel))
         return penalty / _num_replicas()
 
-    def _update_metrics(self, features, logits_sup, labels, contrastive, sup, num_views):
+    def _update_metrics(
+        self, features, logits_sup, labels, contrastive, sup, num_views, contrast=None
+    ):
         replicas = _num_replicas()
         self.loss_tracker.update_state(contrastive * replicas)
-        temperature = getattr(self.contrastive_loss, "temperature", 1.0)
-        normalize = getattr(self.contrastive_loss, "normalize", True)
-        logits, positives = contrastive_logits(features, temperature, normalize=normalize)
-        self.acc_tracker.update_state(contrastive_accuracy(logits, positives))
-        self.entropy_tracker.update_state(contrastive_entropy(logits))
+        if contrast is None:
+            temperature = getattr(self.contrastive_loss, "temperature", 1.0)
+            normalize = getattr(self.contrastive_loss, "normalize", True)
+            logits, positives = contrastive_logits(features, temperature, normalize=normalize)
+            contrast = contrastive_accuracy(logits, positives), contrastive_entropy(logits)
+        self.acc_tracker.update_state(contrast[0])  # (accuracy, entropy), e.g. blockwise
+        self.entropy_tracker.update_state(contrast[1])
         if sup is not None:
             sup_labels = tf.tile(tf.reshape(tf.cast(labels, tf.int32), [-1]), [num_views])
             self.sup_loss_tracker.update_state(sup * replicas)
@@ -423,6 +469,19 @@ class ContrastiveTrainer(keras.Model):
 
     def train_step(self, data):
         views, labels = self._unpack(data)
+        if self.gradient_cache_chunk_size is not None:  # gradient caching, see its module
+            from kclr.trainer.gradient_cache import gradient_cache_step
+
+            self._check_compiled()
+            features, logits_sup, contrastive, sup, num_views, contrast = gradient_cache_step(
+                self, views, labels
+            )
+            self._enqueue(features, labels)
+            self._update_metrics(
+                features, logits_sup, labels, contrastive, sup, num_views, contrast
+            )
+            self.lr_tracker.update_state(self.optimizer.learning_rate)
+            return self._logs()
         with tf.GradientTape() as tape:
             features, logits_sup, num_views = self._forward(views, training=True)
             total, contrastive, sup = self._compute_losses(features, logits_sup, labels, num_views)
@@ -430,6 +489,7 @@ class ContrastiveTrainer(keras.Model):
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
+        self._enqueue(features, labels)
         self._update_metrics(features, logits_sup, labels, contrastive, sup, num_views)
         self.lr_tracker.update_state(self.optimizer.learning_rate)
         return self._logs()
@@ -464,7 +524,11 @@ class ContrastiveTrainer(keras.Model):
             return
         from kclr.distribute import check_global_batch_size
 
-        check_global_batch_size(int(shape[0]), self.distribute_strategy)
+        per_replica = check_global_batch_size(int(shape[0]), self.distribute_strategy)
+        if self.gradient_cache_chunk_size is not None:
+            from kclr.trainer.gradient_cache import num_chunks
+
+            num_chunks(per_replica, self.gradient_cache_chunk_size)
 
     def fit(self, x=None, *args, **kwargs):
         self._check_dataset_batch(x)
@@ -511,6 +575,7 @@ class ContrastiveTrainer(keras.Model):
             ),
             "num_views": self.num_views,
             "augment_seed": self.augment_seed,
+            "gradient_cache_chunk_size": self.gradient_cache_chunk_size,
         }
 
     @classmethod

@@ -71,3 +71,49 @@ def hobbitlong_supcon(
             value = np.log(np.mean(np.exp(logits[i, positives] - log_denominator)))
         losses.append(-(temperature / base_temperature) * value)
     return float(np.mean(losses))
+
+
+def supcon_with_queue(
+    features,
+    labels,
+    queue_features,
+    queue_labels,
+    queue_valid,
+    temperature=0.07,
+    base_temperature=0.07,
+    contrast_mode="all",
+    summation="outside",
+):
+    """HobbitLong SupConLoss with a memory queue appended to the candidates, loops kept plain.
+
+    Queue entries are candidates only (never anchors). A filled entry is in every
+    anchor's denominator and is a positive when its label equals the anchor's (never
+    when `labels` is None); unfilled entries (`queue_valid` 0) are ignored.
+    """
+    features = l2n(features.astype(np.float64))
+    bsz, views, _ = features.shape
+    batch_labels = np.arange(bsz) if labels is None else np.asarray(labels)
+    contrast = [features[i % bsz, i // bsz] for i in range(views * bsz)]  # view-major
+    contrast_labels = [batch_labels[i % bsz] for i in range(views * bsz)]
+    for entry, label, valid in zip(queue_features, queue_labels, queue_valid, strict=True):
+        if valid:
+            contrast.append(entry / np.linalg.norm(entry))
+            contrast_labels.append(None if labels is None else label)
+    anchors = range(bsz) if contrast_mode == "one" else range(views * bsz)
+    losses = []
+    for a in anchors:
+        anchor = contrast[a]
+        others = [j for j in range(len(contrast)) if j != a]
+        logits = {j: float(anchor @ contrast[j]) / temperature for j in others}
+        log_denominator = np.log(sum(np.exp(v) for v in logits.values()))
+        positives = [j for j in others if contrast_labels[j] == contrast_labels[a]]
+        if not positives:
+            losses.append(0.0)
+            continue
+        log_probs = [logits[j] - log_denominator for j in positives]
+        if summation == "outside":
+            value = np.mean(log_probs)
+        else:
+            value = np.log(np.mean(np.exp(log_probs)))
+        losses.append(-(temperature / base_temperature) * value)
+    return float(np.mean(losses))

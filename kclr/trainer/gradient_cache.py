@@ -1,0 +1,406 @@
+"""Gradient caching (GradCache): one large-batch contrastive step on the memory of a chunk.
+
+Reference: Gao, Zhang, Han, Callan, "Scaling Deep Contrastive Learning Batch Size
+under Memory Limited Setup", RepL4NLP 2021 (https://arxiv.org/abs/2101.06983).
+
+A contrastive loss couples every sample of the batch through its negatives, so plain
+gradient accumulation over micro-batches computes a different (smaller-batch) loss.
+Gradient caching computes the exact large-batch loss in two passes over chunks:
+
+1. **Pass 1** forwards every chunk (no tape) and keeps only its projections.
+2. The loss of the whole local batch is computed on the projections (under a
+   `tf.distribute` strategy: against the candidates of all replicas, divided by the
+   replica count, as without caching), with its gradient `dL/dz` per projection.
+3. **Pass 2** re-runs each chunk under a tape and pushes the cached `dL/dz` through it
+   (the gradient of `sum(z * stop_gradient(dL/dz))`), accumulating the weight
+   gradients. One optimizer step is then applied to the summed gradients.
+
+Chunks. `chunk_size` counts **images** (samples), not views: chunk `k` holds images
+`[k * chunk_size, (k + 1) * chunk_size)` of the local batch with all `V` of their
+views, view-major, exactly what replica `k` of a strategy with per-replica batch
+`chunk_size` receives. The local batch must be a multiple of `chunk_size`.
+
+The guarantee. A chunk is a BatchNorm batch. So a gradient-cached step with `K`
+chunks of `N` images equals one `MirroredStrategy` step on `K` replicas with
+per-replica (not synchronised) BatchNorm and global negatives on the same global
+batch: same loss, gradients and updated weights. BatchNorm moving statistics take
+the mean of the `K` per-chunk updates (each from the step's initial statistics), which
+is what the replicas' averaged statistics are. With synchronised BatchNorm across a
+true batch of `K * N`, the normalisation statistics would cover the whole batch
+instead: gradient caching with BatchNorm is "K replicas, local BN", not "one device".
+Models without BatchNorm (or with frozen BN) get exactly the single-device step.
+
+Layer state. Before each chunk of either pass the floating-point non-trainable
+variables of the encoder and the projection head (BatchNorm moving statistics)
+are reset to their values at the start of the step, and their per-chunk updates are
+averaged at the end. The integer ones (Keras `SeedGenerator` states, used by dropout
+and other in-model randomness) advance from chunk to chunk and are rewound before
+pass 2, so pass 2 draws exactly the random numbers of pass 1. Device augmentation
+(`device_augmenter`) runs once on the whole local batch before chunking.
+
+The supervised head (`num_classes`) sees stopped-gradient features, so its loss is
+computed chunk by chunk in pass 2 (weighted by `1 / K`, giving the batch mean).
+Mixed precision: `dL/dz` comes from the scaled loss (`optimizer.scale_loss`), so the
+accumulated gradients are scaled as without caching and `LossScaleOptimizer`
+unscales them.
+
+On one replica the chunk loops are `tf.while_loop`s (`parallel_iterations=1`): one
+chunk's activations are alive at a time and one chunk is traced, whatever the number
+of chunks. Under a multi-replica strategy they are unrolled (the number of chunks is
+static) with explicit control dependencies between chunks, because `tf.distribute`
+forbids cross-replica synchronisation (synchronised BatchNorm) inside a
+`tf.while_loop`; the graph then grows with the number of chunks.
+
+Differences from the GradCache reference code (PyTorch): BatchNorm moving statistics
+are kept consistent with the replica equivalence above (GradCache updates them in
+both passes), and random state is replayed by rewinding Keras seed-generator
+variables instead of saving and restoring a global RNG state.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from kclr.losses.core import ContrastiveLoss, cross_replica_concat, replica_info, to_loss_dtype
+from kclr.trainer.metrics import contrastive_accuracy, contrastive_entropy
+
+
+def num_chunks(batch: int | None, chunk_size: int) -> int:
+    """Returns the number of chunks of a local batch, or raises a clear error."""
+    if batch is None:
+        raise ValueError(
+            "Gradient caching needs a static batch size, but the batch dimension is unknown. "
+            "Batch the dataset with `drop_remainder=True` (kclr.data.pretraining_dataset does)."
+        )
+    if batch % chunk_size:
+        raise ValueError(
+            f"Gradient caching splits the local batch into chunks of {chunk_size} images, but "
+            f"received a local batch of {batch} images, which is not a multiple of it. Use a "
+            f"`gradient_cache_chunk_size` that divides the per-replica batch (e.g. "
+            f"{_divisor_below(batch, chunk_size)}) or change the batch size."
+        )
+    return batch // chunk_size
+
+
+def _divisor_below(batch: int, chunk_size: int) -> int:
+    return max(d for d in range(1, min(batch, chunk_size) + 1) if batch % d == 0)
+
+
+def _project(trainer, images):
+    """Encoder + projection head on view-major images: the list of hiddens."""
+    h = trainer.encoder(images, training=True)
+    hiddens = trainer.projection_head(h, training=True)
+    if not isinstance(hiddens, (list, tuple)):
+        hiddens = [h, hiddens]
+    return hiddens
+
+
+def _supervised(trainer, hiddens, labels, num_views: int):
+    """The supervised head's logits `[V*N, C]` and mean loss on one chunk."""
+    sup_input = tf.stop_gradient(to_loss_dtype(hiddens[trainer.ft_proj_selector]))
+    logits = trainer.supervised_head(sup_input)
+    sup_labels = tf.tile(tf.reshape(tf.cast(labels, tf.int32), [-1]), [num_views])
+    return logits, trainer.supervised_loss(sup_labels, logits)
+
+
+def _to_features(z, num_views: int):
+    """View-major projections `[V*N, D]` -> `[N, V, D]`."""
+    return tf.transpose(tf.reshape(z, [num_views, -1, tf.shape(z)[-1]]), [1, 0, 2])
+
+
+class _LayerState:
+    """The non-trainable state of the encoder and the head, split by role (see module doc)."""
+
+    def __init__(self, trainer):
+        variables = trainer.encoder.non_trainable_variables
+        variables = variables + trainer.projection_head.non_trainable_variables
+        seen, unique = set(), []
+        for v in variables:
+            if id(v) not in seen:
+                seen.add(id(v))
+                unique.append(v)
+        self.statistics = [v for v in unique if tf.as_dtype(v.dtype).is_floating]
+        self.random = [v for v in unique if not tf.as_dtype(v.dtype).is_floating]
+
+    def rewind_random(self, values):
+        """Rewinds the random state to `values`, so the next pass draws the same numbers."""
+        self.assign(self.random, values)
+
+    @staticmethod
+    def read(variables):
+        return [tf.identity(v.value) for v in variables]
+
+    @staticmethod
+    def assign(variables, values):
+        for v, value in zip(variables, values, strict=True):
+            v.assign(value)
+
+
+def _after(tensors, x):
+    """`x`, computed only once every tensor of `tensors` is (serialises the chunks)."""
+    tensors = [t for t in tensors if t is not None]
+    if not tensors or tf.executing_eagerly():
+        return x
+    with tf.control_dependencies(tensors):
+        return tf.identity(x)
+
+
+def gradient_cache_step(trainer, views, labels):
+    """One gradient-cached training step of `trainer` (applies the optimizer update).
+
+    Args:
+        trainer: a compiled `kclr.ContrastiveTrainer` with `gradient_cache_chunk_size`.
+        views: the batch's views `[B, V, H, W, C]` (or raw images with a device augmenter).
+        labels: `[B]` labels or `None`.
+
+    Returns:
+        `(features, logits_sup, contrastive, sup, num_views, contrast)` for the
+        metrics: the projections `[B, V, D]` of pass 1, the supervised logits
+        `[V*B, classes]` (or `None`), the contrastive loss, the supervised loss (or
+        `None`) and `(contrast_acc, contrast_entropy)` computed chunk by chunk.
+    """
+    images, num_views, batch = trainer._views_to_batch(views, training=True)  # augmented once
+    trainer._assert_equal_replica_batches(batch)
+    if trainer._image_shape is None and images.shape[1:].is_fully_defined():
+        trainer._image_shape = tuple(int(d) for d in images.shape[1:])
+        trainer.built = True
+    static_images = images.shape[0]
+    local_batch = None if static_images is None else static_images // num_views
+    step = _Step(trainer, images, labels, num_views, local_batch)
+    # A strategy forbids cross-replica synchronisation (synchronised BN) inside a
+    # `tf.while_loop`: with several replicas the chunk loop is unrolled instead.
+    unrolled = tf.distribute.get_strategy().num_replicas_in_sync > 1
+    features = step.pass_one(unrolled)
+    contrastive, feature_grads = step.loss(features, labels)  # and dL/dz [B, V, D]
+    gradients, logits_sup, sup = step.pass_two(feature_grads, unrolled)
+    trainer.optimizer.apply(gradients, step.variables)
+    return features, logits_sup, contrastive, sup, num_views, step.contrast_metrics(features)
+
+
+class _Step:
+    """The chunks of one step and the two passes over them."""
+
+    def __init__(self, trainer, images, labels, num_views, local_batch):
+        self.trainer = trainer
+        self.num_views = num_views
+        self.chunks = num_chunks(local_batch, trainer.gradient_cache_chunk_size)
+        self.size = local_batch // self.chunks
+        # [V*B, ...] -> [V, K, N, ...] (a view, no copy): chunk k is images
+        # [k*N, (k+1)*N) of every view, view-major; see `chunk`.
+        self._image_shape = tf.shape(images)[1:]
+        self._grouped = tf.reshape(
+            images, tf.concat([[num_views, self.chunks, -1], self._image_shape], 0)
+        )
+        self.labels = None
+        if labels is not None:
+            self.labels = tf.reshape(tf.cast(labels, tf.int32), [self.chunks, self.size])
+        self.state = _LayerState(trainer)
+        self.initial_statistics = _LayerState.read(self.state.statistics)
+        self.initial_random = _LayerState.read(self.state.random)
+        self.variables = None
+
+    def rows(self, k):
+        """Indices `[N]` of chunk `k`'s images in the local batch (static size)."""
+        return k * self.size + tf.range(self.size)
+
+    def chunk(self, k):
+        """The view-major images `[V*N, H, W, C]` of chunk `k` (a copy of one chunk only)."""
+        chunk = tf.gather(self._grouped, k, axis=1)  # static shape, also under XLA
+        return tf.reshape(chunk, tf.concat([[-1], self._image_shape], 0))
+
+    def _features(self, k):
+        """Pass-1 projections `[N, V, D]` of chunk `k` (moving statistics reset first)."""
+        _LayerState.assign(self.state.statistics, self.initial_statistics)
+        hiddens = _project(self.trainer, self.chunk(k))
+        head = self.trainer.supervised_head
+        if head is not None and not head.built:  # before the step lists the variables
+            head.build(hiddens[self.trainer.ft_proj_selector].shape)
+        z = to_loss_dtype(hiddens[-1])
+        if self.trainer.memory_queue is not None:
+            self.trainer.memory_queue.build_for(z)
+        return tf.stop_gradient(_to_features(z, self.num_views))
+
+    def pass_one(self, unrolled):
+        """Projections `[B, V, D]` of every chunk, without a tape."""
+        features = [self._features(0)]  # outside any loop: builds lazily created layers
+        if unrolled:
+            for k in range(1, self.chunks):
+                features.append(self._features(_after(features[-1:], k)))
+            return tf.concat(features, axis=0)
+        array = tf.TensorArray(features[0].dtype, size=self.chunks, infer_shape=False)
+        array = array.write(0, features[0])
+        _, array = tf.while_loop(
+            lambda k, _: k < self.chunks,
+            lambda k, a: (k + 1, a.write(k, self._features(k))),
+            (tf.constant(1), array),
+            parallel_iterations=1,
+        )
+        return array.concat()  # [B, V, D]
+
+    def loss(self, features, labels):
+        """The contrastive loss of the batch and its gradient `[B, V, D]` w.r.t. `features`.
+
+        Losses with a `per_sample(..., candidates=...)` method (NT-Xent, SupCon) are
+        computed one chunk of anchors at a time against all candidates, so memory
+        holds `[V*N, V*B]` logits, not `[V*B, V*B]`; other losses in one piece.
+        """
+        loss_fn, optimizer = self.trainer.contrastive_loss, self.trainer.optimizer
+        blockwise = (
+            self.chunks > 1
+            and isinstance(loss_fn, ContrastiveLoss)
+            and type(loss_fn).per_sample is not ContrastiveLoss.per_sample
+            and loss_fn.reduction == "sum_over_batch_size"
+        )
+        if not blockwise:
+            with tf.GradientTape() as tape:
+                tape.watch(features)
+                contrastive = loss_fn(labels, features)
+                scaled = optimizer.scale_loss(contrastive)
+            return contrastive, tape.gradient(scaled, features)
+        replicas, replica_id = replica_info()
+        local_batch = self.chunks * self.size
+        offset = replica_id * local_batch
+        everyone = cross_replica_concat(features)  # [M, V, D], M = replicas * B
+        all_labels = None if self.labels is None else cross_replica_concat(self.labels)
+        all_labels = None if all_labels is None else tf.reshape(all_labels, [-1])
+
+        def block(k, total, grads):
+            start = offset + k * self.size
+            with tf.GradientTape() as tape:
+                tape.watch(everyone)
+                anchors = tf.gather(everyone, start + tf.range(self.size))  # [N, V, D]
+                block_labels = None if self.labels is None else self.labels[k]
+                per_sample = loss_fn.per_sample(
+                    block_labels, anchors, candidates=(everyone, all_labels, start)
+                )
+                # The Keras reduction: mean over the local batch, / replicas.
+                value = tf.reduce_sum(per_sample) / tf.cast(
+                    local_batch * replicas, per_sample.dtype
+                )
+                scaled = optimizer.scale_loss(value)
+            return k + 1, total + value, grads + tape.gradient(scaled, everyone)
+
+        _, contrastive, grads = tf.while_loop(
+            lambda k, *_: k < self.chunks,
+            block,
+            (tf.constant(0), tf.zeros([], everyone.dtype), tf.zeros_like(everyone)),
+            parallel_iterations=1,
+        )
+        if replicas > 1:  # the backward of the all-gather: sum over replicas, own rows
+            context = tf.distribute.get_replica_context()
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        return contrastive, tf.gather(grads, offset + tf.range(local_batch))
+
+    def contrast_metrics(self, features):
+        """`contrast_acc` and `contrast_entropy` (official definitions), one chunk of
+        view-0 anchors at a time against the global view-1 candidates."""
+        loss_fn = self.trainer.contrastive_loss
+        temperature = getattr(loss_fn, "temperature", 1.0)
+        if getattr(loss_fn, "normalize", True):
+            features = tf.math.l2_normalize(features, axis=-1)
+        _, replica_id = replica_info()
+        candidates = cross_replica_concat(features[:, 1])  # [M, D]
+        offset = replica_id * self.chunks * self.size
+
+        def block(k, correct, entropy):
+            anchors = tf.gather(features[:, 0], self.rows(k))  # [N, D]
+            logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature
+            positives = offset + k * self.size + tf.range(self.size)
+            accuracy = contrastive_accuracy(logits, positives)
+            entropy = entropy + tf.cast(contrastive_entropy(logits), entropy.dtype)
+            return k + 1, correct + accuracy, entropy
+
+        zeros = (tf.zeros([], tf.float32), tf.zeros([], features.dtype))
+        _, correct, entropy = tf.while_loop(
+            lambda k, *_: k < self.chunks, block, (tf.constant(0), *zeros)
+        )
+        return correct / self.chunks, entropy / tf.cast(self.chunks, entropy.dtype)
+
+    def _chunk_gradients(self, k, feature_grads, reached):
+        """Pass 2 on chunk `k`: weight gradients, new moving statistics, sup loss and logits."""
+        trainer, optimizer = self.trainer, self.trainer.optimizer
+        _LayerState.assign(self.state.statistics, self.initial_statistics)
+        dz = tf.gather(feature_grads, self.rows(k))  # [N, V, D]
+        dz = tf.reshape(tf.transpose(dz, [1, 0, 2]), [-1, tf.shape(dz)[-1]])  # [V*N, D]
+        sup, logits = None, None
+        with tf.GradientTape() as tape:
+            hiddens = _project(trainer, self.chunk(k))
+            z = to_loss_dtype(hiddens[-1])
+            # d objective / dz is exactly the cached dL/dz.
+            objective = tf.reduce_sum(z * tf.stop_gradient(tf.cast(dz, z.dtype)))
+            if trainer.supervised_head is not None and self.labels is not None:
+                logits, sup = _supervised(trainer, hiddens, self.labels[k], self.num_views)
+                sup = sup / self.chunks  # the mean over the batch
+                objective = objective + tf.cast(optimizer.scale_loss(sup), objective.dtype)
+        gradients = tape.gradient(objective, self.variables)
+        out = []
+        for i, (gradient, variable) in enumerate(zip(gradients, self.variables, strict=True)):
+            reached[i] = reached[i] or gradient is not None
+            out.append(tf.zeros(variable.shape, variable.dtype) if gradient is None else gradient)
+        out = [tf.convert_to_tensor(g) for g in out]
+        if logits is not None:
+            logits = tf.reshape(logits, [self.num_views, self.size, -1])  # [V, N, C]
+        return out, _LayerState.read(self.state.statistics), sup, logits
+
+    def pass_two(self, feature_grads, unrolled):
+        """Replays each chunk with a tape; returns (gradients, supervised logits, sup loss)."""
+        trainer = self.trainer
+        self.variables = trainer.trainable_variables
+        self.state.rewind_random(self.initial_random)
+        reached = [False] * len(self.variables)
+        supervised = trainer.supervised_head is not None and self.labels is not None
+        if unrolled:
+            results, previous = [], [feature_grads]
+            for k in range(self.chunks):
+                results.append(self._chunk_gradients(_after(previous, k), feature_grads, reached))
+                previous = results[-1][0] + results[-1][1]
+            gradients = [tf.add_n(list(g)) for g in zip(*[r[0] for r in results], strict=True)]
+            statistics = [tf.add_n(list(s)) for s in zip(*[r[1] for r in results], strict=True)]
+            sup = tf.add_n([r[2] for r in results]) if supervised else None
+            logits = tf.concat([r[3] for r in results], axis=1) if supervised else None
+        else:
+            gradients, statistics, sup, logits = self._loop_two(feature_grads, reached, supervised)
+        _LayerState.assign(self.state.statistics, [s / self.chunks for s in statistics])
+        if supervised:
+            # The penalty on the supervised kernel (official LARS setup), once per step.
+            with tf.GradientTape() as tape:
+                penalty = tf.cast(trainer._supervised_weight_decay(), sup.dtype)
+                penalty = trainer.optimizer.scale_loss(penalty)
+            kernel = trainer.supervised_head.kernel
+            index = [id(v) for v in self.variables].index(id(kernel))
+            extra = tape.gradient(penalty, kernel)
+            if extra is not None:
+                gradients[index] = gradients[index] + extra
+            logits = tf.reshape(logits, [-1, tf.shape(logits)[-1]])  # view-major [V*B, C]
+        # Variables no chunk reached keep a `None` gradient, as without caching.
+        gradients = [g if r else None for g, r in zip(gradients, reached, strict=True)]
+        return gradients, logits, sup
+
+    def _loop_two(self, feature_grads, reached, supervised):
+        """Pass 2 as a `tf.while_loop`: one chunk's activations alive at a time."""
+        zeros = [tf.zeros(v.shape, v.dtype) for v in self.variables]
+        statistics = [tf.zeros_like(s) for s in self.initial_statistics]
+        dtype = feature_grads.dtype
+        sup = tf.zeros([], dtype)
+        logits = tf.TensorArray(dtype, size=self.chunks, infer_shape=False)
+
+        def body(k, gradients, statistics, sup, logits):
+            g, s, chunk_sup, chunk_logits = self._chunk_gradients(k, feature_grads, reached)
+            gradients = [a + b for a, b in zip(gradients, g, strict=True)]
+            statistics = [a + b for a, b in zip(statistics, s, strict=True)]
+            if chunk_sup is not None:
+                sup = sup + tf.cast(chunk_sup, dtype)
+                # [V, N, C] -> [N, V, C] so that concat over chunks gives [B, V, C].
+                logits = logits.write(k, tf.transpose(tf.cast(chunk_logits, dtype), [1, 0, 2]))
+            return k + 1, gradients, statistics, sup, logits
+
+        _, gradients, statistics, sup, logits = tf.while_loop(
+            lambda k, *_: k < self.chunks,
+            body,
+            (tf.constant(0), zeros, statistics, sup, logits),
+            parallel_iterations=1,
+        )
+        if not supervised:
+            return gradients, statistics, None, None
+        logits = tf.transpose(logits.concat(), [1, 0, 2])  # [B, V, C] -> [V, B, C]
+        return gradients, statistics, sup, logits
