@@ -614,4 +614,3 @@ def _global_rows(local_size, num_views):
     sample = tf.range(batch)[None, :]
     rows = tf.reshape(view * global_batch + replica * batch + sample, [-1])
     return rows, num_views * global_batch
-
