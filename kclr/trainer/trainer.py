@@ -240,6 +240,12 @@ class ContrastiveTrainer(keras.Model):
             self._tracker.lock()
         if self._image_shape is not None:  # built: fix the queue's feature size now
             self(tf.zeros((1, *self._image_shape)), training=False)
+        elif getattr(self.encoder, "output", None) is not None:
+            # A functional encoder: size the queue from the head's symbolic output, so
+            # its variables exist before the first step (a checkpoint restores them).
+            hiddens = self.projection_head(self.encoder.output)  # symbolic: builds the head
+            projection = hiddens[-1] if isinstance(hiddens, (list, tuple)) else hiddens
+            queue.build_for(projection)
 
     def get_compile_config(self):
         if self.contrastive_loss is None:
