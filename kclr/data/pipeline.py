@@ -365,9 +365,9 @@ def _encoded_elements(source, batch_size, seed, shuffle, repeat, shard, num_shar
 
 
 def _tfds_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards):
-    from kclr.data.sources import _import_tfds
+    from kclr.data.tfds_sources import import_tfds
 
-    tfds = _import_tfds()
+    tfds = import_tfds()
     read_config = tfds.ReadConfig(
         shuffle_seed=seed, interleave_cycle_length=32, try_autocache=False
     )
