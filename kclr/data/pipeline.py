@@ -33,23 +33,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
-from kclr.augment.base import bernoulli
-from kclr.augment.center_crop import CenterCrop
-from kclr.augment.multi_view import MultiView
-from kclr.augment.pipeline import AugmentationPipeline, split_stages
-from kclr.augment.random_flip import RandomFlip
-from kclr.augment.random_resized_crop import RandomResizedCrop
 from kclr.augment.recipes import get_recipe
 from kclr.data import decode
-from kclr.data.photometric import resolve_photometric, to_uint8
+from kclr.data.build import build_dataset
+from kclr.data.photometric import resolve_photometric
+from kclr.data.seeding import resolve_seed
 from kclr.data.sources import Source, UnreadableSourceError, resolve_source
 
 AUTOTUNE = tf.data.AUTOTUNE
-_ELEMENT_SALT = 1
-_BATCH_SALT = 2
 
 
 def pretraining_dataset(
@@ -135,7 +128,7 @@ def pretraining_dataset(
     """
     source = resolve_source(source, split, label_fraction=label_fraction, subset_file=subset_file)
     augmenter = _augmenter(recipe, image_size, recipe_overrides)
-    seed = _seed(seed)
+    seed = resolve_seed(seed)
     _check_batch(global_batch_size, strategy)
     _check_readable(source)
     if int(start_step) < 0:
@@ -156,20 +149,7 @@ def pretraining_dataset(
         return build_dataset(
             source, batch_size=global_batch_size, skip_batches=int(start_step), **options
         )
-
-    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        # Each input pipeline feeds its local replicas one batch each per global step.
-        local = context.num_replicas_in_sync // context.num_input_pipelines
-        return build_dataset(
-            source,
-            batch_size=context.get_per_replica_batch_size(global_batch_size),
-            shard=context.input_pipeline_id,
-            num_shards=context.num_input_pipelines,
-            skip_batches=int(start_step) * local,
-            **options,
-        )
-
-    return strategy.distribute_datasets_from_function(dataset_fn)
+    return _distributed(strategy, source, global_batch_size, int(start_step), options)
 
 
 def labelled_dataset(
@@ -221,7 +201,7 @@ def labelled_dataset(
         image_size=int(image_size),
         views=1,
         batch_size=batch_size,
-        seed=_seed(seed),
+        seed=resolve_seed(seed),
         shuffle=shuffle,
         repeat=repeat,
         deterministic=True,
@@ -241,243 +221,31 @@ def labelled_dataset(
     return dataset.map(to_tuple, num_parallel_calls=AUTOTUNE)
 
 
-# --------------------------------------------------------------------------- building
-def build_dataset(
-    source: Source,
-    augmenter: Any,
-    image_size: int,
-    views: int,
-    batch_size: int,
-    seed: int,
-    shuffle: bool,
-    repeat: bool,
-    deterministic: bool,
-    drop_remainder: bool,
-    with_filenames: bool,
-    shard: int = 0,
-    num_shards: int = 1,
-    skip_batches: int = 0,
-    photometric_on_host: bool = True,
-) -> tf.data.Dataset:
-    """Builds one input pipeline (one shard) of dicts `{"views", "labels"?, "filenames"?}`.
-
-    `skip_batches` batches are dropped before any decoding or augmentation. With
-    `photometric_on_host=False` the recipe's photometric stage is left out and the
-    views are uint8.
-    """
-    base_seed = tf.constant([seed, shard], tf.int64)
-    if source.kind == "arrays":
-        dataset = _array_pipeline(
-            source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
-            with_filenames, shard, num_shards, base_seed, skip_batches, photometric_on_host,
-        )  # fmt: skip
-    else:
-        dataset = _encoded_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards)
-        dataset = _decode_and_augment(
-            dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
-            with_filenames, base_seed, skip_batches, photometric_on_host,
-        )  # fmt: skip
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    options.experimental_optimization.map_parallelization = True
-    return dataset.with_options(options).prefetch(1)
-
-
-def _array_pipeline(
-    source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
-    with_filenames, shard, num_shards, base_seed, skip_batches=0, photometric_on_host=True,
-):  # fmt: skip
-    images = tf.constant(source.images)
-    labels = tf.constant(source.labels) if source.labels is not None else None
-    if photometric_on_host:
-        multi_view = MultiView(augmenter, views=views)
-    else:
-        geometric, _ = split_stages(augmenter)
-        multi_view = MultiView(AugmentationPipeline(geometric, clip=False), views=views)
-    dataset = tf.data.Dataset.range(len(source.images))
-    if num_shards > 1:
-        dataset = dataset.shard(num_shards, shard)
-    if shuffle:
-        dataset = dataset.shuffle(len(source.images), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
-    if skip_batches:
-        dataset = dataset.skip(skip_batches)
-
-    def augment(step, indices):
-        batch = tf.image.convert_image_dtype(tf.gather(images, indices), tf.float32)
-        seed_ = _fold(base_seed, _BATCH_SALT, step)
-        out = {"views": multi_view(batch, training=True, seed=seed_)}
-        if not photometric_on_host:
-            out["views"] = to_uint8(out["views"])
-        if labels is not None:
-            out["labels"] = tf.gather(labels, indices)
-        if with_filenames:
-            out["filenames"] = tf.strings.join(["index:", tf.strings.as_string(indices)])
-        return out
-
-    return dataset.map(augment, num_parallel_calls=AUTOTUNE)
-
-
-def _encoded_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards):
-    """A dataset of `{"data": encoded bytes, "label": int32, "filename": string}`."""
-    if source.kind == "files":
-        labels = source.labels if source.labels is not None else np.full(len(source.files), -1)
-        dataset = tf.data.Dataset.from_tensor_slices(
-            {"filename": source.files, "label": np.asarray(labels, np.int32)}
-        )
-        if num_shards > 1:
-            dataset = dataset.shard(num_shards, shard)
-        if shuffle:
-            dataset = dataset.shuffle(len(source.files), seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            dataset = dataset.repeat()
-        return dataset.map(
-            lambda e: {**e, "data": tf.io.read_file(e["filename"])},
-            num_parallel_calls=AUTOTUNE,
-        )
-    if source.kind == "tfrecord":
-        shards = tf.data.Dataset.from_tensor_slices(source.files)
-        by_file = num_shards > 1 and len(source.files) >= num_shards
-        if by_file:
-            shards = shards.shard(num_shards, shard)
-        if shuffle:
-            shards = shards.shuffle(len(source.files), seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            shards = shards.repeat()
-        dataset = shards.interleave(
-            lambda f: tf.data.TFRecordDataset(f, buffer_size=8 << 20),
-            cycle_length=min(16, len(source.files)),
-            num_parallel_calls=AUTOTUNE,
-        )
-        if num_shards > 1 and not by_file:
-            dataset = dataset.shard(num_shards, shard)
-        dataset = dataset.map(
-            lambda r: dict(zip(("data", "label", "filename"), decode.parse_tfrecord(r, source.label_offset), strict=True)),
-            num_parallel_calls=AUTOTUNE,
-        )  # fmt: skip
-        dataset = _filter_names(dataset, source.filename_filter)
-        if shuffle:
-            dataset = dataset.shuffle(10 * batch_size, seed=seed)
-        return dataset
-    return _tfds_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards)
-
-
-def _tfds_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards):
-    from kclr.data.sources import _import_tfds
-
-    tfds = _import_tfds()
-    read_config = tfds.ReadConfig(
-        shuffle_seed=seed, interleave_cycle_length=32, try_autocache=False
-    )
-    dataset = tfds.load(
-        source.tfds_name,
-        split=source.tfds_split,
-        data_dir=source.data_dir,
-        shuffle_files=shuffle,
-        decoders={"image": tfds.decode.SkipDecoding()},
-        read_config=read_config,
-    )
-    if num_shards > 1:
-        dataset = dataset.shard(num_shards, shard)
-
-    def to_element(example):
-        return {
-            "data": example["image"],
-            "label": tf.cast(example.get("label", -1), tf.int32),
-            "filename": example.get("file_name", tf.constant("")),
-        }
-
-    dataset = dataset.map(to_element, num_parallel_calls=AUTOTUNE)
-    dataset = _filter_names(dataset, source.filename_filter)
-    if shuffle:
-        dataset = dataset.shuffle(10 * batch_size, seed=seed)
-    if repeat:
-        dataset = dataset.repeat()
-    return dataset
-
-
-def _filter_names(dataset, names):
-    if names is None:
-        return dataset
-    table = tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(
-            tf.constant(sorted(names)), tf.ones([len(names)], tf.int32)
-        ),
-        default_value=0,
-    )
-    return dataset.filter(
-        lambda e: table.lookup(tf.strings.regex_replace(e["filename"], r"^.*/", "")) > 0
-    )
-
-
-def _decode_and_augment(
-    dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
-    with_filenames, base_seed, skip_batches=0, photometric_on_host=True,
-):  # fmt: skip
-    geometric, photometric = split_stages(augmenter)
-    crop = flip = None
-    if geometric and isinstance(geometric[0], (RandomResizedCrop, CenterCrop)):
-        crop, geometric = geometric[0], geometric[1:]
-    if crop is not None and geometric and isinstance(geometric[0], RandomFlip):
-        flip, geometric = geometric[0], geometric[1:]
-    # Other geometric steps (rotations, vertical flips, plugins) run on the resized views.
-    more_geometry = AugmentationPipeline(geometric, clip=False) if geometric else None
-    clip = getattr(augmenter, "clip", True)
-    host_stage = None
-    if photometric_on_host and (photometric or clip):
-        host_stage = AugmentationPipeline(photometric, clip=clip)
-    dtype = tf.float32 if photometric_on_host else tf.uint8
-    size = (image_size, image_size)
-    method = getattr(crop, "interpolation", "bicubic")
-
-    def boxes_fn(seed):
-        def fn(height, width):
-            if isinstance(crop, RandomResizedCrop):
-                return crop.sample_boxes(seed, views, height, width)
-            if isinstance(crop, CenterCrop):
-                return tf.tile(crop.box(height, width)[None], [views, 1])
-            return tf.tile(tf.stack([0, 0, height, width])[None], [views, 1])
-
-        return fn
-
-    def decode_element(index, element):
-        seed = _fold(base_seed, _ELEMENT_SALT, index)
-        flips = None
-        if flip is not None and flip.mode == "horizontal":
-            # RandomFlip's own draw for a batch of `views` images.
-            flips = bernoulli(_fold(seed, 1, 0), views, flip.probability, salt=0)
-        crops = decode.decode_crops(element["data"], boxes_fn(seed), size, method, flips, dtype)
-        if flip is not None and flips is None:
-            crops = _keep_dtype(flip(crops, training=True, seed=_fold(seed, 1, 0)), dtype)
-        if more_geometry is not None:
-            crops = _keep_dtype(more_geometry(crops, training=True, seed=_fold(seed, 3, 0)), dtype)
-        # The host photometric stage runs on the views of this file, inside the parallel
-        # map: on a 2-core CPU this keeps every core busy and each view in cache, which
-        # is faster than the same ops on a whole batch (memory-bound passes).
-        if host_stage is not None:
-            crops = host_stage(crops, training=True, seed=_fold(seed, 2, 0))
-        out = {"views": crops}
-        if source.has_labels:
-            out["labels"] = element["label"]
-        if with_filenames:
-            out["filenames"] = element["filename"]
-        return out
-
-    dataset = dataset.enumerate()
-    if skip_batches:
-        dataset = dataset.skip(skip_batches * batch_size)
-    dataset = dataset.map(decode_element, num_parallel_calls=AUTOTUNE)
-    dataset = dataset.ignore_errors(log_warning=True)
-    return dataset.batch(batch_size, drop_remainder=drop_remainder)
-
-
-def _keep_dtype(images: tf.Tensor, dtype) -> tf.Tensor:
-    return to_uint8(images) if dtype == tf.uint8 and images.dtype != tf.uint8 else images
-
-
 # ---------------------------------------------------------------------------- helpers
+def _distributed(
+    strategy: tf.distribute.Strategy,
+    source: Source,
+    global_batch_size: int,
+    start_step: int,
+    options: dict[str, Any],
+) -> tf.distribute.DistributedDataset:
+    """One `build_dataset` per input pipeline (worker) with per-replica batches."""
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        # Each input pipeline feeds its local replicas one batch each per global step.
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        return build_dataset(
+            source,
+            batch_size=context.get_per_replica_batch_size(global_batch_size),
+            shard=context.input_pipeline_id,
+            num_shards=context.num_input_pipelines,
+            skip_batches=start_step * local,
+            **options,
+        )
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
 def _augmenter(recipe, image_size, overrides):
     if isinstance(recipe, str):
         return get_recipe(recipe, image_size, **overrides)
@@ -492,17 +260,6 @@ def _augmenter(recipe, image_size, overrides):
             "Known names: simclr, simclr_cifar, supcon_cifar, finetune, eval."
         )
     return recipe
-
-
-def _seed(seed):
-    if seed is None:
-        return int(np.random.SeedSequence().entropy % (2**31 - 1))
-    return int(seed)
-
-
-def _fold(base_seed, salt, index):
-    seed = tf.random.experimental.stateless_fold_in(base_seed, salt)
-    return tf.random.experimental.stateless_fold_in(seed, tf.cast(index, tf.int64))
 
 
 def _check_batch(global_batch_size, strategy):

@@ -2,75 +2,32 @@
 
 `resolve_source(spec, split)` turns what a user passes (a path, `"demo"`, `"tfds:NAME"`,
 arrays) into a `Source`, which the pipeline in `kclr.data.pipeline` reads.
+
+This module resolves the specification, reads arrays and the demo dataset and applies
+subsets; paths (folders, image files, TFRecord shards) are read by
+`kclr.data.path_sources`, TFDS by `kclr.data.tfds_sources`, and `Source` lives in
+`kclr.data.source_types` (all re-exported here).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
-import pathlib
-import warnings
 from typing import Any
 
 import numpy as np
 
 from kclr.data import subsets
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-TEST_SPLIT_NAMES = ("test", "val", "validation")
-TFRECORD_PREFIXES = {"train": ("train",), "test": ("validation", "val", "test")}
-_MAGIC = {
-    "jpeg": b"\xff\xd8\xff",
-    "png": b"\x89PNG\r\n\x1a\n",
-    "gif87": b"GIF87a",
-    "gif89": b"GIF89a",
-    "bmp": b"BM",
-}
-_WARN_NAMES = 5
-
-
-class UnreadableSourceError(ValueError):
-    """A data source holds no readable images."""
-
-
-@dataclasses.dataclass
-class Source:
-    """A resolved data source (what `resolve_source` returns).
-
-    Attributes:
-        kind: `"files"` (image files), `"tfrecord"`, `"arrays"` or `"tfds"`.
-        name: a description used in messages.
-        files: image files (`"files"`) or TFRecord shards (`"tfrecord"`).
-        labels: int32 labels `[N]` for files and arrays, or None when unlabelled.
-        images: the image array `[N, H, W, 3]` for `"arrays"`.
-        class_names: class names (folder names) where known.
-        num_classes: number of classes where known.
-        has_labels: whether examples carry labels.
-        skipped: files skipped as unreadable, with the reason.
-        tfds_name, tfds_split, data_dir: TFDS dataset, split and data directory.
-        label_offset: added to TFRecord labels (-1 for 1-based ImageNet shards).
-        filename_filter: TFRecord / TFDS examples kept, by file base name.
-    """
-
-    kind: str
-    name: str
-    files: list[str] | None = None
-    labels: np.ndarray | None = None
-    images: np.ndarray | None = None
-    class_names: list[str] | None = None
-    num_classes: int | None = None
-    has_labels: bool = False
-    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-    tfds_name: str | None = None
-    tfds_split: str | None = None
-    data_dir: str | None = None
-    label_offset: int = 0
-    filename_filter: frozenset[str] | None = None
-    _num_examples: int | None = None
-
-    def __len__(self) -> int:
-        return num_examples(self)
+from kclr.data.path_sources import (
+    IMAGE_EXTENSIONS,
+    TFRECORD_PREFIXES,
+    count_records,
+    path_source,
+    probe_image_file,
+    tfrecord_index,
+)
+from kclr.data.source_types import TEST_SPLIT_NAMES, Source, UnreadableSourceError
+from kclr.data.tfds_sources import tfds_count, tfds_source
 
 
 def resolve_source(
@@ -134,9 +91,9 @@ def resolve_source(
             has_labels=True,
         )
     elif isinstance(spec, str) and spec.startswith("tfds:"):
-        source = _tfds_source(spec[len("tfds:") :], split, data_dir)
+        source = tfds_source(spec[len("tfds:") :], split, data_dir)
     elif isinstance(spec, (str, os.PathLike)):
-        source = _path_source(str(spec), split, validate, label_offset)
+        source = path_source(str(spec), split, validate, label_offset)
     else:
         source = _array_source(spec, split)
     if subset_file is not None:
@@ -165,9 +122,9 @@ def num_examples(source: Any, split: str = "train") -> int:
         elif source.kind == "arrays":
             source._num_examples = len(source.images)
         elif source.kind == "tfrecord":
-            source._num_examples = _count_records(source)
+            source._num_examples = count_records(source)
         else:
-            source._num_examples = _tfds_count(source)
+            source._num_examples = tfds_count(source)
     return source._num_examples
 
 
@@ -218,215 +175,6 @@ def _array_source(spec: Any, split: str) -> Source:
         num_classes=int(labels.max()) + 1 if labels is not None else None,
         has_labels=labels is not None,
     )
-
-
-# ----------------------------------------------------------------------------- paths
-def _path_source(spec: str, split: str, validate: bool, label_offset: int) -> Source:
-    if any(ch in spec for ch in "*?["):
-        shards = sorted(glob.glob(spec))
-        if not shards:
-            raise FileNotFoundError(f"No files match the pattern {spec!r}.")
-        return _tfrecord_source(spec, shards, label_offset)
-    path = pathlib.Path(spec).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"Data path {spec!r} does not exist. Pass a folder of images (class subfolders "
-            "give labels), TFRecord shards, 'demo' or 'tfds:NAME'."
-        )
-    if path.is_file():
-        if path.suffix.lower() in IMAGE_EXTENSIONS:
-            return _files_source(str(path), [str(path)], None, None, validate)
-        return _tfrecord_source(spec, [str(path)], label_offset)
-    children = {p.name: p for p in path.iterdir() if p.is_dir()}
-    test_dir = next((children[n] for n in TEST_SPLIT_NAMES if n in children), None)
-    has_splits = "train" in children and test_dir is not None
-    if has_splits:
-        path = children["train"] if split == "train" else test_dir
-    shards = _tfrecord_shards(path, split)
-    if shards:
-        return _tfrecord_source(str(path), shards, label_offset)
-    if split != "train" and not has_splits:
-        raise ValueError(
-            f"Data folder {spec!r} has no test split: expected 'train/' and 'test/' (or "
-            f"'val/', 'validation/') subfolders, or 'validation-*' TFRecord shards, for "
-            f"split={split!r}."
-        )
-    class_dirs = sorted(
-        p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and _has_images(p)
-    )
-    if class_dirs:
-        files, labels = [], []
-        for label, class_dir in enumerate(class_dirs):
-            members = _list_images(class_dir, recursive=True)
-            files += members
-            labels += [label] * len(members)
-        return _files_source(
-            str(path), files, np.asarray(labels, np.int32), [p.name for p in class_dirs], validate
-        )
-    files = _list_images(path)
-    if not files:
-        raise UnreadableSourceError(
-            f"Data folder {str(path)!r} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)} "
-            "files directly inside it or in class subfolders) and no TFRecord shards."
-        )
-    return _files_source(str(path), files, None, None, validate)
-
-
-def _list_images(path: pathlib.Path, recursive: bool = False) -> list[str]:
-    pattern = path.rglob("*") if recursive else path.iterdir()
-    return sorted(str(p) for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-def _has_images(path: pathlib.Path) -> bool:
-    return any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.rglob("*") if p.is_file())
-
-
-def _tfrecord_shards(path: pathlib.Path, split: str) -> list[str]:
-    for prefix in TFRECORD_PREFIXES["train" if split == "train" else "test"]:
-        shards = sorted(str(p) for p in path.glob(f"{prefix}-*") if p.is_file())
-        if shards:
-            return shards
-    return sorted(str(p) for p in path.glob("*.tfrecord*") if p.is_file())
-
-
-def probe_image_file(path: str) -> str | None:
-    """Checks an image file cheaply; returns None when it looks readable, else the reason.
-
-    Reads the first and last bytes only: the format signature (JPEG, PNG, GIF, BMP) and,
-    for JPEG and PNG, the end marker, which catches truncated files.
-    """
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as handle:
-            head = handle.read(16)
-            handle.seek(max(0, size - 16))
-            tail = handle.read(16)
-    except OSError as error:
-        return f"unreadable ({error.strerror or error})"
-    if size == 0:
-        return "empty file"
-    if head.startswith(_MAGIC["jpeg"]):
-        return None if b"\xff\xd9" in tail else "truncated JPEG (no end-of-image marker)"
-    if head.startswith(_MAGIC["png"]):
-        return None if b"IEND" in tail else "truncated PNG (no IEND chunk)"
-    if head.startswith((_MAGIC["gif87"], _MAGIC["gif89"], _MAGIC["bmp"])):
-        return None
-    return "not a JPEG, PNG, GIF or BMP image"
-
-
-def _files_source(name, files, labels, class_names, validate) -> Source:
-    skipped: list[tuple[str, str]] = []
-    if validate:
-        keep = []
-        for i, path in enumerate(files):
-            reason = probe_image_file(path)
-            if reason is None:
-                keep.append(i)
-            else:
-                skipped.append((path, reason))
-        files = [files[i] for i in keep]
-        labels = labels[keep] if labels is not None else None
-        if skipped:
-            shown = "; ".join(f"{p} ({r})" for p, r in skipped[:_WARN_NAMES])
-            more = f" and {len(skipped) - _WARN_NAMES} more" if len(skipped) > _WARN_NAMES else ""
-            warnings.warn(
-                f"Skipped {len(skipped)} unreadable image file(s) of {name!r}: {shown}{more}.",
-                stacklevel=4,
-            )
-    if not files:
-        raise UnreadableSourceError(
-            f"Data source {name!r} has no readable images ({len(skipped)} file(s) skipped as "
-            "unreadable). Check the files, or point to another folder."
-        )
-    return Source(
-        kind="files",
-        name=name,
-        files=list(files),
-        labels=labels,
-        class_names=class_names,
-        num_classes=len(class_names) if class_names else None,
-        has_labels=labels is not None,
-        skipped=skipped,
-    )
-
-
-# ------------------------------------------------------------------------- TFRecord
-def _tfrecord_source(name: str, shards: list[str], label_offset: int) -> Source:
-    return Source(
-        kind="tfrecord",
-        name=name,
-        files=shards,
-        has_labels=True,
-        label_offset=int(label_offset),
-    )
-
-
-def _count_records(source: Source) -> int:
-    import tensorflow as tf
-
-    if source.filename_filter is None:
-        return int(tf.data.TFRecordDataset(source.files).reduce(0, lambda n, _: n + 1))
-    return sum(1 for _ in tfrecord_index(source))
-
-
-def tfrecord_index(source: Source):
-    """Yields `(label, file base name)` for each kept record of a TFRecord source."""
-    import tensorflow as tf
-
-    from kclr.data.decode import parse_tfrecord
-
-    dataset = tf.data.TFRecordDataset(source.files).map(
-        lambda r: parse_tfrecord(r, source.label_offset)
-    )
-    for _, label, filename in dataset.as_numpy_iterator():
-        base = os.path.basename(filename.decode())
-        if source.filename_filter is None or base in source.filename_filter:
-            yield int(label), base
-
-
-# ----------------------------------------------------------------------------- TFDS
-def _import_tfds():
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as error:
-        raise ImportError(
-            "'tfds:' data sources need TensorFlow Datasets: `pip install kclr[tfds]`."
-        ) from error
-    return tfds
-
-
-def _tfds_source(name: str, split: str, data_dir: str | None) -> Source:
-    tfds = _import_tfds()
-    builder = tfds.builder(name, data_dir=data_dir)
-    splits = builder.info.splits
-    if splits and split != "train" and split not in splits:
-        split = next((s for s in TEST_SPLIT_NAMES if s in splits), split)
-    if splits and split not in splits:
-        raise ValueError(
-            f"TFDS dataset {name!r} has no split {split!r}; available: {sorted(splits)}."
-        )
-    features = builder.info.features
-    label = features["label"] if "label" in features.keys() else None
-    num_classes = getattr(label, "num_classes", None)
-    return Source(
-        kind="tfds",
-        name=f"tfds:{name}[{split}]",
-        tfds_name=name,
-        tfds_split=split,
-        data_dir=data_dir,
-        has_labels=label is not None,
-        num_classes=num_classes,
-        class_names=list(getattr(label, "names", []) or []) or None,
-        _num_examples=None,
-    )
-
-
-def _tfds_count(source: Source) -> int:
-    tfds = _import_tfds()
-    builder = tfds.builder(source.tfds_name, data_dir=source.data_dir)
-    if source.filename_filter is not None:
-        return len(source.filename_filter)
-    return int(builder.info.splits[source.tfds_split].num_examples)
 
 
 # -------------------------------------------------------------------------- subsets
@@ -481,3 +229,16 @@ def _subset_files(source: Source, keep: list[int], what: str) -> Source:
         name=f"{source.name}[{what}]",
         _num_examples=None,
     )
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "TEST_SPLIT_NAMES",
+    "TFRECORD_PREFIXES",
+    "Source",
+    "UnreadableSourceError",
+    "num_examples",
+    "probe_image_file",
+    "resolve_source",
+    "tfrecord_index",
+]

@@ -101,10 +101,7 @@ def finetune(
     from kclr import data as kdata
 
     fraction = None if label_fraction in (None, 1, 1.0) else float(label_fraction)
-    train_source = kdata.resolve_source(source, "train", label_fraction=fraction,
-                                        label_fraction_seed=seed)  # fmt: skip
-    if not train_source.has_labels:
-        raise ValueError(f"Fine-tuning needs labels; the source {source!r} has none.")
+    train_source = _labelled_subset(source, fraction, seed)
     num_labelled = kdata.num_examples(train_source)
     num_classes = int(num_classes or train_source.num_classes)
     batch_size = int(min(batch_size, num_labelled))
@@ -120,13 +117,8 @@ def finetune(
         steps_per_epoch * int(epochs), momentum, weight_decay,
     )  # fmt: skip
     _compile_and_fit(model, opt, train, int(epochs), steps_per_epoch, verbose)
-    test = kdata.labelled_dataset(
-        source, split="test", image_size=image_size, batch_size=256, recipe=eval_recipe
-    )
-    out = extract_features(model, test)
-    result = topk_accuracy(out["features"], out["labels"])
     return {
-        **result,
+        **_test_accuracy(model, source, image_size, eval_recipe),
         "label_fraction": 1.0 if fraction is None else fraction,
         "num_labelled": int(num_labelled),
         "num_classes": num_classes,
@@ -137,6 +129,29 @@ def finetune(
         "learning_rate_scaling": learning_rate_scaling,
         "model": model,
     }
+
+
+def _labelled_subset(source: Any, fraction: float | None, seed: int):
+    """The `"train"` split of `source`, reduced to `fraction` of the labels per class."""
+    from kclr import data as kdata
+
+    train_source = kdata.resolve_source(
+        source, "train", label_fraction=fraction, label_fraction_seed=seed
+    )
+    if not train_source.has_labels:
+        raise ValueError(f"Fine-tuning needs labels; the source {source!r} has none.")
+    return train_source
+
+
+def _test_accuracy(model, source: Any, image_size: int, eval_recipe: str) -> dict[str, Any]:
+    """Top-1 / top-5 accuracy of the classifier `model` on the `"test"` split of `source`."""
+    from kclr import data as kdata
+
+    test = kdata.labelled_dataset(
+        source, split="test", image_size=image_size, batch_size=256, recipe=eval_recipe
+    )
+    out = extract_features(model, test)
+    return topk_accuracy(out["features"], out["labels"])
 
 
 def _optimizer(name, learning_rate, scaling, batch_size, total_steps, momentum, weight_decay):

@@ -92,57 +92,7 @@ class ProjectionHead(layers.Layer):
                 "ProjectionHead needs a known feature size: received input shape "
                 f"{tuple(input_shape)}. Pass hidden_dim=... or call it on fixed-size features."
             )
-        stages: list[list[layers.Layer]] = []
-        if self.version in _NUM_LAYERS:
-            count = _NUM_LAYERS[self.version]
-            for i in range(count):
-                last = i == count - 1
-                stage: list[layers.Layer] = [
-                    layers.Dense(
-                        self.output_dim if last else width,
-                        use_bias=False,
-                        kernel_initializer=_dense_init(),
-                        name=f"nl_{i}_dense",
-                    ),
-                    BatchNormalization(
-                        momentum=BN_MOMENTUM,
-                        epsilon=BN_EPSILON,
-                        center=not last,
-                        synchronized=self.sync_bn,
-                        name=f"nl_{i}_bn",
-                    ),
-                ]
-                if not last:
-                    stage.append(layers.ReLU(name=f"nl_{i}_relu"))
-                stages.append(stage)
-        elif self.version == "supcon":
-            stages.append(
-                [
-                    layers.Dense(width, kernel_initializer=_dense_init(), name="nl_0_dense"),
-                    layers.ReLU(name="nl_0_relu"),
-                ]
-            )
-            stages.append(
-                [layers.Dense(self.output_dim, kernel_initializer=_dense_init(), name="nl_1_dense")]
-            )
-        elif self.version == "linear":
-            stages.append(
-                [
-                    layers.Dense(
-                        self.output_dim,
-                        use_bias=False,
-                        kernel_initializer=_dense_init(),
-                        name="nl_0_dense",
-                    ),
-                    BatchNormalization(
-                        momentum=BN_MOMENTUM,
-                        epsilon=BN_EPSILON,
-                        center=False,
-                        synchronized=self.sync_bn,
-                        name="nl_0_bn",
-                    ),
-                ]
-            )
+        stages = _stages(self.version, width, self.output_dim, self.sync_bn)
         shape = tuple(input_shape)
         for stage in stages:
             for layer in stage:
@@ -183,6 +133,56 @@ class ProjectionHead(layers.Layer):
             }
         )
         return config
+
+
+# ------------------------------------------------------------------- layers per version
+def _stages(version: str, width: int, output_dim: int, sync_bn: bool) -> list[list[layers.Layer]]:
+    """The layers of a head version, grouped by hidden output (`[]` for `"none"`)."""
+    if version in _NUM_LAYERS:
+        return _simclr_stages(_NUM_LAYERS[version], width, output_dim, sync_bn)
+    if version == "supcon":
+        return _supcon_stages(width, output_dim)
+    if version == "linear":
+        return [[_dense(output_dim, "nl_0_dense"), _batch_norm(False, sync_bn, "nl_0_bn")]]
+    return []
+
+
+def _simclr_stages(
+    count: int, width: int, output_dim: int, sync_bn: bool
+) -> list[list[layers.Layer]]:
+    """SimCLR v1/v2: `count` x (Dense without bias + BatchNorm (+ ReLU but last))."""
+    stages = []
+    for i in range(count):
+        last = i == count - 1
+        stage = [
+            _dense(output_dim if last else width, f"nl_{i}_dense"),
+            _batch_norm(not last, sync_bn, f"nl_{i}_bn"),
+        ]
+        if not last:
+            stage.append(layers.ReLU(name=f"nl_{i}_relu"))
+        stages.append(stage)
+    return stages
+
+
+def _supcon_stages(width: int, output_dim: int) -> list[list[layers.Layer]]:
+    """SupCon: `Dense(width) -> ReLU -> Dense(output_dim)`, with biases, no BatchNorm."""
+    return [
+        [
+            layers.Dense(width, kernel_initializer=_dense_init(), name="nl_0_dense"),
+            layers.ReLU(name="nl_0_relu"),
+        ],
+        [layers.Dense(output_dim, kernel_initializer=_dense_init(), name="nl_1_dense")],
+    ]
+
+
+def _dense(units: int, name: str) -> layers.Dense:
+    return layers.Dense(units, use_bias=False, kernel_initializer=_dense_init(), name=name)
+
+
+def _batch_norm(center: bool, sync_bn: bool, name: str) -> BatchNormalization:
+    return BatchNormalization(
+        momentum=BN_MOMENTUM, epsilon=BN_EPSILON, center=center, synchronized=sync_bn, name=name
+    )
 
 
 @heads.register("supervised_head", description="Linear classifier Dense(num_classes)")

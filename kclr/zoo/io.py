@@ -17,6 +17,9 @@ Folders written by kclr 0.1.0 (`kclr.zoo.model/1`: flat `projection_head`
 and upgraded to this form in memory. Loading builds the models through the
 registry and reads the weights with `load_weights` (HDF5 arrays only); no pickle, no
 Lambda layers, nothing from the folder is executed. Unknown fields are refused.
+
+The file names, the all-or-nothing writing and the sha256 checks live in
+`kclr.zoo.folder` (its public names are re-exported here).
 """
 
 from __future__ import annotations
@@ -26,19 +29,25 @@ import functools
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 from typing import Any
 
-from kclr.zoo.safety import IntegrityError, sha256_of, verify_sha256
+from kclr.zoo.folder import (
+    CARD_FILE,
+    CONFIG_FILE,
+    FILES,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    ZooFormatError,
+    check_destination,
+    read_metadata,
+    sha256_table,
+    staged,
+    verify_folder,
+    write_json,
+)
 
 FORMAT = "kclr.zoo.model/2"
 FORMAT_V1 = "kclr.zoo.model/1"  # kclr 0.1.0: flat head fields
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.weights.h5"
-METADATA_FILE = "metadata.json"
-CARD_FILE = "README.md"
-FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE)
 
 CONFIG_KEYS = {"format", "encoder", "projection_head", "supervised_head", "preprocessing"}
 HEAD_KEYS = {"version", "output_dim", "hidden_dim", "sync_bn"}  # what 0.1.0 wrote
@@ -47,10 +56,6 @@ _HEADS = {"projection_head": HEAD_KEYS, "supervised_head": SUPERVISED_KEYS}
 PREPROCESSING_KEYS = {"image_size", "crop_fraction", "input"}
 DEFAULT_PREPROCESSING = {"image_size": 224, "crop_fraction": 0.875, "input": "rgb_float_0_1"}
 _MAX_CONFIG_BYTES = 1 << 20
-
-
-class ZooFormatError(ValueError):
-    """A zoo folder or its config does not follow kclr's schema."""
 
 
 # ----------------------------------------------------------------------------- schema
@@ -271,18 +276,24 @@ def save(
     encoder = kclr.zoo.load("exports/my-model")
     ```
     """
-    import kclr
     from kclr.zoo import cards
 
     directory = pathlib.Path(directory)
-    if directory.exists() and any(directory.iterdir()):
-        if not (directory / CONFIG_FILE).exists() or not set(
-            p.name for p in directory.iterdir()
-        ) <= set(FILES):
-            raise FileExistsError(
-                f"Refusing to overwrite {os.fspath(directory)!r}: it exists and is not a kclr "
-                f"zoo folder (expected only {', '.join(FILES)}). Choose an empty or new folder."
-            )
+    check_destination(directory)
+    config = _config(encoder, head, supervised_head, preprocessing)
+    json.dumps(metadata or {})  # fail early on non-serialisable metadata
+    with staged(directory) as staging:
+        _bundle(encoder, head, supervised_head).save_weights(staging / WEIGHTS_FILE)
+        write_json(staging / CONFIG_FILE, config)
+        meta = _metadata(metadata, encoder, staging)
+        write_json(staging / METADATA_FILE, meta)
+        text = card if card is not None else cards.render_folder_card(config, meta)
+        (staging / CARD_FILE).write_text(text, encoding="utf-8")
+    return directory
+
+
+def _config(encoder, head, supervised_head, preprocessing) -> dict[str, Any]:
+    """The validated `config.json` of a model to save."""
     supervised_config = None
     if supervised_head is not None:
         supervised_config = {
@@ -296,86 +307,21 @@ def save(
         "supervised_head": supervised_config,
         "preprocessing": _preprocessing(preprocessing),
     }
-    config = validate_config(config, source="config")
-    json.dumps(metadata or {})  # fail early on non-serialisable metadata
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        bundle = _bundle(encoder, head, supervised_head)
-        bundle.save_weights(staging / WEIGHTS_FILE)
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        meta = {
-            **(metadata or {}),
-            "kclr_version": kclr.__version__,
-            "format": FORMAT,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "feature_dim": int(encoder.output.shape[-1]),
-            "sha256": {
-                WEIGHTS_FILE: sha256_of(staging / WEIGHTS_FILE),
-                CONFIG_FILE: sha256_of(staging / CONFIG_FILE),
-            },
-        }
-        (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        text = card if card is not None else cards.render_folder_card(config, meta)
-        (staging / CARD_FILE).write_text(text, encoding="utf-8")
-        if directory.exists():
-            backup = directory.with_name(f".{directory.name}.old")
-            if backup.exists():
-                shutil.rmtree(backup)
-            directory.rename(backup)
-            staging.rename(directory)
-            shutil.rmtree(backup)
-        else:
-            staging.rename(directory)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return directory
+    return validate_config(config, source="config")
 
 
-def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
-    path = pathlib.Path(directory) / METADATA_FILE
-    if not path.is_file():
-        raise ZooFormatError(
-            f"{os.fspath(directory)!r} has no {METADATA_FILE}: kclr cannot check the weights' "
-            "sha256. Re-export it with `kclr.zoo.save`."
-        )
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ZooFormatError(f"{os.fspath(path)!r} is not valid JSON: {error}.") from error
-    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), dict):
-        raise ZooFormatError(f"{os.fspath(path)!r} lacks the 'sha256' table of the weight files.")
-    return meta
+def _metadata(metadata: dict[str, Any] | None, encoder, staging: pathlib.Path) -> dict[str, Any]:
+    """`metadata.json`: the caller's fields, kclr's version and the staged files' sha256."""
+    import kclr
 
-
-def verify_folder(directory: str | os.PathLike, pins: dict[str, str | None] | None = None) -> dict:
-    """Checks the folder's files against pinned sha256 values and its own metadata.
-
-    `pins` (from the catalog or the caller) take precedence; the hashes recorded in
-    `metadata.json` are checked too. Raises `IntegrityError` naming the file and both
-    hashes on a mismatch. Returns the metadata.
-    """
-    directory = pathlib.Path(directory)
-    meta = read_metadata(directory)
-    for name in (WEIGHTS_FILE, CONFIG_FILE):
-        path = directory / name
-        if not path.is_file():
-            raise ZooFormatError(f"{os.fspath(directory)!r} is missing {name}.")
-        pinned = (pins or {}).get(name)
-        actual = verify_sha256(path, pinned)
-        recorded = meta["sha256"].get(name)
-        if recorded is None and name == WEIGHTS_FILE:
-            raise IntegrityError(
-                f"{METADATA_FILE} in {os.fspath(directory)!r} has no sha256 for {name}."
-            )
-        if recorded is not None and recorded != actual:
-            raise IntegrityError(
-                f"Refusing {os.fspath(path)!r}: its sha256 is {actual} but {METADATA_FILE} "
-                f"records {recorded}. The file was modified after export; re-download or "
-                "re-export it."
-            )
-    return meta
+    return {
+        **(metadata or {}),
+        "kclr_version": kclr.__version__,
+        "format": FORMAT,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "feature_dim": int(encoder.output.shape[-1]),
+        "sha256": sha256_table(staging),
+    }
 
 
 def load_folder(
@@ -416,3 +362,21 @@ def load_folder(
     model.zoo_config = config
     model.preprocess = encoder.preprocess
     return model
+
+
+__all__ = [
+    "CARD_FILE",
+    "CONFIG_FILE",
+    "FILES",
+    "FORMAT",
+    "METADATA_FILE",
+    "WEIGHTS_FILE",
+    "ZooFormatError",
+    "build_from_config",
+    "load_folder",
+    "read_config",
+    "read_metadata",
+    "save",
+    "validate_config",
+    "verify_folder",
+]

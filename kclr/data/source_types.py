@@ -1,0 +1,59 @@
+"""The `Source` type that `resolve_source` returns, and its error.
+
+Shared by the readers of each kind of source (`kclr.data.path_sources`,
+`kclr.data.tfds_sources`) and by `kclr.data.sources`, which resolves a user's
+specification into a `Source`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+TEST_SPLIT_NAMES = ("test", "val", "validation")
+
+
+class UnreadableSourceError(ValueError):
+    """A data source holds no readable images."""
+
+
+@dataclasses.dataclass
+class Source:
+    """A resolved data source (what `resolve_source` returns).
+
+    Attributes:
+        kind: `"files"` (image files), `"tfrecord"`, `"arrays"` or `"tfds"`.
+        name: a description used in messages.
+        files: image files (`"files"`) or TFRecord shards (`"tfrecord"`).
+        labels: int32 labels `[N]` for files and arrays, or None when unlabelled.
+        images: the image array `[N, H, W, 3]` for `"arrays"`.
+        class_names: class names (folder names) where known.
+        num_classes: number of classes where known.
+        has_labels: whether examples carry labels.
+        skipped: files skipped as unreadable, with the reason.
+        tfds_name, tfds_split, data_dir: TFDS dataset, split and data directory.
+        label_offset: added to TFRecord labels (-1 for 1-based ImageNet shards).
+        filename_filter: TFRecord / TFDS examples kept, by file base name.
+    """
+
+    kind: str
+    name: str
+    files: list[str] | None = None
+    labels: np.ndarray | None = None
+    images: np.ndarray | None = None
+    class_names: list[str] | None = None
+    num_classes: int | None = None
+    has_labels: bool = False
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    tfds_name: str | None = None
+    tfds_split: str | None = None
+    data_dir: str | None = None
+    label_offset: int = 0
+    filename_filter: frozenset[str] | None = None
+    _num_examples: int | None = None
+
+    def __len__(self) -> int:
+        from kclr.data.sources import num_examples
+
+        return num_examples(self)
