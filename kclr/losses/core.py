@@ -140,15 +140,7 @@ def masked_logits(
     views = tf.shape(features)[1]
     dim = tf.shape(features)[2]
 
-    if candidates is None:
-        _, replica_id = replica_info()
-        global_features = cross_replica_concat(features)  # [N, V, D]
-        offset = replica_id * batch
-    else:
-        global_features, given_labels, offset = candidates
-        global_features = check_features(global_features, "candidates")
-        if normalize:
-            global_features = tf.math.l2_normalize(global_features, axis=-1)
+    global_features, given_labels, offset = _gather_candidates(features, candidates, normalize)
     global_batch = tf.shape(global_features)[0]
 
     # Candidates in view-major order, as the official code: [V*N, D].
@@ -187,27 +179,48 @@ def masked_logits(
     positives = same * (1.0 - self_mask)
     logits = logits - self_mask * LARGE_NUM
     negatives = 1.0 - same
+    columns = MaskedLogits(logits, positives, negatives, self_mask)
     if queue is not None:
-        queue_features, queue_labels, valid = queue
-        queue_features = tf.stop_gradient(tf.cast(queue_features, features.dtype))  # [Q, D]
-        if normalize:
-            queue_features = tf.math.l2_normalize(queue_features, axis=-1)
-        valid = tf.cast(valid, features.dtype)[None, :]  # [1, Q]
-        queue_logits = tf.matmul(anchor, queue_features, transpose_b=True) / temperature
-        if labels is None:
-            queue_same = tf.zeros_like(queue_logits)
-        else:
-            anchor_labels = tf.tile(labels, [anchor_views])  # [A*B]
-            queue_labels = tf.cast(tf.reshape(queue_labels, [-1]), labels.dtype)
-            queue_same = tf.cast(
-                tf.equal(anchor_labels[:, None], queue_labels[None, :]), valid.dtype
-            )
-        queue_same = queue_same * valid  # [A*B, Q]
-        logits = tf.concat([logits, queue_logits - (1.0 - valid) * LARGE_NUM], axis=1)
-        positives = tf.concat([positives, queue_same], axis=1)
-        negatives = tf.concat([negatives, valid - queue_same], axis=1)
-        self_mask = tf.concat([self_mask, tf.zeros_like(queue_same)], axis=1)
-    return MaskedLogits(logits, positives, negatives, self_mask)
+        queue_columns = _queue_columns(anchor, labels, anchor_views, queue, temperature, normalize)
+        columns = MaskedLogits(
+            *[tf.concat(pair, axis=1) for pair in zip(columns, queue_columns, strict=True)]
+        )
+    return columns
+
+
+def _gather_candidates(features, candidates, normalize):
+    """`(global features [N, V, D], given labels or None, offset of the local rows)`."""
+    if candidates is None:
+        _, replica_id = replica_info()
+        return cross_replica_concat(features), None, replica_id * tf.shape(features)[0]
+    global_features, given_labels, offset = candidates
+    global_features = check_features(global_features, "candidates")
+    if normalize:
+        global_features = tf.math.l2_normalize(global_features, axis=-1)
+    return global_features, given_labels, offset
+
+
+def _queue_columns(anchor, labels, anchor_views, queue, temperature, normalize) -> MaskedLogits:
+    """The `Q` memory-queue columns of `masked_logits` for anchors `[A*B, D]`."""
+    queue_features, queue_labels, valid = queue
+    queue_features = tf.stop_gradient(tf.cast(queue_features, anchor.dtype))  # [Q, D]
+    if normalize:
+        queue_features = tf.math.l2_normalize(queue_features, axis=-1)
+    valid = tf.cast(valid, anchor.dtype)[None, :]  # [1, Q]
+    queue_logits = tf.matmul(anchor, queue_features, transpose_b=True) / temperature
+    if labels is None:
+        queue_same = tf.zeros_like(queue_logits)
+    else:
+        anchor_labels = tf.tile(labels, [anchor_views])  # [A*B]
+        queue_labels = tf.cast(tf.reshape(queue_labels, [-1]), labels.dtype)
+        queue_same = tf.cast(tf.equal(anchor_labels[:, None], queue_labels[None, :]), valid.dtype)
+    queue_same = queue_same * valid  # [A*B, Q]
+    return MaskedLogits(
+        queue_logits - (1.0 - valid) * LARGE_NUM,  # unfilled slots masked out like self
+        queue_same,
+        valid - queue_same,
+        tf.zeros_like(queue_same),
+    )
 
 
 def contrastive_loss(

@@ -1,4 +1,10 @@
-"""`ContrastiveTrainer`: SimCLR / SupCon pretraining as a `keras.Model`."""
+"""`ContrastiveTrainer`: SimCLR / SupCon pretraining as a `keras.Model`.
+
+Batch preparation lives in `kclr.trainer.batches`, the chunked step in
+`kclr.trainer.gradient_cache`. This module stays somewhat over 400 lines on purpose: about
+a fifth of it is the class docstring, which keeps the trainer's whole contract (data,
+distribution, metrics, precision, gradient caching) in one place users read.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kclr.augment.base import RNG_ALG, AugmentationLayer, device_batch
 from kclr.losses.core import to_loss_dtype
+from kclr.trainer.batches import ViewBatches
 from kclr.trainer.metrics import (
     LastValue,
     contrastive_accuracy,
@@ -40,7 +46,7 @@ def _unwrap_optimizer(optimizer):
 
 
 @keras.saving.register_keras_serializable(package="kclr")
-class ContrastiveTrainer(keras.Model):
+class ContrastiveTrainer(ViewBatches, keras.Model):
     """Contrastive pretraining (SimCLR, SupCon) of an encoder and a projection head.
 
     Reference: Chen et al., "A Simple Framework for Contrastive Learning of
@@ -271,112 +277,6 @@ class ContrastiveTrainer(keras.Model):
         return metrics
 
     # ----------------------------------------------------------------- forward
-    def _unpack(self, data):
-        labels = None
-        if isinstance(data, dict):
-            if "views" not in data:
-                raise ValueError(
-                    "ContrastiveTrainer expects dict elements with a 'views' key "
-                    f"([B, V, H, W, 3]); received keys {sorted(data)}. Build the dataset "
-                    "with `kclr.data.pretraining_dataset`."
-                )
-            views, labels = data["views"], data.get("labels")
-        elif isinstance(data, (tuple, list)):
-            views = data[0]
-            labels = data[1] if len(data) > 1 else None
-        else:
-            views = data
-        return views, labels
-
-    def _views_to_batch(self, views, training):
-        """Returns view-major images `[V*B, H, W, C]`, the view count and the batch."""
-        rank = views.shape.rank
-        if rank == 4:
-            if self.device_augmenter is None:
-                raise ValueError(
-                    "ContrastiveTrainer received images of shape "
-                    f"{views.shape} ([B, H, W, C]) but needs views [B, V, H, W, C]. "
-                    "Batch views with `kclr.augment.MultiView`, or pass a "
-                    "`device_augmenter` to make views on the device."
-                )
-            batch = tf.shape(views)[0]
-            images = tf.concat([views] * self.num_views, axis=0)
-            num_views = self.num_views
-        elif rank == 5:
-            batch = tf.shape(views)[0]
-            num_views = views.shape[1]
-            if num_views is None or num_views < 2:
-                raise ValueError(
-                    f"Contrastive training needs at least 2 views; received views of shape {views.shape}."
-                )
-            # [B, V, H, W, C] -> [V, B, H, W, C] -> [V*B, H, W, C], as the official code.
-            images = tf.reshape(
-                tf.transpose(views, [1, 0, 2, 3, 4]),
-                tf.concat([[-1], tf.shape(views)[2:]], axis=0),
-            )
-        else:
-            raise ValueError(
-                f"Expected views of shape [B, V, H, W, C]; received shape {views.shape}."
-            )
-        if training:
-            images = self._augment_on_device(images, num_views)
-        elif images.dtype.is_integer:
-            images = tf.image.convert_image_dtype(images, tf.float32)
-        return images, num_views, batch
-
-    def _augment_on_device(self, images, num_views):
-        """Applies `device_augmenter` to the local batch of views, once per step.
-
-        Args:
-            images: view-major `[V*B, H, W, C]` local images, uint8 or float.
-            num_views: `V`.
-
-        Returns:
-            float32 `[V*B, H', W', C]` images (uint8 input scaled to `[0, 1]`).
-
-        Per-image random parameters come from the stateless seed
-        `(augment_seed, optimizer.iterations)`; each replica draws them for the
-        global batch `[V*N]` (view-major, replica `r` holding samples
-        `r*B .. r*B+B-1` of every view) and keeps its rows, so a step on R replicas
-        augments exactly as one step on a single device.
-        """
-        if self.device_augmenter is None:
-            if images.dtype.is_integer:
-                images = tf.image.convert_image_dtype(images, tf.float32)
-            return images
-        if not isinstance(self.device_augmenter, AugmentationLayer):
-            if images.dtype.is_integer:
-                images = tf.image.convert_image_dtype(images, tf.float32)
-            return self.device_augmenter(images, training=True)
-        step = tf.constant(0, tf.int64)
-        if self.optimizer is not None:
-            step = tf.cast(self.optimizer.iterations, tf.int64)
-        seed = tf.random.experimental.stateless_fold_in(
-            tf.constant([self.augment_seed, 0], tf.int64), step, alg=RNG_ALG
-        )
-        rows, total = _global_rows(tf.shape(images)[0], num_views)
-        with device_batch(rows, total):
-            return self.device_augmenter(images, training=True, seed=seed)
-
-    def _assert_equal_replica_batches(self, batch):
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            return
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.TPUStrategy):
-            return  # TPU batches are static; XLA on TPU has no runtime assertions
-        replicas = context.num_replicas_in_sync
-        total = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(batch, tf.float32))
-        tf.debugging.assert_equal(
-            tf.cast(batch * replicas, tf.float32),
-            total,
-            message=(
-                "The replicas received different batch sizes: the global batch does not "
-                f"divide across the {replicas} replicas. Batch the dataset with "
-                "drop_remainder=True and a global batch size that is a multiple of "
-                f"{replicas} (see kclr.distribute.check_global_batch_size)."
-            ),
-        )
-
     def _forward(self, views, training):
         images, num_views, batch = self._views_to_batch(views, training)
         self._assert_equal_replica_batches(batch)
@@ -516,26 +416,6 @@ class ContrastiveTrainer(keras.Model):
             logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
         return logs
 
-    def _check_dataset_batch(self, data):
-        """Raises a clear error when a dataset's static batch does not divide across replicas."""
-        if not isinstance(data, tf.data.Dataset):
-            return
-        spec = data.element_spec
-        if isinstance(spec, dict):
-            spec = spec.get("views")
-        elif isinstance(spec, (tuple, list)):
-            spec = spec[0] if spec else None
-        shape = getattr(spec, "shape", None)
-        if shape is None or shape.rank is None or shape.rank == 0 or shape[0] is None:
-            return
-        from kclr.distribute import check_global_batch_size
-
-        per_replica = check_global_batch_size(int(shape[0]), self.distribute_strategy)
-        if self.gradient_cache_chunk_size is not None:
-            from kclr.trainer.gradient_cache import num_chunks
-
-            num_chunks(per_replica, self.gradient_cache_chunk_size)
-
     def fit(self, x=None, *args, **kwargs):
         self._check_dataset_batch(x)
         if isinstance(x, (tf.data.Dataset, tf.distribute.DistributedDataset)) and not args:
@@ -545,26 +425,6 @@ class ContrastiveTrainer(keras.Model):
     def evaluate(self, x=None, *args, **kwargs):
         self._check_dataset_batch(x)
         return super().evaluate(x, *args, **kwargs)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras builds from the first batch of a distributed iterator by
-        # `strategy.reduce("MEAN", batch)`, which fails for dict batches with
-        # integer labels under MultiWorkerMirroredStrategy; build from the first
-        # replica's local batch instead.
-        if iterator is not None and data_batch is None:
-            strategy = self.distribute_strategy
-            for _, _, it in iterator:
-                batch = next(it)
-                data_batch = tf.nest.map_structure(
-                    lambda x: (
-                        strategy.experimental_local_results(x)[0]
-                        if isinstance(x, tf.distribute.DistributedValues)
-                        else x
-                    ),
-                    batch,
-                )
-                break
-        return super()._maybe_symbolic_build(data_batch=data_batch)
 
     # ----------------------------------------------------------- serialization
     def get_config(self):
@@ -602,21 +462,3 @@ class ContrastiveTrainer(keras.Model):
             shape = tuple(config["image_shape"])
             self(tf.zeros((1, *shape)), training=False)
             self.built = True
-
-
-def _global_rows(local_size, num_views):
-    """Rows of a replica's view-major `[V*B]` images in the global `[V*N]` batch.
-
-    Returns `(rows, total)`, `(None, None)` with one replica (the rows are the batch).
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return None, None
-    replicas = context.num_replicas_in_sync
-    replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
-    batch = local_size // num_views
-    global_batch = batch * replicas
-    view = tf.range(num_views)[:, None]
-    sample = tf.range(batch)[None, :]
-    rows = tf.reshape(view * global_batch + replica * batch + sample, [-1])
-    return rows, num_views * global_batch
