@@ -272,7 +272,7 @@ def fit(
         epochs=run.epochs if start_step < run.total_steps else initial_epoch,
         steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
         callbacks=cbs + list(callbacks or []),
-        verbose={0: 0, 1: 1}.get(int(verbose), 2),
+        verbose=1 if int(verbose) == 1 else 0,  # quiet: only `EpochLine`, one line an epoch
     )
     history = next(c for c in cbs if isinstance(c, MetricsCSV)).history
     step = int(trainer.optimizer.iterations.numpy())
