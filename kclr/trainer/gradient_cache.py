@@ -188,6 +188,7 @@ class _Step:
         # [V*B, ...] -> [V, K, N, ...] (a view, no copy): chunk k is images
         # [k*N, (k+1)*N) of every view, view-major; see `chunk`.
         self._image_shape = tf.shape(images)[1:]
+        self._static_shape = [num_views * self.size, *images.shape[1:]]
         self._grouped = tf.reshape(
             images, tf.concat([[num_views, self.chunks, -1], self._image_shape], 0)
         )
@@ -206,7 +207,10 @@ class _Step:
     def chunk(self, k):
         """The view-major images `[V*N, H, W, C]` of chunk `k` (a copy of one chunk only)."""
         chunk = tf.gather(self._grouped, k, axis=1)  # static shape, also under XLA
-        return tf.reshape(chunk, tf.concat([[-1], self._image_shape], 0))
+        chunk = tf.reshape(chunk, tf.concat([[-1], self._image_shape], 0))
+        # Keep the static shape: convolutions of unknown spatial size run much slower.
+        chunk.set_shape(self._static_shape)
+        return chunk
 
     def _features(self, k):
         """Pass-1 projections `[N, V, D]` of chunk `k` (moving statistics reset first)."""
