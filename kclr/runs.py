@@ -197,7 +197,7 @@ def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, mo
         cb.MetricsCSV(work_dir / rundir.METRICS_FILE),
         cb.TensorBoardScalars(work_dir / rundir.LOG_DIR),
     ]
-    if verbose:
+    if verbose == 2:  # with Keras's progress bars (verbose 1) the line would repeat them
         out.append(cb.EpochLine(run.epochs))
     if is_chief:
         out.append(cb.CurvesPNG(run_dir / rundir.METRICS_FILE, run_dir / rundir.CURVES_FILE))
@@ -234,7 +234,7 @@ def fit(
         cfg: a resolved `kclr.config.Config` (`kclr.config.resolve(...)`).
         out: the run directory (default `runs/<preset>-<timestamp>`).
         resume: continue the run in `out` from its last checkpoint.
-        verbose: 0 silent, 1 progress bars + one line per epoch, 2 one line per epoch.
+        verbose: 0 silent, 1 Keras progress bars, 2 one line per epoch.
         callbacks: extra Keras callbacks (run after kclr's).
         strategy: a `tf.distribute.Strategy` (default: from `cfg.train.strategy`).
 
