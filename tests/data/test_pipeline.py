@@ -34,6 +34,7 @@ def test_unlabelled_source_has_no_labels_key():
     assert set(batch) == {"views"}
 
 
+@pytest.mark.slow  # the folder test below checks seeded reproducibility by default
 def test_seeded_deterministic_runs_are_identical():
     def first_two(seed):
         dataset = D.pretraining_dataset(
@@ -197,7 +198,7 @@ def test_decode_crops_resize_of_each_crop_with_flips(encode):
     np.testing.assert_allclose(out[1], ref1, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["arrays", "folder"])
+@pytest.mark.parametrize("kind", [pytest.param("arrays", marks=pytest.mark.slow), "folder"])
 def test_start_step_continues_the_uninterrupted_stream(kind, image_folder):
     # Resuming a run starts the pipeline at a global step: the batches must equal those
     # an uninterrupted stream yields there, inside the second (reshuffled) pass.

@@ -100,7 +100,7 @@ def _run_workers(tmp_path, images, labels, initial, floatx, learning_rate):
 # test (reduction order + synchronized-BN variance amplify rounding in BN parameters).
 @pytest.mark.parametrize(
     "floatx, learning_rate",
-    [("float64", 0.5), ("float32", 0.05)],
+    [("float64", 0.5), pytest.param("float32", 0.05, marks=pytest.mark.slow)],
 )
 def test_multiworker_step_equals_single_device(tmp_path, floatx, learning_rate):
     images, labels = tiny_data(batch=8)

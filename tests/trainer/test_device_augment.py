@@ -74,6 +74,7 @@ def test_augmentation_depends_on_the_step():
     assert first.dtype == np.float32 and 0.0 <= first.min() and first.max() <= 1.0
 
 
+@pytest.mark.slow  # two extra traced steps; the stream tests above run by default
 def test_xla_and_mixed_precision():
     images = tf.constant((np.random.default_rng(2).random((8, 8, 8, 3)) * 255).astype(np.uint8))
     trainer = _trainer(jit_compile=True)
