@@ -18,7 +18,7 @@ from kclr.augment.pipeline import AugmentationPipeline, split_stages
 from kclr.augment.random_flip import RandomFlip
 from kclr.augment.random_resized_crop import RandomResizedCrop
 from kclr.data import decode
-from kclr.data.elements import encoded_elements
+from kclr.data.elements import encoded_elements, ordered
 from kclr.data.photometric import to_uint8
 from kclr.data.seeding import BATCH_SALT, ELEMENT_SALT, fold
 from kclr.data.source_types import Source
@@ -79,12 +79,7 @@ def _array_pipeline(
         geometric, _ = split_stages(augmenter)
         multi_view = MultiView(AugmentationPipeline(geometric, clip=False), views=views)
     dataset = tf.data.Dataset.range(len(source.images))
-    if num_shards > 1:
-        dataset = dataset.shard(num_shards, shard)
-    if shuffle:
-        dataset = dataset.shuffle(len(source.images), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
+    dataset = ordered(dataset, len(source.images), shard, num_shards, shuffle, seed, repeat)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
     if skip_batches:
         dataset = dataset.skip(skip_batches)

@@ -17,6 +17,17 @@ from kclr.data.tfds_sources import import_tfds
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def ordered(dataset, size: int, shard: int, num_shards: int, shuffle: bool, seed, repeat: bool):
+    """`dataset` (of `size` elements) sharded, shuffled each pass (seeded) and repeated."""
+    if num_shards > 1:
+        dataset = dataset.shard(num_shards, shard)
+    if shuffle:
+        dataset = dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset
+
+
 def encoded_elements(
     source: Source,
     batch_size: int,
@@ -32,12 +43,7 @@ def encoded_elements(
         dataset = tf.data.Dataset.from_tensor_slices(
             {"filename": source.files, "label": np.asarray(labels, np.int32)}
         )
-        if num_shards > 1:
-            dataset = dataset.shard(num_shards, shard)
-        if shuffle:
-            dataset = dataset.shuffle(len(source.files), seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            dataset = dataset.repeat()
+        dataset = ordered(dataset, len(source.files), shard, num_shards, shuffle, seed, repeat)
         return dataset.map(
             lambda e: {**e, "data": tf.io.read_file(e["filename"])},
             num_parallel_calls=AUTOTUNE,
