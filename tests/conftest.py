@@ -64,3 +64,15 @@ def mirrored_strategy_2():
     if len(devices) < 2:
         pytest.skip("needs 2 logical CPU devices")
     return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+
+
+@pytest.fixture
+def floatx(request):
+    """Sets Keras's float type and dtype policy to `request.param` (indirect parametrize)."""
+    import keras
+
+    keras.config.set_floatx(request.param)
+    keras.config.set_dtype_policy(request.param)
+    yield request.param
+    keras.config.set_floatx("float32")
+    keras.config.set_dtype_policy("float32")

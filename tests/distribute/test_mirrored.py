@@ -7,7 +7,6 @@ from __future__ import annotations
 import pathlib
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -33,15 +32,6 @@ def _step(strategy, images, labels, initial=None, learning_rate=0.5):
         compile_trainer(trainer, learning_rate=learning_rate)
     history = trainer.fit(dataset(images, labels, len(images)), epochs=1, verbose=0)
     return start, weights_by_path(trainer), history.history
-
-
-@pytest.fixture
-def floatx(request):
-    keras.config.set_floatx(request.param)
-    keras.config.set_dtype_policy(request.param)
-    yield request.param
-    keras.config.set_floatx("float32")
-    keras.config.set_dtype_policy("float32")
 
 
 # float32 uses a smaller learning rate: BN gamma/beta get plain SGD, and at 0.5 one

@@ -26,15 +26,6 @@ def strategy4():
     )
 
 
-@pytest.fixture
-def floatx(request):
-    keras.config.set_floatx(request.param)
-    keras.config.set_dtype_policy(request.param)
-    yield request.param
-    keras.config.set_floatx("float32")
-    keras.config.set_dtype_policy("float32")
-
-
 @keras.saving.register_keras_serializable(package="kclr_tests")
 class LocalBNHead(keras.layers.Layer):
     """Dense -> per-replica BN -> ReLU -> Dense, optionally with dropout; returns hiddens."""
