@@ -3,8 +3,9 @@
 Runs each configuration in its own subprocess (so its peak RSS is its own) and prints
 one JSON document: for each configuration the peak resident memory (`peak_rss_mb`,
 the process's `ru_maxrss`), the memory once the model is built (`built_rss_mb`), the
-mean step time and the time per image; then the ratios against the plain batch-256
-step measured in the same run.
+median step time (each step timed on its own, after one tracing step) and the time per
+image; then the ratios against the plain batch-256 step measured in the same run, and
+against the plain step at the same batch where that one fits.
 
 Configurations (default): the gradient-cached step at global batch 256, 1024 and 4096
 with chunks of 256 images, and the plain step at 256, 1024, 4096 in increasing order
@@ -43,7 +44,12 @@ def _parse_args(argv=None):
     parser.add_argument("--memory-budget-gb", type=float, default=8.0)
     parser.add_argument("--width", type=float, default=0.25, help="ResNet-18 width multiplier")
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per configuration")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=3,
+        help="timed steps per configuration (the median is reported)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (for tests)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -56,6 +62,24 @@ def _parse_args(argv=None):
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _step_timer():
+    """A Keras callback whose `seconds` lists the wall time of every training step."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return StepTimer()
 
 
 def run_configuration(config: dict) -> dict:
@@ -87,12 +111,15 @@ def run_configuration(config: dict) -> dict:
     data = tf.data.Dataset.range(1).repeat().map(lambda _: {"views": tf.random.uniform(shape)})
     trainer(tf.zeros((1, 2, size, size, 3)))
     built = _rss_mb()
-    start = time.perf_counter()
-    trainer.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
-    warmup = time.perf_counter() - start
-    start = time.perf_counter()
-    history = trainer.fit(data, epochs=1, steps_per_epoch=config["steps"], verbose=0)
-    step = (time.perf_counter() - start) / config["steps"]
+    timer = _step_timer()
+    # One `fit`: step 0 traces, the others are timed one by one. Timing whole `fit`
+    # calls instead would add the input pipeline's teardown at the end of each call
+    # (several seconds on CPU), which is not a cost of the step.
+    history = trainer.fit(
+        data, epochs=1, steps_per_epoch=1 + config["steps"], verbose=0, callbacks=[timer]
+    )
+    warmup, timed = timer.seconds[0], sorted(timer.seconds[1:])
+    step = timed[len(timed) // 2]  # the median
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return {
         **config,
@@ -100,6 +127,7 @@ def run_configuration(config: dict) -> dict:
         "peak_rss_mb": round(peak, 1),
         "built_rss_mb": round(built, 1),
         "step_seconds": round(step, 3),
+        "step_seconds_all": [round(t, 3) for t in timer.seconds[1:]],
         "ms_per_image": round(1000 * step / batch, 3),
         "warmup_seconds": round(warmup, 2),
         "loss": float(history.history["loss"][-1]),
@@ -126,6 +154,14 @@ def _predicted_peak_mb(plain: list[dict], batch: int) -> float | None:
     return b["peak_rss_mb"] + slope * (batch - b["batch"])
 
 
+def _ratios(result: dict, base: dict) -> dict:
+    name = f"plain {base['batch']}"
+    return {
+        f"peak_rss / {name}": round(result["peak_rss_mb"] / base["peak_rss_mb"], 3),
+        f"ms_per_image / {name}": round(result["ms_per_image"] / base["ms_per_image"], 3),
+    }
+
+
 def main(argv=None):
     args = _parse_args(argv)
     if args.child:
@@ -149,18 +185,14 @@ def main(argv=None):
     fitted = [r for r in plain if "peak_rss_mb" in r]
     base = fitted[0] if fitted else None
     ratios = {}
-    if base is not None:
-        for r in results:
-            if "peak_rss_mb" in r and r is not base:
-                name = f"{r['mode']} {r['batch']}" + (f" chunk {r['chunk']}" if r["chunk"] else "")
-                ratios[name] = {
-                    f"peak_rss / plain {base['batch']}": round(
-                        r["peak_rss_mb"] / base["peak_rss_mb"], 3
-                    ),
-                    f"ms_per_image / plain {base['batch']}": round(
-                        r["ms_per_image"] / base["ms_per_image"], 3
-                    ),
-                }
+    for r in results:
+        if base is None or "peak_rss_mb" not in r or r is base:
+            continue
+        name = f"{r['mode']} {r['batch']}" + (f" chunk {r['chunk']}" if r["chunk"] else "")
+        ratios[name] = _ratios(r, base)
+        same = [p for p in fitted if p["batch"] == r["batch"] and p is not r]
+        if same:
+            ratios[name].update(_ratios(r, same[0]))
     import tensorflow as tf
 
     report = {

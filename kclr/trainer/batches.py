@@ -52,11 +52,7 @@ class ViewBatches:
             num_views = self.num_views
         elif rank == 5:
             batch = tf.shape(views)[0]
-            num_views = views.shape[1]
-            if num_views is None or num_views < 2:
-                raise ValueError(
-                    f"Contrastive training needs at least 2 views; received views of shape {views.shape}."
-                )
+            num_views = self._num_views_of(views)
             # [B, V, H, W, C] -> [V, B, H, W, C] -> [V*B, H, W, C], as the official code.
             images = tf.reshape(
                 tf.transpose(views, [1, 0, 2, 3, 4]),
@@ -71,6 +67,16 @@ class ViewBatches:
         elif images.dtype.is_integer:
             images = tf.image.convert_image_dtype(images, tf.float32)
         return images, num_views, batch
+
+    @staticmethod
+    def _num_views_of(views):
+        """`V` of views `[B, V, H, W, C]`, or a clear error."""
+        num_views = views.shape[1]
+        if num_views is None or num_views < 2:
+            raise ValueError(
+                f"Contrastive training needs at least 2 views; received views of shape {views.shape}."
+            )
+        return num_views
 
     def _augment_on_device(self, images, num_views):
         """Applies `device_augmenter` to the local batch of views, once per step.
@@ -88,21 +94,34 @@ class ViewBatches:
         `r*B .. r*B+B-1` of every view) and keeps its rows, so a step on R replicas
         augments exactly as one step on a single device.
         """
+        if not isinstance(self.device_augmenter, AugmentationLayer | None):
+            if images.dtype.is_integer:
+                images = tf.image.convert_image_dtype(images, tf.float32)
+            return self.device_augmenter(images, training=True)
+        return self._augment_rows(images, *_global_rows(tf.shape(images)[0], num_views))
+
+    def _augments_by_rows(self):
+        """True when the device stage can run on any part of the batch: nothing to
+        augment, or a kclr augmentation layer (per-image draws, see `_augment_rows`)."""
+        return isinstance(self.device_augmenter, AugmentationLayer | None)
+
+    def _augment_rows(self, images, rows, total):
+        """The photometric stage on rows `rows` of the global view-major batch of
+        `total` images (`rows=None`: all of it); float32 images out.
+
+        Per-image draws depend only on the seed and the row, so any split of the batch
+        (replicas, gradient-cache chunks) augments exactly as the whole batch at once.
+        """
         if self.device_augmenter is None:
             if images.dtype.is_integer:
                 images = tf.image.convert_image_dtype(images, tf.float32)
             return images
-        if not isinstance(self.device_augmenter, AugmentationLayer):
-            if images.dtype.is_integer:
-                images = tf.image.convert_image_dtype(images, tf.float32)
-            return self.device_augmenter(images, training=True)
         step = tf.constant(0, tf.int64)
         if self.optimizer is not None:
             step = tf.cast(self.optimizer.iterations, tf.int64)
         seed = tf.random.experimental.stateless_fold_in(
             tf.constant([self.augment_seed, 0], tf.int64), step, alg=RNG_ALG
         )
-        rows, total = _global_rows(tf.shape(images)[0], num_views)
         with device_batch(rows, total):
             return self.device_augmenter(images, training=True, seed=seed)
 

@@ -10,7 +10,8 @@ Gradient caching computes the exact large-batch loss in two passes over chunks:
 1. **Pass 1** forwards every chunk (no tape) and keeps only its projections.
 2. The loss of the whole local batch is computed on the projections (under a
    `tf.distribute` strategy: against the candidates of all replicas, divided by the
-   replica count, as without caching), with its gradient `dL/dz` per projection.
+   replica count, as without caching), with its gradient `dL/dz` per projection, a
+   block of anchors at a time (`kclr.trainer.blockwise`).
 3. **Pass 2** re-runs each chunk under a tape and pushes the cached `dL/dz` through it
    (the gradient of `sum(z * stop_gradient(dL/dz))`), accumulating the weight
    gradients. One optimizer step is then applied to the summed gradients.
@@ -35,8 +36,14 @@ variables of the encoder and the projection head (BatchNorm moving statistics)
 are reset to their values at the start of the step, and their per-chunk updates are
 averaged at the end. The integer ones (Keras `SeedGenerator` states, used by dropout
 and other in-model randomness) advance from chunk to chunk and are rewound before
-pass 2, so pass 2 draws exactly the random numbers of pass 1. Device augmentation
-(`device_augmenter`) runs once on the whole local batch before chunking.
+pass 2, so pass 2 draws exactly the random numbers of pass 1.
+
+The batch is never copied whole: each chunk is sliced from the batch as it came
+(batch-major, often uint8) and converted or augmented on its own, in both passes. A
+kclr device augmentation layer draws each image's parameters from the step's seed and
+the image's row in the global batch (`ViewBatches._augment_rows`), so chunk `k` is
+augmented exactly as within the whole batch, or on replica `k`. Any other
+`device_augmenter` runs once on the whole local batch before chunking.
 
 The supervised head (`num_classes`) sees stopped-gradient features, so its loss is
 computed chunk by chunk in pass 2 (weighted by `1 / K`, giving the batch mean).
@@ -61,8 +68,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.losses.core import ContrastiveLoss, cross_replica_concat, replica_info, to_loss_dtype
-from kclr.trainer.metrics import contrastive_accuracy, contrastive_entropy
+from kclr.losses.core import replica_info, to_loss_dtype
+from kclr.trainer import blockwise
 
 
 def num_chunks(batch: int | None, chunk_size: int) -> int:
@@ -159,39 +166,61 @@ def gradient_cache_step(trainer, views, labels):
         `[V*B, classes]` (or `None`), the contrastive loss, the supervised loss (or
         `None`) and `(contrast_acc, contrast_entropy)` computed chunk by chunk.
     """
-    images, num_views, batch = trainer._views_to_batch(views, training=True)  # augmented once
+    rank = views.shape.rank
+    batch_major = trainer._augments_by_rows() and (
+        rank == 5 or (rank == 4 and trainer.device_augmenter is not None)
+    )
+    if batch_major:
+        # Chunks are sliced from the batch as it came (batch-major, often uint8) and
+        # augmented one by one in both passes (`_Step.chunk`): no float32 or
+        # augmented copy of the whole batch is made.
+        num_views = trainer._num_views_of(views) if rank == 5 else trainer.num_views
+        images, batch = views, tf.shape(views)[0]
+        image_shape, static_images = views.shape[rank - 3 :], views.shape[0]
+    else:
+        images, num_views, batch = trainer._views_to_batch(views, training=True)  # augmented once
+        image_shape = images.shape[1:]
+        static_images = None if images.shape[0] is None else images.shape[0] // num_views
     trainer._assert_equal_replica_batches(batch)
-    if trainer._image_shape is None and images.shape[1:].is_fully_defined():
-        trainer._image_shape = tuple(int(d) for d in images.shape[1:])
+    if trainer._image_shape is None and image_shape.is_fully_defined():
+        trainer._image_shape = tuple(int(d) for d in image_shape)
         trainer.built = True
-    static_images = images.shape[0]
-    local_batch = None if static_images is None else static_images // num_views
-    step = _Step(trainer, images, labels, num_views, local_batch)
+    step = _Step(trainer, images, labels, num_views, static_images, batch_major)
     # A strategy forbids cross-replica synchronisation (synchronised BN) inside a
     # `tf.while_loop`: with several replicas the chunk loop is unrolled instead.
     unrolled = tf.distribute.get_strategy().num_replicas_in_sync > 1
     features = step.pass_one(unrolled)
-    contrastive, feature_grads = step.loss(features, labels)  # and dL/dz [B, V, D]
+    loss_fn, blocks = trainer.contrastive_loss, step.chunks > 1
+    # The loss of the whole batch and dL/dz [B, V, D], a block of anchors at a time.
+    contrastive, feature_grads = blockwise.loss_and_gradient(
+        loss_fn, trainer.optimizer, features, labels, blocks
+    )
     gradients, logits_sup, sup = step.pass_two(feature_grads, unrolled)
     trainer.optimizer.apply(gradients, step.variables)
-    return features, logits_sup, contrastive, sup, num_views, step.contrast_metrics(features)
+    contrast = blockwise.contrast_metrics(loss_fn, features)
+    return features, logits_sup, contrastive, sup, num_views, contrast
 
 
 class _Step:
     """The chunks of one step and the two passes over them."""
 
-    def __init__(self, trainer, images, labels, num_views, local_batch):
+    def __init__(self, trainer, images, labels, num_views, local_batch, batch_major):
         self.trainer = trainer
         self.num_views = num_views
         self.chunks = num_chunks(local_batch, trainer.gradient_cache_chunk_size)
         self.size = local_batch // self.chunks
-        # [V*B, ...] -> [V, K, N, ...] (a view, no copy): chunk k is images
-        # [k*N, (k+1)*N) of every view, view-major; see `chunk`.
-        self._image_shape = tf.shape(images)[1:]
-        self._static_shape = [num_views * self.size, *images.shape[1:]]
-        self._grouped = tf.reshape(
-            images, tf.concat([[num_views, self.chunks, -1], self._image_shape], 0)
-        )
+        # Reshapes only (no copy): chunk k is images [k*N, (k+1)*N) of every view.
+        # Batch-major views [B, V, ...] -> [K, N, V, ...]; view-major images
+        # [V*B, ...] -> [V, K, N, ...]. See `chunk`.
+        self.batch_major = batch_major
+        self._tiled = batch_major and images.shape.rank == 4  # raw images: V copies each
+        self._image_shape = tf.shape(images)[-3:]
+        self._static_shape = [num_views * self.size, *images.shape[-3:]]
+        if not batch_major:
+            grouped = [num_views, self.chunks, -1]
+        else:
+            grouped = [self.chunks, -1] if self._tiled else [self.chunks, -1, num_views]
+        self._grouped = tf.reshape(images, tf.concat([grouped, self._image_shape], 0))
         self.labels = None
         if labels is not None:
             self.labels = tf.reshape(tf.cast(labels, tf.int32), [self.chunks, self.size])
@@ -205,12 +234,34 @@ class _Step:
         return k * self.size + tf.range(self.size)
 
     def chunk(self, k):
-        """The view-major images `[V*N, H, W, C]` of chunk `k` (a copy of one chunk only)."""
-        chunk = tf.gather(self._grouped, k, axis=1)  # static shape, also under XLA
+        """The view-major float images `[V*N, H, W, C]` of chunk `k`, augmented on the
+        device when the batch came raw (a copy of one chunk only)."""
+        if not self.batch_major:  # augmented already
+            chunk = tf.gather(self._grouped, k, axis=1)  # [V, N, ...]; static shape under XLA
+            return self._flat(chunk)
+        chunk = tf.gather(self._grouped, k)  # [N, V, ...] or raw images [N, ...]
+        if self._tiled:
+            chunk = tf.stack([chunk] * self.num_views)
+        else:
+            chunk = tf.transpose(chunk, [1, 0, 2, 3, 4])
+        return self.trainer._augment_rows(self._flat(chunk), *self._global_rows(k))
+
+    def _flat(self, chunk):
+        """`[V, N, H, W, C]` -> `[V*N, H, W, C]` with the static shape."""
         chunk = tf.reshape(chunk, tf.concat([[-1], self._image_shape], 0))
         # Keep the static shape: convolutions of unknown spatial size run much slower.
         chunk.set_shape(self._static_shape)
         return chunk
+
+    def _global_rows(self, k):
+        """Rows of chunk `k`'s view-major images in the global view-major batch, and
+        its size: what `device_batch` needs to draw each image's own parameters."""
+        replicas, replica = replica_info()
+        local_batch = self.chunks * self.size
+        global_batch = replicas * local_batch
+        sample = replica * local_batch + k * self.size + tf.range(self.size)
+        rows = tf.range(self.num_views)[:, None] * global_batch + sample[None, :]
+        return tf.reshape(rows, [-1]), self.num_views * global_batch
 
     def _features(self, k):
         """Pass-1 projections `[N, V, D]` of chunk `k` (moving statistics reset first)."""
@@ -239,86 +290,9 @@ class _Step:
             (tf.constant(1), array),
             parallel_iterations=1,
         )
-        return array.concat()  # [B, V, D]
-
-    def loss(self, features, labels):
-        """The contrastive loss of the batch and its gradient `[B, V, D]` w.r.t. `features`.
-
-        Losses with a `per_sample(..., candidates=...)` method (NT-Xent, SupCon) are
-        computed one chunk of anchors at a time against all candidates, so memory
-        holds `[V*N, V*B]` logits, not `[V*B, V*B]`; other losses in one piece.
-        """
-        loss_fn, optimizer = self.trainer.contrastive_loss, self.trainer.optimizer
-        blockwise = (
-            self.chunks > 1
-            and isinstance(loss_fn, ContrastiveLoss)
-            and type(loss_fn).per_sample is not ContrastiveLoss.per_sample
-            and loss_fn.reduction == "sum_over_batch_size"
-        )
-        if not blockwise:
-            with tf.GradientTape() as tape:
-                tape.watch(features)
-                contrastive = loss_fn(labels, features)
-                scaled = optimizer.scale_loss(contrastive)
-            return contrastive, tape.gradient(scaled, features)
-        replicas, replica_id = replica_info()
-        local_batch = self.chunks * self.size
-        offset = replica_id * local_batch
-        everyone = cross_replica_concat(features)  # [M, V, D], M = replicas * B
-        all_labels = None if self.labels is None else cross_replica_concat(self.labels)
-        all_labels = None if all_labels is None else tf.reshape(all_labels, [-1])
-
-        def block(k, total, grads):
-            start = offset + k * self.size
-            with tf.GradientTape() as tape:
-                tape.watch(everyone)
-                anchors = tf.gather(everyone, start + tf.range(self.size))  # [N, V, D]
-                block_labels = None if self.labels is None else self.labels[k]
-                per_sample = loss_fn.per_sample(
-                    block_labels, anchors, candidates=(everyone, all_labels, start)
-                )
-                # The Keras reduction: mean over the local batch, / replicas.
-                value = tf.reduce_sum(per_sample) / tf.cast(
-                    local_batch * replicas, per_sample.dtype
-                )
-                scaled = optimizer.scale_loss(value)
-            return k + 1, total + value, grads + tape.gradient(scaled, everyone)
-
-        _, contrastive, grads = tf.while_loop(
-            lambda k, *_: k < self.chunks,
-            block,
-            (tf.constant(0), tf.zeros([], everyone.dtype), tf.zeros_like(everyone)),
-            parallel_iterations=1,
-        )
-        if replicas > 1:  # the backward of the all-gather: sum over replicas, own rows
-            context = tf.distribute.get_replica_context()
-            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        return contrastive, tf.gather(grads, offset + tf.range(local_batch))
-
-    def contrast_metrics(self, features):
-        """`contrast_acc` and `contrast_entropy` (official definitions), one chunk of
-        view-0 anchors at a time against the global view-1 candidates."""
-        loss_fn = self.trainer.contrastive_loss
-        temperature = getattr(loss_fn, "temperature", 1.0)
-        if getattr(loss_fn, "normalize", True):
-            features = tf.math.l2_normalize(features, axis=-1)
-        _, replica_id = replica_info()
-        candidates = cross_replica_concat(features[:, 1])  # [M, D]
-        offset = replica_id * self.chunks * self.size
-
-        def block(k, correct, entropy):
-            anchors = tf.gather(features[:, 0], self.rows(k))  # [N, D]
-            logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature
-            positives = offset + k * self.size + tf.range(self.size)
-            accuracy = contrastive_accuracy(logits, positives)
-            entropy = entropy + tf.cast(contrastive_entropy(logits), entropy.dtype)
-            return k + 1, correct + accuracy, entropy
-
-        zeros = (tf.zeros([], tf.float32), tf.zeros([], features.dtype))
-        _, correct, entropy = tf.while_loop(
-            lambda k, *_: k < self.chunks, block, (tf.constant(0), *zeros)
-        )
-        return correct / self.chunks, entropy / tf.cast(self.chunks, entropy.dtype)
+        features = array.concat()  # [B, V, D]
+        features.set_shape([self.chunks * self.size, self.num_views, None])
+        return features
 
     def _chunk_gradients(self, k, feature_grads, reached):
         """Pass 2 on chunk `k`: weight gradients, new moving statistics, sup loss and logits."""

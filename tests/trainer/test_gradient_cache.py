@@ -62,7 +62,7 @@ def local_bn_encoder(size=8):
     return keras.Model(inputs, x, name="encoder")
 
 
-def make_trainer(chunk=None, num_classes=None, dropout=0.0, augmenter=None, seed=0):
+def make_trainer(chunk=None, num_classes=None, dropout=0.0, augmenter=None, seed=0, **kwargs):
     keras.utils.set_random_seed(seed)
     return kclr.ContrastiveTrainer(
         local_bn_encoder(),
@@ -70,6 +70,7 @@ def make_trainer(chunk=None, num_classes=None, dropout=0.0, augmenter=None, seed
         num_classes=num_classes,
         device_augmenter=augmenter,
         gradient_cache_chunk_size=chunk,
+        **kwargs,
     )
 
 
@@ -85,9 +86,9 @@ def dataset(images, labels):
     return tf.data.Dataset.from_tensor_slices(elements).batch(len(images), drop_remainder=True)
 
 
-def one_step(strategy, images, labels, initial, compile_kwargs, chunk=None, num_classes=None):
+def one_step(strategy, images, labels, initial, compile_kwargs, chunk=None, **kwargs):
     with strategy.scope():
-        trainer = make_trainer(chunk, num_classes)
+        trainer = make_trainer(chunk, **kwargs)
         trainer(images[:1], training=False)
         if initial is not None:
             trainer.set_weights(initial)
@@ -95,6 +96,17 @@ def one_step(strategy, images, labels, initial, compile_kwargs, chunk=None, num_
         trainer.compile(**compile_kwargs())
     logs = trainer.fit(dataset(images, labels), epochs=1, verbose=0).history
     return trainer, start, {k: v[-1] for k, v in logs.items()}
+
+
+def uint8_cast_shapes(graph):
+    """Output shapes of the image casts from uint8 in a traced step and its loop bodies."""
+    graphs = [graph] + [f.graph for f in graph._functions.values()]
+    return {
+        tuple(op.outputs[0].shape)
+        for g in graphs
+        for op in g.get_operations()
+        if op.type == "Cast" and op.inputs[0].dtype == tf.uint8 and op.outputs[0].shape.rank == 4
+    }
 
 
 def replica_mean(variable, strategy):
@@ -163,6 +175,46 @@ def test_cached_step_equals_four_replicas_ntxent(floatx, rtol, atol, strategy4):
         mirrored.encoder.get_layer("bn").moving_mean.value
     )
     assert np.abs(np.asarray(copies[0]) - np.asarray(copies[1])).max() > 1e-4
+
+
+@pytest.mark.parametrize("floatx", ["float64"], indirect=True)
+def test_uint8_views_are_chunked_without_a_float_copy_of_the_batch(floatx, strategy4):
+    """uint8 views (no device augmenter) are converted chunk by chunk: same step."""
+    images, labels = data()
+    images = np.round(images * 255).astype("uint8")
+    default = tf.distribute.get_strategy()
+    mirrored, start, mirrored_logs = one_step(strategy4, images, labels, None, sgd)
+    cached, _, cached_logs = one_step(default, images, labels, start, sgd, chunk=16 // REPLICAS)
+    assert_step_equal(
+        (cached, cached_logs), (mirrored, mirrored_logs), strategy4, start, 1e-10, 1e-12
+    )
+    # The cached step's graph holds no float copy of the whole batch: every cast
+    # from uint8 works on one chunk [V*N, 8, 8, 3].
+    step = tf.function(lambda v: cached.train_step({"views": v, "labels": labels}))
+    graph = step.get_concrete_function(tf.TensorSpec(images.shape, tf.uint8)).graph
+    assert uint8_cast_shapes(graph) == {(2 * 16 // REPLICAS, 8, 8, 3)}
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["views", "raw_images"])
+def test_device_photometric_runs_per_chunk_as_on_replicas(raw, strategy4):
+    """kclr's device stage augments each chunk in both passes, drawing every image's own
+    parameters: the step equals 4 replicas (each augmenting its part of the batch)."""
+    images, labels = data()
+    images = np.round(images * 255).astype("uint8")
+    if raw:  # [B, H, W, C]: the trainer makes the views
+        images = images[:, 0]
+    stage = {"augmenter": kclr.data.photometric_stage("simclr", 8), "augment_seed": 7}
+    default = tf.distribute.get_strategy()
+    mirrored, start, mirrored_logs = one_step(strategy4, images, labels, None, sgd, **stage)
+    stage["augmenter"] = kclr.data.photometric_stage("simclr", 8)
+    cached, _, cached_logs = one_step(default, images, labels, start, sgd, chunk=4, **stage)
+    assert_step_equal(
+        (cached, cached_logs), (mirrored, mirrored_logs), strategy4, start, 2e-5, 1e-6
+    )
+    # No augmented copy of the whole batch: the stage's output is one chunk [V*N, ...].
+    step = tf.function(lambda v: cached.train_step({"views": v, "labels": labels}))
+    graph = step.get_concrete_function(tf.TensorSpec(images.shape, tf.uint8)).graph
+    assert uint8_cast_shapes(graph) == {(8, 8, 8, 3)}
 
 
 @pytest.mark.slow
