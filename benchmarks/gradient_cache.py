@@ -113,8 +113,8 @@ def run_configuration(config: dict) -> dict:
     built = _rss_mb()
     timer = _step_timer()
     # One `fit`: step 0 traces, the others are timed one by one. Timing whole `fit`
-    # calls instead would add the input pipeline's teardown at the end of each call
-    # (several seconds on CPU), which is not a cost of the step.
+    # calls instead would add the seconds each call spends idle at its end on CPU
+    # (waiting with both cores free), which are not a cost of the step.
     history = trainer.fit(
         data, epochs=1, steps_per_epoch=1 + config["steps"], verbose=0, callbacks=[timer]
     )
