@@ -195,7 +195,11 @@ def test_uint8_views_are_chunked_without_a_float_copy_of_the_batch(floatx, strat
     assert uint8_cast_shapes(graph) == {(2 * 16 // REPLICAS, 8, 8, 3)}
 
 
-@pytest.mark.parametrize("raw", [False, True], ids=["views", "raw_images"])
+@pytest.mark.parametrize(
+    "raw",
+    [False, pytest.param(True, marks=pytest.mark.slow)],  # ~20 s each: 4 replicas trace the stage
+    ids=["views", "raw_images"],
+)
 def test_device_photometric_runs_per_chunk_as_on_replicas(raw, strategy4):
     """kclr's device stage augments each chunk in both passes, drawing every image's own
     parameters: the step equals 4 replicas (each augmenting its part of the batch)."""
