@@ -63,9 +63,14 @@ class ViewBatches:
                 f"Expected views of shape [B, V, H, W, C]; received shape {views.shape}."
             )
         if training:
-            images = self._augment_on_device(images, num_views)
-        elif images.dtype.is_integer:
+            return self._augment_on_device(images, num_views), num_views, batch
+        if images.dtype.is_integer:
             images = tf.image.convert_image_dtype(images, tf.float32)
+        augmenter = self.device_augmenter
+        if augmenter is not None and not augmenter.built:
+            # Built, not applied (evaluation does not augment): otherwise Keras warns
+            # of unbuilt state when the trainer is first called outside training.
+            augmenter(images[:1], training=False)
         return images, num_views, batch
 
     @staticmethod

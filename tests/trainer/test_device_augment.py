@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -104,6 +105,21 @@ def test_uint8_views_without_augmenter_are_scaled():
     np.testing.assert_allclose(
         trainer(views).numpy(), trainer(views.astype(np.float32) / 255.0).numpy(), rtol=1e-5
     )
+
+
+def test_first_call_builds_the_augmenter_without_applying_it():
+    """Calling the trainer outside training builds the device stage (no Keras warning
+    about unbuilt state) and returns the projections of the unaugmented views."""
+    trainer = _trainer()
+    views = (np.random.default_rng(4).random((2, 2, 8, 8, 3)) * 255).astype(np.uint8)
+    assert not trainer.device_augmenter.built
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        features = trainer(views, training=False)
+    assert trainer.device_augmenter.built
+    expected = trainer(views.astype(np.float32) / 255.0, training=False)
+    np.testing.assert_allclose(features.numpy(), expected.numpy(), rtol=1e-6)
+    assert features.shape == (2, 2, 5)
 
 
 @pytest.mark.parametrize("bad", ["gpu"])
