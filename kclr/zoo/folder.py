@@ -85,6 +85,14 @@ def sha256_table(directory: pathlib.Path) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- checking
+def read_json(path: pathlib.Path) -> Any:
+    """The JSON document in `path`, or a `ZooFormatError` naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ZooFormatError(f"{os.fspath(path)!r} is not valid JSON: {error}.") from error
+
+
 def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
     """Reads a zoo folder's `metadata.json`, which must hold the `sha256` table."""
     path = pathlib.Path(directory) / METADATA_FILE
@@ -93,10 +101,7 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
             f"{os.fspath(directory)!r} has no {METADATA_FILE}: kclr cannot check the weights' "
             "sha256. Re-export it with `kclr.zoo.save`."
         )
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ZooFormatError(f"{os.fspath(path)!r} is not valid JSON: {error}.") from error
+    meta = read_json(path)
     if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), dict):
         raise ZooFormatError(f"{os.fspath(path)!r} lacks the 'sha256' table of the weight files.")
     return meta

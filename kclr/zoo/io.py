@@ -39,6 +39,7 @@ from kclr.zoo.folder import (
     WEIGHTS_FILE,
     ZooFormatError,
     check_destination,
+    read_json,
     read_metadata,
     sha256_table,
     staged,
@@ -157,11 +158,7 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
         )
     if path.stat().st_size > _MAX_CONFIG_BYTES:
         raise ZooFormatError(f"{os.fspath(path)!r} is too large for a kclr config.")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ZooFormatError(f"{os.fspath(path)!r} is not valid JSON: {error}.") from error
-    return validate_config(config, source=os.fspath(path))
+    return validate_config(read_json(path), source=os.fspath(path))
 
 
 # ----------------------------------------------------------------------------- building

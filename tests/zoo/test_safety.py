@@ -80,6 +80,18 @@ def test_configs_with_unknown_fields_are_refused(folder, edit, message):
         kclr.zoo.load(folder)
 
 
+@pytest.mark.parametrize("name", ["config.json", "metadata.json"])
+def test_truncated_json_names_the_file(folder, name):
+    from kclr.zoo.folder import read_metadata
+    from kclr.zoo.io import read_config
+
+    text = (folder / name).read_text()
+    (folder / name).write_text(text[: len(text) // 2])
+    read = read_config if name == "config.json" else read_metadata
+    with pytest.raises(ZooFormatError, match=f"{name}' is not valid JSON"):
+        read(folder)
+
+
 def test_zip_member_escaping_target_is_refused(tmp_path):
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as handle:
