@@ -13,6 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kclr.augment.base import RNG_ALG, AugmentationLayer, device_batch
+from kclr.losses.core import replica_info
 
 
 class ViewBatches:
@@ -99,11 +100,13 @@ class ViewBatches:
         `r*B .. r*B+B-1` of every view) and keeps its rows, so a step on R replicas
         augments exactly as one step on a single device.
         """
-        if not isinstance(self.device_augmenter, AugmentationLayer | None):
+        if not self._augments_by_rows():
             if images.dtype.is_integer:
                 images = tf.image.convert_image_dtype(images, tf.float32)
             return self.device_augmenter(images, training=True)
-        return self._augment_rows(images, *_global_rows(tf.shape(images)[0], num_views))
+        if replica_info()[0] == 1:
+            return self._augment_rows(images, None, None)  # the rows are the batch
+        return self._augment_rows(images, *global_rows(tf.shape(images)[0] // num_views, num_views))
 
     def _augments_by_rows(self):
         """True when the device stage can run on any part of the batch: nothing to
@@ -190,19 +193,15 @@ class ViewBatches:
         return super()._maybe_symbolic_build(data_batch=data_batch)
 
 
-def _global_rows(local_size, num_views):
-    """Rows of a replica's view-major `[V*B]` images in the global `[V*N]` batch.
+def global_rows(local_batch, num_views, start=0, count=None):
+    """Rows in the global view-major `[V*N]` batch of this replica's samples
+    `[start, start + count)` (all of them by default), every view; and `V*N`.
 
-    Returns `(rows, total)`, `(None, None)` with one replica (the rows are the batch).
+    Replica `r` holds samples `r*B .. r*B+B-1` of every view (`B = local_batch`).
     """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return None, None
-    replicas = context.num_replicas_in_sync
-    replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
-    batch = local_size // num_views
-    global_batch = batch * replicas
-    view = tf.range(num_views)[:, None]
-    sample = tf.range(batch)[None, :]
-    rows = tf.reshape(view * global_batch + replica * batch + sample, [-1])
-    return rows, num_views * global_batch
+    replicas, replica = replica_info()
+    count = local_batch if count is None else count
+    global_batch = local_batch * replicas
+    sample = replica * local_batch + start + tf.range(count)
+    rows = tf.range(num_views)[:, None] * global_batch + sample[None, :]
+    return tf.reshape(rows, [-1]), num_views * global_batch

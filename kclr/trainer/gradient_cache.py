@@ -68,8 +68,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.losses.core import replica_info, to_loss_dtype
+from kclr.losses.core import to_loss_dtype
 from kclr.trainer import blockwise
+from kclr.trainer.batches import global_rows
 
 
 def num_chunks(batch: int | None, chunk_size: int) -> int:
@@ -244,7 +245,9 @@ class _Step:
             chunk = tf.stack([chunk] * self.num_views)
         else:
             chunk = tf.transpose(chunk, [1, 0, 2, 3, 4])
-        return self.trainer._augment_rows(self._flat(chunk), *self._global_rows(k))
+        # Each image's own draws: its row in the global view-major batch.
+        rows = global_rows(self.chunks * self.size, self.num_views, k * self.size, self.size)
+        return self.trainer._augment_rows(self._flat(chunk), *rows)
 
     def _flat(self, chunk):
         """`[V, N, H, W, C]` -> `[V*N, H, W, C]` with the static shape."""
@@ -252,16 +255,6 @@ class _Step:
         # Keep the static shape: convolutions of unknown spatial size run much slower.
         chunk.set_shape(self._static_shape)
         return chunk
-
-    def _global_rows(self, k):
-        """Rows of chunk `k`'s view-major images in the global view-major batch, and
-        its size: what `device_batch` needs to draw each image's own parameters."""
-        replicas, replica = replica_info()
-        local_batch = self.chunks * self.size
-        global_batch = replicas * local_batch
-        sample = replica * local_batch + k * self.size + tf.range(self.size)
-        rows = tf.range(self.num_views)[:, None] * global_batch + sample[None, :]
-        return tf.reshape(rows, [-1]), self.num_views * global_batch
 
     def _features(self, k):
         """Pass-1 projections `[N, V, D]` of chunk `k` (moving statistics reset first)."""
