@@ -27,9 +27,9 @@ for entry in registry.augmentations.entries():
     print(entry.name, entry.origin, entry.description)
 ```
 
-This is the only module of kclr that reads entry points. It is a little over 400
-lines because it holds the one door whole: the `Registry` class (registration,
-lazy discovery, lookup, building from specs) and the eight registries.
+This is the only module of kclr that reads entry points. A registry registers,
+discovers and looks names up; building a component from a spec (checking its
+arguments, adding the ones a run supplies) is `kclr.spec`'s job.
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ class Registry:
         builtin_module: module whose import registers kclr's own entries.
         allow_factories: if True, plain functions are accepted as entries and
             their return value is checked against `base` when called.
+        run_arguments: the arguments a run supplies to an entry that does not declare
+            its own `run_arguments` (see `kclr.spec.run_arguments`).
     """
 
     def __init__(
@@ -120,12 +122,14 @@ class Registry:
         base: str,
         builtin_module: str,
         allow_factories: bool = False,
+        run_arguments: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
         self.group = group
         self.base = base
         self.builtin_module = builtin_module
         self.allow_factories = allow_factories
+        self.run_arguments = tuple(run_arguments)
         self._entries: dict[str, Entry] = {}
         self._discovered = False
         self._lock = threading.RLock()
@@ -280,8 +284,14 @@ class Registry:
     def get_class(self, name: str) -> Any:
         return self.entry(name).obj
 
+    def base_class(self) -> type:
+        """The class every entry is (or returns) an instance of."""
+        return _resolve_base(self.base)
+
     def get(self, identifier: Any, **kwargs: Any) -> Any:
         """Returns an instance from a name, an instance or a config dict.
+
+        The registry only looks the name up; `kclr.spec.resolve` checks and builds.
 
         Args:
             identifier: a registered name (`"ntxent"`), an existing instance (returned
@@ -289,39 +299,9 @@ class Registry:
                 form `{"class_name": ..., "config": ...}` is accepted too.
             **kwargs: constructor arguments used with a name.
         """
-        base = _resolve_base(self.base)
-        if isinstance(identifier, base):
-            return identifier
-        if isinstance(identifier, str):
-            obj = self.get_class(identifier)
-            return self._instantiate(identifier, obj, kwargs)
-        if isinstance(identifier, dict):
-            name = identifier.get("name") or identifier.get("class_name")
-            if not isinstance(name, str):
-                raise RegistryError(
-                    f"A {self.kind} config dict needs a 'name' key; received keys "
-                    f"{sorted(identifier)}. Example: {{'name': ..., 'config': {{...}}}}."
-                )
-            if "class_name" not in identifier:
-                # A kclr spec: checked against the constructor, built with its whole config.
-                from kclr import spec
+        from kclr import spec
 
-                checked = spec.check(self, identifier, where=self.kind)
-                return self._instantiate(
-                    name, self.get_class(name), {**checked["config"], **kwargs}
-                )
-            # Keras's serialized form (saved models): the class's own `from_config`.
-            config = {**dict(identifier.get("config") or {}), **kwargs}
-            if name not in self:
-                name = self._name_for_class(name)
-            obj = self.get_class(name)
-            if inspect.isclass(obj) and hasattr(obj, "from_config"):
-                return obj.from_config(config)
-            return self._instantiate(name, obj, config)
-        raise RegistryError(
-            f"Cannot make a {self.kind} from {identifier!r} ({type(identifier).__name__}): "
-            f"pass a registered name, a `{self.base}` instance or a config dict."
-        )
+        return spec.resolve(self, identifier, **kwargs)
 
     def name_of(self, obj: Any) -> str:
         """The registered name of `obj`'s class (or of `obj` itself, a class or factory)."""
@@ -333,27 +313,13 @@ class Registry:
             f"{_qualname(obj)} is not a registered {self.kind}; register it to use it by name."
         )
 
-    def _name_for_class(self, class_name: str) -> str:
+    def name_for_class(self, class_name: str) -> str:
+        """The registered name of the entry whose class is called `class_name`."""
         self._ensure_loaded()
         for entry in self._entries.values():
             if getattr(entry.obj, "__name__", None) == class_name:
                 return entry.name
         return class_name
-
-    def _instantiate(self, name: str, obj: Any, kwargs: dict[str, Any]) -> Any:
-        try:
-            instance = obj(**kwargs)
-        except TypeError as error:
-            raise RegistryError(
-                f"Could not build {self.kind} {name!r} with arguments {kwargs}: {error}."
-            ) from error
-        base = _resolve_base(self.base)
-        if not isinstance(instance, base):
-            raise RegistryError(
-                f"The {self.kind} factory {name!r} returned {type(instance).__name__}, "
-                f"expected an instance of `{self.base}`."
-            )
-        return instance
 
     def __repr__(self) -> str:
         return f"Registry(kind={self.kind!r}, group={self.group!r})"
@@ -400,17 +366,19 @@ def _make_serializable(cls: type, package: str) -> None:
     keras.saving.register_keras_serializable(package=package)(cls)
 
 
-# kind, entry-point group, base class, module registering the built-ins, factories allowed
+# kind, entry-point group, base class, module registering the built-ins, factories allowed,
+# default run arguments
 augmentations = Registry("augmentation", "kclr.augmentations", "keras.layers.Layer", "kclr.augment")
 recipes = Registry(
-    "recipe", "kclr.recipes", "keras.layers.Layer", "kclr.augment.recipe_registry", True
+    "recipe", "kclr.recipes", "keras.layers.Layer", "kclr.augment.recipes", True, ("image_size",)
 )
 encoders = Registry("encoder", "kclr.encoders", "keras.Model", "kclr.models", True)
 heads = Registry("head", "kclr.heads", "keras.layers.Layer", "kclr.models", True)
 losses = Registry("loss", "kclr.losses", "keras.losses.Loss", "kclr.losses")
 optimizers = Registry(
-    "optimizer", "kclr.optimizers", "keras.optimizers.Optimizer", "kclr.optimizers"
-)
+    "optimizer", "kclr.optimizers", "keras.optimizers.Optimizer", "kclr.optimizers",
+    run_arguments=("learning_rate",),
+)  # fmt: skip
 schedules = Registry(
     "schedule", "kclr.schedules", "keras.optimizers.schedules.LearningRateSchedule",
     "kclr.optimizers",

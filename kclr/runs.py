@@ -119,14 +119,33 @@ def plan(cfg: kconfig.Config, num_examples: int) -> RunPlan:
 
 
 # ------------------------------------------------------------------------ components
-def build(cfg: kconfig.Config, section: str, **runtime: Any) -> Any:
-    """Builds the component spec `cfg.<section>` through its registry."""
+def run_values(cfg: kconfig.Config, run: RunPlan | None = None) -> dict[str, Any]:
+    """The values the run offers its components (`kclr.config.RUN_VALUES`).
+
+    Each component takes those it declares in its `run_arguments`.
+    """
+    values: dict[str, Any] = {"image_size": cfg.data.image_size}
+    if run is not None:
+        values.update(
+            global_batch_size=cfg.data.global_batch_size, num_examples=run.num_examples,
+            epochs=cfg.train.epochs, total_steps=run.total_steps,
+        )  # fmt: skip
+    return values
+
+
+def build(cfg: kconfig.Config, section: str, **run: Any) -> Any:
+    """Builds the component spec `cfg.<section>` through its registry.
+
+    `run` holds the values the run supplies (see `run_values`); the component receives
+    the ones it declares in `run_arguments`.
+    """
     from kclr import registry, spec
 
     component = kconfig.COMPONENTS[section]
     return spec.build(
-        getattr(registry, component.registry), getattr(cfg, section), section, **runtime
-    )
+        getattr(registry, component.registry), getattr(cfg, section), section,
+        run={**run_values(cfg), **run}, sources=kconfig.RUN_VALUES,
+    )  # fmt: skip
 
 
 def build_models(cfg: kconfig.Config):
@@ -136,10 +155,7 @@ def build_models(cfg: kconfig.Config):
 
 def build_optimizer(cfg: kconfig.Config, run: RunPlan):
     """`cfg.optimizer` with the `cfg.schedule` learning rate (sized by `run`)."""
-    schedule = build(
-        cfg, "schedule", global_batch_size=cfg.data.global_batch_size,
-        num_examples=run.num_examples, epochs=cfg.train.epochs, total_steps=run.total_steps,
-    )  # fmt: skip
+    schedule = build(cfg, "schedule", **run_values(cfg, run))
     return build(cfg, "optimizer", learning_rate=schedule)
 
 
@@ -176,7 +192,7 @@ def _device_augmenter(cfg: kconfig.Config):
 
     if kdata.resolve_photometric(cfg.data.photometric) != "device":
         return None
-    return kdata.photometric_stage(build(cfg, "augmentation", image_size=cfg.data.image_size))
+    return kdata.photometric_stage(build(cfg, "augmentation"))
 
 
 def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, monitor_data):
@@ -342,7 +358,7 @@ def _dataset(cfg: kconfig.Config, run: RunPlan, source, start_step: int, strateg
     distributed = strategy.num_replicas_in_sync > 1 or distribute.is_multi_worker(strategy)
     return kdata.pretraining_dataset(
         source,
-        recipe=build(cfg, "augmentation", image_size=cfg.data.image_size),
+        recipe=build(cfg, "augmentation"),
         shuffle=True,
         repeat=True,
         deterministic=True,

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import pathlib
 import sys
-import textwrap
 import warnings
 
 import keras
 import numpy as np
 import pytest
 
-from kclr import registry
+from kclr import registry, spec
 from kclr.registry import PluginWarning, RegistryClashError, RegistryError
-
-
-def write_distribution(root: pathlib.Path, name: str, entry_points: dict, modules: dict) -> None:
-    """Writes an installed distribution (dist-info + modules) the way pip lays it out."""
-    dist_info = root / f"{name.replace('-', '_')}-0.3.1.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.3.1\n")
-    lines = []
-    for group, entries in entry_points.items():
-        lines.append(f"[{group}]")
-        lines.extend(f"{key} = {value}" for key, value in entries.items())
-    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    for filename, source in modules.items():
-        (root / filename).write_text(textwrap.dedent(source))
-
+from kclr.testing.plugins import write_distribution
 
 LAYER_MODULE = """
 import keras
@@ -186,7 +170,7 @@ def test_unknown_name_suggests_the_closest(site):
         RegistryError, match=r"Unknown augmentation 'brigthen'. Did you mean 'brighten'"
     ):
         registry.augmentations.get("brigthen")
-    with pytest.raises(RegistryError, match=r"needs a 'name' key"):
+    with pytest.raises(spec.SpecError, match=r"needs a 'name' key"):
         registry.augmentations.get({"config": {}})
 
 

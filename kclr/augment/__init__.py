@@ -9,7 +9,7 @@ Example:
 ```python
 import kclr.augment as A
 
-augmenter = A.MultiView(A.recipes.get_recipe("simclr", 224), views=2)
+augmenter = A.MultiView(kclr.registry.recipes.get("simclr", image_size=224), views=2)
 views = augmenter(images)  # [B, 2, 224, 224, 3]
 ```
 """

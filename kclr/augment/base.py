@@ -9,6 +9,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from kclr.registry import augmentations
+
 #: Stage names: geometric layers (crop, flip) run on the host at decode time on uint8;
 #: photometric layers (colour, grayscale, blur, solarize, plugins) run on the host or on
 #: the accelerator, see `kclr.data.pretraining_dataset(photometric=...)`.
@@ -281,3 +283,12 @@ def apply_where(mask: tf.Tensor, fn, images: tf.Tensor, *params: tf.Tensor) -> t
     out = tf.dynamic_stitch(indices, [keep, fn(take, *taken_params)])
     out.set_shape(images.shape)
     return out
+
+
+def as_layer(layer: Any) -> keras.layers.Layer:
+    """A Keras layer from a layer, Keras's serialized form, a registered name or a spec."""
+    if isinstance(layer, keras.layers.Layer):
+        return layer
+    if isinstance(layer, dict) and "module" in layer:
+        return keras.saving.deserialize_keras_object(layer)
+    return augmentations.get(layer)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, fold
-from kclr.augment.random_apply import _as_layer, call_layer
+from kclr.augment.base import AugmentationLayer, as_layer, fold
+from kclr.augment.random_apply import call_layer
 from kclr.registry import augmentations
 
 
@@ -31,7 +31,7 @@ class MultiView(AugmentationLayer):
     ```python
     from kclr.augment import MultiView, recipes
 
-    two_views = MultiView(recipes.get_recipe("simclr_cifar", 32), views=2)
+    two_views = MultiView(kclr.registry.recipes.get("simclr_cifar", image_size=32), views=2)
     views = two_views(tf.random.uniform([8, 32, 32, 3]))  # [8, 2, 32, 32, 3]
     ```
     """
@@ -47,9 +47,9 @@ class MultiView(AugmentationLayer):
                     f"MultiView: received {len(augmenter)} augmenters for views={views}; "
                     "pass one augmenter, or one per view."
                 )
-            self.augmenters = [_as_layer(a) for a in augmenter]
+            self.augmenters = [as_layer(a) for a in augmenter]
         else:
-            self.augmenters = [_as_layer(augmenter)]
+            self.augmenters = [as_layer(augmenter)]
 
     def get_random_transformation(self, images, seed):
         return seed
@@ -96,7 +96,7 @@ class MultiView(AugmentationLayer):
         config = dict(config)
         augmenter = config["augmenter"]
         if isinstance(augmenter, list):
-            config["augmenter"] = [_as_layer(a) for a in augmenter]
+            config["augmenter"] = [as_layer(a) for a in augmenter]
         else:
-            config["augmenter"] = _as_layer(augmenter)
+            config["augmenter"] = as_layer(augmenter)
         return cls(**config)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from kclr.augment.base import GEOMETRIC, PHOTOMETRIC, AugmentationLayer, fold, stage_of
-from kclr.augment.random_apply import _as_layer, call_layer
+from kclr.augment.base import GEOMETRIC, PHOTOMETRIC, AugmentationLayer, as_layer, fold, stage_of
+from kclr.augment.random_apply import call_layer
 from kclr.registry import augmentations
 
 
@@ -16,7 +16,7 @@ from kclr.registry import augmentations
 class AugmentationPipeline(AugmentationLayer):
     """Applies `steps` in order, optionally clipping the result to `[0, 1]`.
 
-    What `kclr.augment.recipes.get_recipe` returns. Each step receives its own stateless
+    What a recipe of `kclr.registry.recipes` returns. Each step receives its own stateless
     seed derived from the pipeline's, so one seed fixes the whole recipe.
 
     A recipe has two stages, read from each step's `stage` attribute (see
@@ -44,7 +44,7 @@ class AugmentationPipeline(AugmentationLayer):
 
     def __init__(self, steps, clip=True, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.steps = [_as_layer(step) for step in steps]
+        self.steps = [as_layer(step) for step in steps]
         self.clip = bool(clip)
 
     # ------------------------------------------------------------------- stages
@@ -121,7 +121,7 @@ class AugmentationPipeline(AugmentationLayer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["steps"] = [_as_layer(step) for step in config["steps"]]
+        config["steps"] = [as_layer(step) for step in config["steps"]]
         return cls(**config)
 
 
@@ -134,7 +134,7 @@ def split_stages(augmenter) -> tuple[list, list]:
     Example:
 
     ```python
-    geometric, photometric = split_stages(kclr.augment.get_recipe("simclr", 224))
+    geometric, photometric = split_stages(kclr.registry.recipes.get("simclr", image_size=224))
     ```
     """
     if isinstance(augmenter, AugmentationPipeline):

@@ -7,13 +7,15 @@ import os
 
 import tensorflow as tf
 
+from kclr import spec
 from kclr.augment.multi_view import MultiView
-from kclr.augment.recipes import get_recipe
+from kclr.augment.recipes import eval as eval_recipe
+from kclr.registry import recipes
 
 
 def preview_grid(
     image_path: str | os.PathLike,
-    recipe: str = "simclr",
+    recipe: str | dict = "simclr",
     views: int = 8,
     image_size: int = 224,
     columns: int | None = None,
@@ -24,7 +26,8 @@ def preview_grid(
 
     Args:
         image_path: an image file (JPEG, PNG, GIF, BMP).
-        recipe: recipe name (`kclr.augment.recipes`).
+        recipe: a registered recipe name (a built-in or a plugin's) or a recipe spec
+            `{"name": ..., "config": {...}}`.
         views: number of augmented views.
         image_size: side of each tile.
         columns: tiles per row (about square by default).
@@ -41,9 +44,10 @@ def preview_grid(
     data = tf.io.read_file(str(image_path))
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
     image = tf.image.convert_image_dtype(image, tf.float32)
-    augmenter = MultiView(get_recipe(recipe, image_size), views=views, seed=seed)
+    single = spec.build(recipes, recipe, "recipe", run={"image_size": image_size})
+    augmenter = MultiView(single, views=views, seed=seed)
     augmented = augmenter(image[None], training=True)[0]  # [views, S, S, 3]
-    original = get_recipe("eval", image_size, crop_proportion=1.0)(image[None])
+    original = eval_recipe(image_size, crop_proportion=1.0)(image[None])
     tiles = tf.concat([original, augmented], axis=0)
     count = views + 1
     columns = columns or math.ceil(math.sqrt(count))

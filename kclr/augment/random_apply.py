@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from kclr.augment.base import AugmentationLayer, bernoulli, fold, select, stage_of
+from kclr.augment.base import AugmentationLayer, as_layer, bernoulli, fold, select, stage_of
 from kclr.registry import augmentations
 
 
@@ -40,7 +40,7 @@ class RandomApply(AugmentationLayer):
 
     def __init__(self, layer, probability=0.5, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.layer = _as_layer(layer)
+        self.layer = as_layer(layer)
         self.probability = float(probability)
 
     @property
@@ -65,13 +65,5 @@ class RandomApply(AugmentationLayer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["layer"] = _as_layer(config["layer"])
+        config["layer"] = as_layer(config["layer"])
         return cls(**config)
-
-
-def _as_layer(layer):
-    if isinstance(layer, keras.layers.Layer):
-        return layer
-    if isinstance(layer, dict) and "module" in layer:
-        return keras.saving.deserialize_keras_object(layer)
-    return augmentations.get(layer)

@@ -9,13 +9,14 @@ from kclr.augment.base import (
     GEOMETRIC,
     PHOTOMETRIC,
     AugmentationLayer,
+    as_layer,
     fold,
     on_device,
     select,
     stage_of,
     uniform,
 )
-from kclr.augment.random_apply import _as_layer, call_layer
+from kclr.augment.random_apply import call_layer
 from kclr.registry import augmentations
 
 
@@ -43,7 +44,7 @@ class RandomChoice(AugmentationLayer):
 
     def __init__(self, layers, probabilities=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.choices = [_as_layer(layer) for layer in layers]
+        self.choices = [as_layer(layer) for layer in layers]
         if not self.choices:
             raise ValueError("RandomChoice needs at least one layer; received an empty list.")
         if probabilities is None:
@@ -102,5 +103,5 @@ class RandomChoice(AugmentationLayer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["layers"] = [_as_layer(layer) for layer in config["layers"]]
+        config["layers"] = [as_layer(layer) for layer in config["layers"]]
         return cls(**config)

@@ -1,7 +1,12 @@
 """Augmentation recipes: the single-view augmenters of SimCLR and SupCon, and evaluation.
 
-`get_recipe(name, image_size, **overrides)` returns an `AugmentationPipeline` on
-`[B, H, W, 3]`; wrap it in `kclr.augment.MultiView` for several views.
+A recipe is a function `recipe(image_size, **arguments)` returning the single-view
+`AugmentationPipeline` on `[B, H, W, 3]`; wrap it in `kclr.augment.MultiView` for
+several views. The recipes below are entries of `kclr.registry.recipes` like a
+plugin's: build one by name with `kclr.registry.recipes.get("simclr", image_size=224)`
+or from a spec with `kclr.spec.build`. A recipe declares `image_size` as the argument a
+run supplies (`run_arguments`); a recipe that forwards `**overrides` to another one
+names it in `extends`, so its accepted arguments are that recipe's too.
 
 | name | what | source |
 |---|---|---|
@@ -14,7 +19,7 @@
 
 from __future__ import annotations
 
-import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +30,23 @@ from kclr.augment.random_flip import RandomFlip
 from kclr.augment.random_gaussian_blur import RandomGaussianBlur
 from kclr.augment.random_grayscale import RandomGrayscale
 from kclr.augment.random_resized_crop import RandomResizedCrop
+from kclr.registry import recipes as registry_recipes
 
 
+def recipe(
+    name: str, description: str, extends: Callable[..., Any] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Registers a recipe function in `kclr.registry.recipes`, run argument `image_size`."""
+
+    def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
+        function.run_arguments = ("image_size",)
+        function.extends = extends
+        return registry_recipes.register(name, description=description)(function)
+
+    return decorator
+
+
+@recipe("simclr", "SimCLR ImageNet: crop, flip, colour jitter s=1, grayscale, blur")
 def simclr(
     image_size: int,
     color_jitter_strength: float = 1.0,
@@ -108,6 +128,7 @@ def simclr(
     return AugmentationPipeline(steps, clip=True, seed=seed, name="simclr_augmenter")
 
 
+@recipe("simclr_cifar", "SimCLR CIFAR-10: colour strength 0.5, no blur", extends=simclr)
 def simclr_cifar(image_size: int = 32, **overrides: Any) -> AugmentationPipeline:
     """SimCLR on CIFAR-10: colour strength 0.5, no blur (Chen et al., 2020, Appendix B.9).
 
@@ -122,6 +143,9 @@ def simclr_cifar(image_size: int = 32, **overrides: Any) -> AugmentationPipeline
     return simclr(image_size, **overrides)
 
 
+@recipe(
+    "supcon_cifar", "SupCon CIFAR: torchvision crop 0.2-1, jitter 0.4/0.4/0.4/0.1", extends=simclr
+)
 def supcon_cifar(image_size: int = 32, **overrides: Any) -> AugmentationPipeline:
     """SupCon on CIFAR (Khosla et al., 2020; HobbitLong/SupContrast `TwoCropTransform`).
 
@@ -151,6 +175,7 @@ def supcon_cifar(image_size: int = 32, **overrides: Any) -> AugmentationPipeline
     return simclr(image_size, **{**defaults, **overrides})
 
 
+@recipe("finetune", "Fine-tuning / linear evaluation: crop and flip", extends=simclr)
 def finetune(image_size: int, **overrides: Any) -> AugmentationPipeline:
     """Fine-tuning / linear-evaluation training augmentation: crop and flip only.
 
@@ -166,6 +191,7 @@ def finetune(image_size: int, **overrides: Any) -> AugmentationPipeline:
     return simclr(image_size, **{**defaults, **overrides})
 
 
+@recipe("eval", "Evaluation: 0.875 centre crop, bicubic resize")
 def eval(  # noqa: A001 - the recipe's public name
     image_size: int,
     crop_proportion: float | None = None,
@@ -203,39 +229,15 @@ RECIPES: dict[str, Callable[..., AugmentationPipeline]] = {
 
 
 def get_recipe(name: str, image_size: int, **overrides: Any) -> AugmentationPipeline:
-    """Returns the single-view augmenter `name` for `image_size`, with `overrides` applied.
+    """Deprecated: use `kclr.registry.recipes.get(name, image_size=..., **overrides)`.
 
-    Args:
-        name: one of `"simclr"`, `"simclr_cifar"`, `"supcon_cifar"`, `"finetune"`, `"eval"`.
-        image_size: output side in pixels.
-        **overrides: keyword arguments of the recipe function (e.g.
-            `color_jitter_strength=0.5`, `blur=False`, `seed=0`).
-
-    Example:
-
-    ```python
-    from kclr.augment import MultiView, recipes
-
-    augmenter = MultiView(recipes.get_recipe("simclr", 224, blur=False), views=2)
-    ```
+    Returns the single-view augmenter `name` (a built-in or a plugin's recipe) for
+    `image_size`, with `overrides` applied.
     """
-    if name not in RECIPES:
-        raise ValueError(
-            f"Unknown augmentation recipe {name!r}. Known recipes: {', '.join(RECIPES)}."
-        )
-    function = RECIPES[name]
-    accepted = _accepted(function)
-    unknown = sorted(set(overrides) - accepted)
-    if unknown:
-        raise ValueError(
-            f"Recipe {name!r} received unknown overrides {unknown}. Accepted: "
-            f"{', '.join(sorted(accepted))}."
-        )
-    return function(image_size, **overrides)
-
-
-def _accepted(function: Callable[..., Any]) -> set[str]:
-    names = set(inspect.signature(function).parameters) - {"image_size", "overrides"}
-    if "overrides" in inspect.signature(function).parameters:
-        names |= set(inspect.signature(simclr).parameters) - {"image_size"}
-    return names
+    warnings.warn(
+        "`kclr.augment.get_recipe(name, image_size, ...)` is deprecated; use "
+        "`kclr.registry.recipes.get(name, image_size=image_size, ...)`.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return registry_recipes.get(name, image_size=image_size, **overrides)

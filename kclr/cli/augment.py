@@ -6,8 +6,6 @@ import pathlib
 
 import click
 
-RECIPE_NAMES = ("simclr", "simclr_cifar", "supcon_cifar", "finetune", "eval")
-
 
 @click.group("augment")
 def command() -> None:
@@ -16,7 +14,13 @@ def command() -> None:
 
 @command.command("preview")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path))
-@click.option("--recipe", type=click.Choice(RECIPE_NAMES), default="simclr", show_default=True)
+@click.option(
+    "--recipe",
+    default="simclr",
+    show_default=True,
+    help="A registered recipe: simclr, simclr_cifar, supcon_cifar, finetune, eval or a "
+    "plugin's (`kclr plugins list recipes`).",
+)
 @click.option("--views", type=click.IntRange(1, 256), default=8, show_default=True)
 @click.option("--image-size", type=click.IntRange(8, 1024), default=224, show_default=True)
 @click.option("--columns", type=click.IntRange(1, 64), default=None, help="Grid columns.")
@@ -39,7 +43,15 @@ def preview(image, recipe, views, image_size, columns, seed, out, overwrite) -> 
         raise click.UsageError(f"--out must be a .png file; received {out}.")
     import tensorflow as tf
 
+    from kclr import registry
     from kclr.augment.preview import preview_grid
+
+    if recipe not in registry.recipes:
+        raise click.BadParameter(
+            f"unknown recipe {recipe!r}; registered recipes: "
+            f"{', '.join(registry.recipes.names())} (`kclr plugins list recipes`).",
+            param_hint="'--recipe'",
+        )
 
     try:
         grid = preview_grid(image, recipe=recipe, views=views, image_size=image_size,

@@ -165,6 +165,7 @@ def _tfrecord_source(name: str, shards: list[str], label_offset: int) -> Source:
         files=shards,
         has_labels=True,
         label_offset=int(label_offset),
+        counter=count_records,
     )
 
 

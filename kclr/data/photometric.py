@@ -12,6 +12,7 @@ from typing import Any
 import tensorflow as tf
 
 from kclr.augment.pipeline import AugmentationPipeline, split_stages
+from kclr.data.augmenter import augmenter as build_augmenter
 
 PHOTOMETRIC_PLACES = ("host", "device", "auto")
 
@@ -38,13 +39,11 @@ def photometric_stage(recipe: Any = "simclr", image_size: int = 224, **recipe_ov
     )
     ```
     """
-    from kclr.data.pipeline import _augmenter
-
-    augmenter = _augmenter(recipe, image_size, recipe_overrides)
-    _, photometric = split_stages(augmenter)
-    return AugmentationPipeline(
-        photometric, clip=getattr(augmenter, "clip", True), name="photometric_stage"
-    )
+    augmenter = build_augmenter(recipe, image_size, recipe_overrides)
+    if isinstance(augmenter, AugmentationPipeline):
+        return augmenter.photometric_stage()
+    _, photometric = split_stages(augmenter)  # a single layer: its own stage or nothing
+    return AugmentationPipeline(photometric, clip=True, name="photometric_stage")
 
 
 def resolve_photometric(photometric: str) -> str:

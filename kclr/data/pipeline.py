@@ -35,8 +35,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from kclr.augment.recipes import get_recipe
 from kclr.data import decode
+from kclr.data.augmenter import augmenter as build_augmenter
 from kclr.data.build import build_dataset
 from kclr.data.photometric import resolve_photometric
 from kclr.data.seeding import resolve_seed
@@ -127,7 +127,7 @@ def pretraining_dataset(
     ```
     """
     source = resolve_source(source, split, label_fraction=label_fraction, subset_file=subset_file)
-    augmenter = _augmenter(recipe, image_size, recipe_overrides)
+    augmenter = build_augmenter(recipe, image_size, recipe_overrides)
     seed = resolve_seed(seed)
     _check_batch(global_batch_size, strategy)
     _check_readable(source)
@@ -193,7 +193,7 @@ def labelled_dataset(
     ```
     """
     source = resolve_source(source, split, label_fraction=label_fraction, subset_file=subset_file)
-    augmenter = _augmenter(recipe, image_size, recipe_overrides)
+    augmenter = build_augmenter(recipe, image_size, recipe_overrides)
     _check_readable(source)
     dataset = build_dataset(
         source,
@@ -244,22 +244,6 @@ def _distributed(
         )
 
     return strategy.distribute_datasets_from_function(dataset_fn)
-
-
-def _augmenter(recipe, image_size, overrides):
-    if isinstance(recipe, str):
-        return get_recipe(recipe, image_size, **overrides)
-    if overrides:
-        raise ValueError(
-            f"Recipe overrides {sorted(overrides)} need a recipe name, but recipe is a "
-            f"{type(recipe).__name__} instance; configure the layer directly instead."
-        )
-    if not callable(recipe):
-        raise TypeError(
-            f"recipe must be a recipe name or a Keras layer; received {recipe!r}. "
-            "Known names: simclr, simclr_cifar, supcon_cifar, finetune, eval."
-        )
-    return recipe
 
 
 def _check_batch(global_batch_size, strategy):

@@ -8,6 +8,7 @@ specification into a `Source`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,6 +36,9 @@ class Source:
         tfds_name, tfds_split, data_dir: TFDS dataset, split and data directory.
         label_offset: added to TFRecord labels (-1 for 1-based ImageNet shards).
         filename_filter: TFRecord / TFDS examples kept, by file base name.
+        counter: counts the examples of a source that must be read to be counted
+            (TFRecord shards, TFDS); set by the reader that made the source.
+        cached_count: the number of examples once counted (None: not yet).
     """
 
     kind: str
@@ -51,9 +55,18 @@ class Source:
     data_dir: str | None = None
     label_offset: int = 0
     filename_filter: frozenset[str] | None = None
-    _num_examples: int | None = None
+    counter: Callable[[Source], int] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
+    cached_count: int | None = None
 
     def __len__(self) -> int:
-        from kclr.data.sources import num_examples
-
-        return num_examples(self)
+        """The number of examples (counted once for TFRecord shards and TFDS, then cached)."""
+        if self.cached_count is None:
+            if self.kind == "files":
+                self.cached_count = len(self.files)
+            elif self.kind == "arrays":
+                self.cached_count = len(self.images)
+            else:
+                self.cached_count = self.counter(self)
+        return self.cached_count

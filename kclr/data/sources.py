@@ -21,13 +21,12 @@ from kclr.data import subsets
 from kclr.data.path_sources import (
     IMAGE_EXTENSIONS,
     TFRECORD_PREFIXES,
-    count_records,
     path_source,
     probe_image_file,
     tfrecord_index,
 )
 from kclr.data.source_types import TEST_SPLIT_NAMES, Source, UnreadableSourceError
-from kclr.data.tfds_sources import tfds_count, tfds_source
+from kclr.data.tfds_sources import tfds_source
 
 
 def resolve_source(
@@ -116,16 +115,7 @@ def num_examples(source: Any, split: str = "train") -> int:
     """
     if not isinstance(source, Source):
         source = resolve_source(source, split)
-    if source._num_examples is None:
-        if source.kind == "files":
-            source._num_examples = len(source.files)
-        elif source.kind == "arrays":
-            source._num_examples = len(source.images)
-        elif source.kind == "tfrecord":
-            source._num_examples = count_records(source)
-        else:
-            source._num_examples = tfds_count(source)
-    return source._num_examples
+    return len(source)
 
 
 # ----------------------------------------------------------------------- arrays / demo
@@ -183,7 +173,7 @@ def _apply_subset_file(source: Source, names: set[str]) -> Source:
         keep = [i for i, f in enumerate(source.files) if os.path.basename(f) in names]
         return _subset_files(source, keep, f"subset file ({len(names)} names)")
     if source.kind in ("tfrecord", "tfds"):
-        return dataclasses.replace(source, filename_filter=frozenset(names), _num_examples=None)
+        return dataclasses.replace(source, filename_filter=frozenset(names), cached_count=None)
     raise ValueError(
         f"subset_file selects images by file name, but {source.name!r} holds arrays without "
         "file names; use label_fraction= instead."
@@ -205,14 +195,14 @@ def _apply_label_fraction(source: Source, fraction: float, seed: int) -> Source:
             images=source.images[keep],
             labels=source.labels[keep],
             name=f"{source.name}[label_fraction={fraction}]",
-            _num_examples=None,
+            cached_count=None,
         )
     if source.kind == "tfrecord":
         index = list(tfrecord_index(source))
         labels = np.asarray([label for label, _ in index])
         keep = subsets.label_fraction_indices(labels, fraction, seed)
         names = frozenset(index[i][1] for i in keep)
-        return dataclasses.replace(source, filename_filter=names, _num_examples=len(names))
+        return dataclasses.replace(source, filename_filter=names, cached_count=len(names))
     raise ValueError(
         f"label_fraction is not available for TFDS sources ({source.name!r}); use the TFDS "
         "subset datasets (e.g. 'tfds:imagenet2012_subset/1pct') or subset_file=."
@@ -227,7 +217,7 @@ def _subset_files(source: Source, keep: list[int], what: str) -> Source:
         files=[source.files[i] for i in keep],
         labels=source.labels[keep] if source.labels is not None else None,
         name=f"{source.name}[{what}]",
-        _num_examples=None,
+        cached_count=None,
     )
 
 

@@ -39,7 +39,7 @@ def tfds_source(name: str, split: str, data_dir: str | None) -> Source:
         has_labels=label is not None,
         num_classes=num_classes,
         class_names=list(getattr(label, "names", []) or []) or None,
-        _num_examples=None,
+        counter=tfds_count,
     )
 
 

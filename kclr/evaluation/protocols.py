@@ -209,9 +209,6 @@ class FinetuneProtocol(Protocol):
         )  # fmt: skip
 
 
-_LEGACY = {"linear_batch_size": "batch_size"}
-
-
 def evaluate_model(
     model: str,
     data: Any,
@@ -247,13 +244,13 @@ def evaluate_model(
     kclr.evaluation.evaluate_model("runs/demo/export", "demo", "knn", k=20)
     ```
     """
-    from kclr import registry, spec
+    from kclr import compat, registry, spec
 
     if not isinstance(protocol, Protocol):
         checked = spec.normalize(protocol, "protocol")
         if checked["name"] not in ("linear", "knn"):
             raise ValueError(f"protocol must be 'linear' or 'knn'; received {checked['name']!r}.")
-        settings = {_LEGACY.get(k, k): v for k, v in settings.items()}
+        settings = compat.migrate_protocol_settings(settings)
         checked["config"].update(settings)
         protocol = spec.build(registry.protocols, checked, where="protocol")
     encoder, _ = load_model(model)

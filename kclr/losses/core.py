@@ -334,3 +334,13 @@ class ContrastiveLoss(keras.losses.Loss):
         (`None`) means "not supported": the whole batch is computed at once.
         """
         return None
+
+
+def masked_mean(values, mask):
+    """The mean of `values` over the entries where `mask > 0`, per row (0 for an empty row).
+
+    `values`, `mask`: `[rows, columns]`; returns `[rows]`.
+    """
+    count = tf.reduce_sum(mask, axis=-1)
+    total = tf.reduce_sum(tf.where(mask > 0, values, tf.zeros_like(values)), axis=-1)
+    return tf.math.divide_no_nan(total, count)

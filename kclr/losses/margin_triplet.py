@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.losses.core import ContrastiveLoss, masked_logits
-from kclr.losses.nt_logistic import _masked_mean, semi_hard_negatives
+from kclr.losses.core import ContrastiveLoss, masked_logits, masked_mean
+from kclr.losses.nt_logistic import semi_hard_negatives
 from kclr.registry import losses
 
 
@@ -16,9 +16,9 @@ def _per_sample(features, labels, margin, semi_hard, normalize):
     )
     if semi_hard:
         negatives = semi_hard_negatives(logits, positives, negatives)
-    positive_similarity = _masked_mean(logits, positives)[:, None]  # [V*B, 1]
+    positive_similarity = masked_mean(logits, positives)[:, None]  # [V*B, 1]
     hinge = tf.nn.relu(logits - positive_similarity + margin)  # [V*B, V*N]
-    per_anchor = _masked_mean(hinge, negatives)  # [V*B]
+    per_anchor = masked_mean(hinge, negatives)  # [V*B]
     batch = tf.shape(features)[0]
     return tf.reduce_mean(tf.reshape(per_anchor, [-1, batch]), axis=0)  # [B]
 

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.losses.core import ContrastiveLoss, masked_logits
+from kclr.losses.core import ContrastiveLoss, masked_logits, masked_mean
 from kclr.registry import losses
-
-
-def _masked_mean(values, mask):
-    count = tf.reduce_sum(mask, axis=-1)
-    total = tf.reduce_sum(tf.where(mask > 0, values, tf.zeros_like(values)), axis=-1)
-    return tf.math.divide_no_nan(total, count)
 
 
 def semi_hard_negatives(logits, positives, negatives):
@@ -20,7 +14,7 @@ def semi_hard_negatives(logits, positives, negatives):
     `logits`, `positives`, `negatives`: `[A*B, V*N]`. Returns the `[A*B, V*N]`
     mask of semi-hard negatives (SimCLR paper, Table 4 "sh").
     """
-    positive_logit = _masked_mean(logits, positives)[:, None]  # [A*B, 1]
+    positive_logit = masked_mean(logits, positives)[:, None]  # [A*B, 1]
     semi_hard = negatives * tf.cast(logits < positive_logit, negatives.dtype)
     has_any = tf.reduce_sum(semi_hard, axis=-1, keepdims=True) > 0
     return tf.where(has_any, semi_hard, negatives)
@@ -67,8 +61,8 @@ def _per_sample(features, labels, temperature, semi_hard, normalize):
     )  # [V*B, V*N]
     if semi_hard:
         negatives = semi_hard_negatives(logits, positives, negatives)
-    positive_term = _masked_mean(tf.nn.softplus(-logits), positives)  # -log σ(s)
-    negative_term = _masked_mean(tf.nn.softplus(logits), negatives)  # -log σ(-s)
+    positive_term = masked_mean(tf.nn.softplus(-logits), positives)  # -log σ(s)
+    negative_term = masked_mean(tf.nn.softplus(logits), negatives)  # -log σ(-s)
     per_anchor = positive_term + negative_term  # [V*B]
     batch = tf.shape(features)[0]
     return tf.reduce_mean(tf.reshape(per_anchor, [-1, batch]), axis=0)  # [B]

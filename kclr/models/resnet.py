@@ -22,7 +22,6 @@ their released checkpoints load exactly:
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import keras
@@ -319,11 +318,7 @@ def _factory(depth: int):
     def build(width_multiplier: float = 1, **kwargs: Any) -> ResNet:
         return ResNet(depth=depth, width_multiplier=width_multiplier, **kwargs)
 
-    # The arguments are ResNet's (less `depth`), so that specs are checked against them.
-    resnet_params = inspect.signature(ResNet.__init__).parameters.values()
-    build.__signature__ = inspect.Signature(
-        [p for p in resnet_params if p.name not in ("self", "depth", "kwargs")]
-    )
+    build.extends = ResNet  # `**kwargs` are ResNet's arguments (specs are checked against them)
     build.__name__ = f"resnet{depth}"
     build.__qualname__ = build.__name__
     kind = "basic-block" if BLOCKS[depth][0] == "basic" else "bottleneck"

@@ -67,6 +67,8 @@ class LARS(keras.optimizers.Optimizer):
     ... )
     """
 
+    run_arguments = ("learning_rate",)  # a run gives the built `schedule`
+
     def __init__(
         self,
         learning_rate=0.001,

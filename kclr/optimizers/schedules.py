@@ -56,6 +56,10 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     (3127, 31279)
     """
 
+    # What a run supplies (`data.global_batch_size`, the data's size, `train.epochs`,
+    # `train.steps`); without a run (`ContrastiveTrainer.compile`) they go in the spec.
+    run_arguments = ("global_batch_size", "num_examples", "epochs", "total_steps")
+
     def __init__(
         self,
         base_learning_rate: float,
@@ -130,6 +134,10 @@ class ConstantSchedule(keras.optimizers.schedules.LearningRateSchedule):
     >>> float(kclr.optimizers.ConstantSchedule(0.1, 512, 1000, epochs=1)(0))
     0.2
     """
+
+    # What a run supplies (`data.global_batch_size`, the data's size, `train.epochs`,
+    # `train.steps`); without a run (`ContrastiveTrainer.compile`) they go in the spec.
+    run_arguments = ("global_batch_size", "num_examples", "epochs", "total_steps")
 
     def __init__(
         self,

@@ -1,6 +1,7 @@
 """Public test helpers for kclr and for plugin authors.
 
 - `check_augmentation_layer`: asserts the contract every augmentation layer keeps.
+- `kclr.testing.plugins.write_distribution`: a throwaway plugin distribution with entry points.
 - `kclr.testing.hub_server`: a local server that serves a folder the way the Hugging Face Hub does.
 """
 

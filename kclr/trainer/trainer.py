@@ -197,7 +197,9 @@ class ContrastiveTrainer(ViewBatches, keras.Model):
             optimizer: a registered name (`"lars"`, `"sgd"`, `"adam"`, `"adamw"` or a
                 plugin's), a spec `{"name": ..., "config": {...}}` (its `learning_rate`
                 may itself be a schedule spec, e.g. `{"name": "warmup_cosine",
-                "config": {...}}`), Keras's serialized form, or an optimizer instance.
+                "config": {...}}`, with the schedule's run arguments -- batch size,
+                data size, epochs -- in its `config`, as no run supplies them here),
+                Keras's serialized form, or an optimizer instance.
             loss: a registered name (`"ntxent"`, `"supcon"`, `"nt_logistic"`,
                 `"margin_triplet"`), a spec, or a `keras.losses.Loss` instance taking
                 `(labels, features)`.
@@ -223,8 +225,8 @@ class ContrastiveTrainer(ViewBatches, keras.Model):
                 "contrast_entropy, learning_rate, sup_loss, sup_acc); received "
                 f"metrics={kwargs['metrics']!r}. Remove the `metrics` argument."
             )
-        self.contrastive_loss = registry.losses.get(loss)
-        optimizer = registry.optimizers.get(spec.with_schedule(optimizer))
+        self.contrastive_loss = spec.resolve(registry.losses, loss, "loss")
+        optimizer = spec.build_optimizer(registry.optimizers, registry.schedules, optimizer)
         policy = getattr(self.encoder, "dtype_policy", None)
         if (
             policy is not None

@@ -30,7 +30,7 @@ def _layers():
         "sobel_filter": lambda s: A.SobelFilter(probability=0.5, seed=s),
         "random_gaussian_noise": lambda s: A.RandomGaussianNoise(seed=s),
         "random_rotation": lambda s: A.RandomRotation(seed=s),
-        "simclr_recipe": lambda s: A.get_recipe("simclr", 24, seed=s),
+        "simclr_recipe": lambda s: registry.recipes.get("simclr", image_size=24, seed=s),
     }
 
 

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import kclr.augment as A
+from kclr import registry
 from kclr.augment.base import device_batch, uniform
 from kclr.augment.pipeline import split_stages
 
@@ -27,7 +28,7 @@ def _names(layers):
 
 @pytest.mark.parametrize("name", sorted(A.recipes.RECIPES))
 def test_stage_split_of_every_recipe(name):
-    recipe = A.get_recipe(name, 32)
+    recipe = registry.recipes.get(name, image_size=32)
     geometric, photometric = EXPECTED[name]
     assert _names(recipe.geometric) == geometric
     assert _names(recipe.photometric) == photometric
@@ -36,7 +37,7 @@ def test_stage_split_of_every_recipe(name):
 
 
 def test_stages_follow_overrides_and_nesting():
-    recipe = A.get_recipe("simclr", 32, color_jitter_strength=0.0, blur=True)
+    recipe = registry.recipes.get("simclr", image_size=32, color_jitter_strength=0.0, blur=True)
     assert _names(recipe.photometric) == ["RandomGaussianBlur"]
     wrapped = A.RandomApply(A.RandomFlip(), 0.5)
     assert (
@@ -72,7 +73,7 @@ def test_bad_stage_attribute_is_refused():
 @pytest.mark.parametrize(
     "layer",
     [
-        A.get_recipe("simclr", 16).photometric_stage(),
+        registry.recipes.get("simclr", image_size=16).photometric_stage(),
         A.ColorDistortion(strength=0.5, impl="simclrv1", random_order=False),
         A.RandomChoice([A.RandomGrayscale(1.0), A.RandomSolarize(probability=1.0)]),
         A.RandomApply(A.RandomSolarize(probability=1.0), 0.5),
@@ -103,7 +104,7 @@ def test_rows_of_a_global_batch_draw_that_batch_parameters():
     assert scalar == uniform(seed, [], salt=1).numpy()  # per-call draws are shared
     # A layer on rows 4..7 of a batch of 8 equals the last half of the whole batch.
     images = tf.random.stateless_uniform([8, 8, 8, 3], [1, 1])
-    layer = A.get_recipe("simclr", 8).photometric_stage()
+    layer = registry.recipes.get("simclr", image_size=8).photometric_stage()
     with device_batch():
         full = layer(images, training=True, seed=seed).numpy()
     with device_batch(tf.range(4, 8), 8):

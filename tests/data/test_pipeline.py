@@ -163,9 +163,13 @@ def test_custom_augmenter_and_bad_recipe(image_folder):
     )
     views = batch["views"].numpy()
     np.testing.assert_allclose(views[..., 0], views[..., 1], atol=1e-6)
-    with pytest.raises(ValueError, match="Unknown augmentation recipe 'simclrr'"):
+    with pytest.raises(
+        ValueError, match=r"Unknown recipe `recipe.name='simclrr'`. Did you mean 'simclr'\?"
+    ):
         D.pretraining_dataset("demo", recipe="simclrr")
-    with pytest.raises(ValueError, match=r"unknown overrides \['colour'\]"):
+    with pytest.raises(
+        ValueError, match=r"Unknown argument `recipe.config.colour` for recipe 'simclr'"
+    ):
         D.pretraining_dataset("demo", colour=0.5)
 
 

@@ -1,4 +1,9 @@
-"""Migration of kclr 0.1.0 run configurations (flat sections) to component specs.
+"""Every kclr 0.1.0 form, read here and written nowhere.
+
+Sections: 0.1.0 configs (flat keys migrated to component specs) and 0.1.0 protocol
+settings (old keyword names of `kclr.evaluation.evaluate_model`).
+
+# 0.1.0 configs
 
 kclr 0.1.0 had flat sections: `model.depth`, `model.head`, `loss.temperature`,
 `optimizer.learning_rate`, `data.recipe`, `eval.linear_epochs`, ... `migrate`
@@ -9,9 +14,9 @@ scripts keep working. The full table is in CHANGELOG.md.
 Example:
 
 ```python
-from kclr import config_migration
+from kclr import compat
 
-config_migration.migrate({"optimizer": {"learning_rate": 0.5}})
+compat.migrate_config({"optimizer": {"learning_rate": 0.5}})
 # {'schedule': {'config': {'base_learning_rate': 0.5}}}   (and a FutureWarning)
 ```
 """
@@ -21,6 +26,8 @@ from __future__ import annotations
 import copy
 import warnings
 from typing import Any
+
+# ------------------------------------------------------------------ 0.1.0 configs
 
 # old dotted key -> new dotted key (None: dropped, see `_special`).
 MOVES: dict[str, str] = {
@@ -93,7 +100,7 @@ def _set(values: dict[str, Any], dotted: str, value: Any) -> None:
         cursor[parts[-1]] = value
 
 
-def migrate(values: dict[str, Any]) -> dict[str, Any]:
+def migrate_config(values: dict[str, Any]) -> dict[str, Any]:
     """Returns `values` in the spec form (a copy); unchanged when it has no 0.1.0 key."""
     if not isinstance(values, dict) or not is_old(values):
         return values
@@ -148,3 +155,13 @@ def _special(old: dict[str, Any], new: dict[str, Any], moved: list[str]) -> None
     encoder = new.get("encoder") or {}
     if encoder.get("name", "resnet") != "resnet":
         (encoder.get("config") or {}).pop("depth", None)
+
+
+# --------------------------------------------------------- 0.1.0 protocol settings
+# `evaluate_model(..., linear_batch_size=...)` of 0.1.0 -> the protocol's own argument.
+PROTOCOL_SETTINGS: dict[str, str] = {"linear_batch_size": "batch_size"}
+
+
+def migrate_protocol_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` with 0.1.0 keyword names replaced by today's."""
+    return {PROTOCOL_SETTINGS.get(k, k): v for k, v in settings.items()}

@@ -1,7 +1,7 @@
-"""Where run configurations come from: YAML/JSON files, `--set` overrides, and how they merge.
+"""Where run configurations come from: presets, YAML/JSON files and `--set` overrides.
 
-`kclr.config.resolve` merges its sources with `merge`; these helpers are re-exported
-there (`kclr.config.merge`, `kclr.config.parse_override`, `kclr.config.load_file`).
+`resolve` merges its sources (`kclr.run.config.merge`) and validates the result
+(`kclr.run.config.from_dict`); `kclr.config` re-exports these helpers.
 """
 
 from __future__ import annotations
@@ -9,51 +9,19 @@ from __future__ import annotations
 import copy
 import json
 import pathlib
+import typing
 from typing import Any
 
-from kclr.config import (
+from kclr.run.config import (
     COMPONENTS,
     Config,
     ConfigError,
-    _section_types,
-    _suggest,
+    from_dict,
+    merge,
+    section_types,
+    suggest,
     valid_keys,
 )
-
-
-def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Merges `update` into a copy of `base`: dicts merge recursively, other values replace.
-
-    A component section of `update` that names a different component than `base`
-    replaces it whole (the old component's arguments would not fit the new one).
-    """
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if key in COMPONENTS and isinstance(value, str):
-            value = {"name": value}
-        old = out.get(key)
-        if (
-            key in COMPONENTS
-            and isinstance(value, dict)
-            and isinstance(old, dict)
-            and value.get("name", old.get("name")) != old.get("name")
-        ):
-            out[key] = {"name": value["name"], "config": copy.deepcopy(value.get("config") or {})}
-        elif isinstance(value, dict) and isinstance(old, dict):
-            out[key] = merge(old, value) if key not in COMPONENTS else _merge_spec(old, value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _merge_spec(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(old)
-    for key, value in new.items():
-        if key == "config" and isinstance(value, dict) and isinstance(out.get("config"), dict):
-            out["config"] = {**out["config"], **copy.deepcopy(value)}
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def parse_override(text: str) -> dict[str, Any]:
@@ -82,8 +50,8 @@ def parse_override(text: str) -> dict[str, Any]:
     if len(parts) < 2:
         raise ConfigError(
             f"Invalid override key {key!r}: expected `section.key` with a section among "
-            f"{[k for k in _section_types(Config) if k not in ('preset', 'description')]}."
-            f"{_suggest(key, valid_keys())}"
+            f"{[k for k in section_types(Config) if k not in ('preset', 'description')]}."
+            f"{suggest(key, valid_keys())}"
         )
     nested: dict[str, Any] = {}
     cursor = nested
@@ -116,3 +84,43 @@ def load_file(path: str | pathlib.Path) -> dict[str, Any]:
             f"received {type(values).__name__}."
         )
     return values
+
+
+def resolve(
+    preset: str | None = None,
+    files: typing.Sequence[str | pathlib.Path] = (),
+    overrides: typing.Sequence[str] = (),
+    values: dict[str, Any] | None = None,
+) -> Config:
+    """Resolves a preset, config files, a dictionary and `key=value` overrides into a `Config`.
+
+    Later sources win: preset < files (in order) < `values` < overrides.
+
+    Args:
+        preset: a preset name from `kclr.presets.names()`, or None for the defaults.
+        files: YAML/JSON files with partial configurations.
+        overrides: strings like `"optimizer.config.momentum=0.95"`.
+        values: a partial nested dictionary.
+
+    Returns:
+        A validated `Config`.
+
+    Example:
+
+    ```python
+    cfg = kclr.config.resolve("demo", overrides=["train.epochs=2", "loss.config.temperature=0.2"])
+    ```
+    """
+    from kclr import compat, presets
+
+    sources: list[dict[str, Any]] = []
+    if preset is not None:
+        sources.append({**presets.get(preset), "preset": preset})
+    sources.extend(load_file(path) for path in files)
+    if values:
+        sources.append(values)
+    sources.extend(parse_override(text) for text in overrides)
+    merged = {k: copy.deepcopy(v.default) for k, v in COMPONENTS.items()}
+    for source in sources:
+        merged = merge(merged, compat.migrate_config(source))
+    return from_dict(merged)
