@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 
 import kclr
-from kclr import config, runs
+from kclr import config
+from kclr.run import fit as runs
 
 
 def main(run_dir: str = "runs/demo-example") -> None:

@@ -16,8 +16,10 @@ import tensorflow as tf
 import yaml
 from click.testing import CliRunner
 
-from kclr import config, registry, rundir, runs
+from kclr import config, registry
 from kclr.cli import main
+from kclr.run import fit as runs
+from kclr.run import rundir
 from kclr.testing.plugins import write_distribution
 
 PLUGIN = """

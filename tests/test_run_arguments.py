@@ -5,8 +5,9 @@ from __future__ import annotations
 import keras
 import pytest
 
-from kclr import config, registry, runs, spec
+from kclr import config, registry, spec
 from kclr.optimizers import LARS, WarmupCosineDecay
+from kclr.run import fit as runs
 
 
 def test_components_declare_their_run_arguments():

@@ -61,10 +61,17 @@ class CenterCrop(AugmentationLayer):
             image_height, image_width, self.crop_proportion, self.height / self.width
         )
 
+    def sample_boxes(self, seed, batch_size, image_height, image_width):
+        """Crop boxes `[batch_size, 4]` int32 `(y, x, h, w)`: the one centre box, repeated.
+
+        With `RandomResizedCrop.sample_boxes`, what the data pipeline calls to crop at
+        decode time (`interpolation` is the resize method).
+        """
+        return tf.tile(self.box(image_height, image_width)[None], [batch_size, 1])
+
     def get_random_transformation(self, images, seed):
         shape = tf.shape(images)
-        box = self.box(shape[1], shape[2])
-        return tf.tile(box[None], [shape[0], 1])
+        return self.sample_boxes(seed, shape[0], shape[1], shape[2])
 
     def transform_images(self, images, transformation):
         out = functional.crop_and_resize(

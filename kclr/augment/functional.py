@@ -237,14 +237,6 @@ def grayscale(images):
     return tf.concat([gray, gray, gray], axis=-1)
 
 
-def adjust_brightness_multiplicative(images, factor):
-    return images * factor[:, None, None, None]
-
-
-def adjust_brightness_additive(images, delta):
-    return images + delta[:, None, None, None]
-
-
 def adjust_contrast(images, factor):
     """`tf.image.adjust_contrast` with one factor per image."""
     mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)

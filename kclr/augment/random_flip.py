@@ -37,6 +37,16 @@ class RandomFlip(AugmentationLayer):
         self.mode = mode
         self.probability = float(probability)
 
+    def decode_flips(self, seed, batch_size):
+        """The horizontal flips `[batch_size]` bool this layer draws for `seed`, or None.
+
+        The data pipeline flips at decode time with them (a horizontal flip only; other
+        modes run as a layer on the decoded views).
+        """
+        if self.mode != "horizontal":
+            return None
+        return bernoulli(seed, batch_size, self.probability, salt=0)
+
     def get_random_transformation(self, images, seed):
         batch = tf.shape(images)[0]
         return {

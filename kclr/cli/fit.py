@@ -73,7 +73,7 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
     except ValueError as error:
         raise click.ClickException(str(error)) from None
 
-    from kclr import runs
+    from kclr.run import fit as runs
 
     try:
         result = runs.fit(cfg, out=out, resume=resume, verbose=2 if quiet else 1)

@@ -20,7 +20,8 @@ from kclr._lazy import lazy_exports
 _LAZY = {
     "pretraining_dataset": "kclr.data.pipeline:pretraining_dataset",
     "labelled_dataset": "kclr.data.pipeline:labelled_dataset",
-    "build_dataset": "kclr.data.pipeline:build_dataset",
+    "build_dataset": "kclr.data.build:build_dataset",
+    "PipelineOptions": "kclr.data.build:PipelineOptions",
     "photometric_stage": "kclr.data.photometric:photometric_stage",
     "resolve_photometric": "kclr.data.photometric:resolve_photometric",
     "resolve_source": "kclr.data.sources:resolve_source",

@@ -7,16 +7,13 @@ encoded images, batched augmentation for arrays) are described in `kclr.data.pip
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import tensorflow as tf
 
-from kclr.augment.base import bernoulli
-from kclr.augment.center_crop import CenterCrop
 from kclr.augment.multi_view import MultiView
 from kclr.augment.pipeline import AugmentationPipeline, split_stages
-from kclr.augment.random_flip import RandomFlip
-from kclr.augment.random_resized_crop import RandomResizedCrop
 from kclr.data import decode
 from kclr.data.elements import encoded_elements, ordered
 from kclr.data.photometric import to_uint8
@@ -26,51 +23,78 @@ from kclr.data.source_types import Source
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+@dataclasses.dataclass(frozen=True)
+class PipelineOptions:
+    """How one input pipeline reads, augments and batches a `Source`.
+
+    Attributes:
+        augmenter: the single-view augmenter (a recipe's `AugmentationPipeline` or a layer).
+        image_size: output side `S`.
+        views: views per image.
+        batch_size: images per batch (per replica when distributed).
+        seed: the pipeline seed (shuffling and augmentation).
+        shuffle, repeat: shuffle the examples; repeat them without end.
+        deterministic: keep the element order (and thus batch `i`) fixed.
+        drop_remainder: drop a last, smaller batch.
+        with_filenames: also yield each image's file name.
+        shard, num_shards: this input pipeline's share of the examples.
+        skip_batches: batches dropped before any decoding or augmentation.
+        photometric_on_host: run the recipe's photometric stage here; without it the
+            views are uint8 and the stage runs on the device.
+    """
+
+    augmenter: Any
+    image_size: int
+    views: int
+    batch_size: int
+    seed: int = 0
+    shuffle: bool = False
+    repeat: bool = False
+    deterministic: bool = True
+    drop_remainder: bool = False
+    with_filenames: bool = False
+    shard: int = 0
+    num_shards: int = 1
+    skip_batches: int = 0
+    photometric_on_host: bool = True
+
+
 def build_dataset(
-    source: Source,
-    augmenter: Any,
-    image_size: int,
-    views: int,
-    batch_size: int,
-    seed: int,
-    shuffle: bool,
-    repeat: bool,
-    deterministic: bool,
-    drop_remainder: bool,
-    with_filenames: bool,
-    shard: int = 0,
-    num_shards: int = 1,
-    skip_batches: int = 0,
-    photometric_on_host: bool = True,
+    source: Source, options: PipelineOptions | None = None, **fields: Any
 ) -> tf.data.Dataset:
     """Builds one input pipeline (one shard) of dicts `{"views", "labels"?, "filenames"?}`.
 
-    `skip_batches` batches are dropped before any decoding or augmentation. With
-    `photometric_on_host=False` the recipe's photometric stage is left out and the
-    views are uint8.
+    Args:
+        source: a resolved `Source`.
+        options: a `PipelineOptions`.
+        **fields: `PipelineOptions` fields, replacing those of `options` (or making the
+            options when `options` is None, the keyword form of earlier releases).
     """
-    base_seed = tf.constant([seed, shard], tf.int64)
+    if options is None:
+        options = PipelineOptions(**fields)
+    elif fields:
+        options = dataclasses.replace(options, **fields)
+    base_seed = tf.constant([options.seed, options.shard], tf.int64)
     if source.kind == "arrays":
-        dataset = _array_pipeline(
-            source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
-            with_filenames, shard, num_shards, base_seed, skip_batches, photometric_on_host,
-        )  # fmt: skip
+        dataset = _array_pipeline(source, options, base_seed)
     else:
-        dataset = encoded_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards)
-        dataset = _decode_and_augment(
-            dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
-            with_filenames, base_seed, skip_batches, photometric_on_host,
+        dataset = encoded_elements(
+            source, options.batch_size, options.seed, options.shuffle, options.repeat,
+            options.shard, options.num_shards,
         )  # fmt: skip
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    options.experimental_optimization.map_parallelization = True
-    return dataset.with_options(options).prefetch(1)
+        dataset = _decode_and_augment(dataset, source, options, base_seed)
+    tf_options = tf.data.Options()
+    tf_options.deterministic = options.deterministic
+    tf_options.experimental_optimization.map_parallelization = True
+    return dataset.with_options(tf_options).prefetch(1)
 
 
-def _array_pipeline(
-    source, augmenter, views, batch_size, seed, shuffle, repeat, drop_remainder,
-    with_filenames, shard, num_shards, base_seed, skip_batches=0, photometric_on_host=True,
-):  # fmt: skip
+def _array_pipeline(source: Source, options: PipelineOptions, base_seed: tf.Tensor):
+    augmenter, views, photometric_on_host = (
+        options.augmenter,
+        options.views,
+        options.photometric_on_host,
+    )
     images = tf.constant(source.images)
     labels = tf.constant(source.labels) if source.labels is not None else None
     if photometric_on_host:
@@ -79,10 +103,14 @@ def _array_pipeline(
         geometric, _ = split_stages(augmenter)
         multi_view = MultiView(AugmentationPipeline(geometric, clip=False), views=views)
     dataset = tf.data.Dataset.range(len(source.images))
-    dataset = ordered(dataset, len(source.images), shard, num_shards, shuffle, seed, repeat)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
-    if skip_batches:
-        dataset = dataset.skip(skip_batches)
+    dataset = ordered(
+        dataset, len(source.images), options.shard, options.num_shards, options.shuffle,
+        options.seed, options.repeat,
+    )  # fmt: skip
+    dataset = dataset.batch(options.batch_size, drop_remainder=options.drop_remainder)
+    dataset = dataset.enumerate()
+    if options.skip_batches:
+        dataset = dataset.skip(options.skip_batches)
 
     def augment(step, indices):
         batch = tf.image.convert_image_dtype(tf.gather(images, indices), tf.float32)
@@ -92,49 +120,47 @@ def _array_pipeline(
             out["views"] = to_uint8(out["views"])
         if labels is not None:
             out["labels"] = tf.gather(labels, indices)
-        if with_filenames:
+        if options.with_filenames:
             out["filenames"] = tf.strings.join(["index:", tf.strings.as_string(indices)])
         return out
 
     return dataset.map(augment, num_parallel_calls=AUTOTUNE)
 
 
-def _decode_and_augment(
-    dataset, source, augmenter, image_size, views, batch_size, drop_remainder,
-    with_filenames, base_seed, skip_batches=0, photometric_on_host=True,
-):  # fmt: skip
+def _decode_and_augment(dataset, source: Source, options: PipelineOptions, base_seed):
+    augmenter, views, photometric_on_host = (
+        options.augmenter,
+        options.views,
+        options.photometric_on_host,
+    )
     geometric, photometric = split_stages(augmenter)
+    # The recipe's first geometric steps may crop (`sample_boxes`) and flip
+    # (`decode_flips`) at decode time, on the encoded file; the rest runs on the views.
     crop = flip = None
-    if geometric and isinstance(geometric[0], (RandomResizedCrop, CenterCrop)):
+    if geometric and hasattr(geometric[0], "sample_boxes"):
         crop, geometric = geometric[0], geometric[1:]
-    if crop is not None and geometric and isinstance(geometric[0], RandomFlip):
+    if crop is not None and geometric and hasattr(geometric[0], "decode_flips"):
         flip, geometric = geometric[0], geometric[1:]
-    # Other geometric steps (rotations, vertical flips, plugins) run on the resized views.
     more_geometry = AugmentationPipeline(geometric, clip=False) if geometric else None
     clip = getattr(augmenter, "clip", True)
     host_stage = None
     if photometric_on_host and (photometric or clip):
         host_stage = AugmentationPipeline(photometric, clip=clip)
     dtype = tf.float32 if photometric_on_host else tf.uint8
-    size = (image_size, image_size)
+    size = (options.image_size, options.image_size)
     method = getattr(crop, "interpolation", "bicubic")
 
     def boxes_fn(seed):
         def fn(height, width):
-            if isinstance(crop, RandomResizedCrop):
+            if crop is not None:
                 return crop.sample_boxes(seed, views, height, width)
-            if isinstance(crop, CenterCrop):
-                return tf.tile(crop.box(height, width)[None], [views, 1])
             return tf.tile(tf.stack([0, 0, height, width])[None], [views, 1])
 
         return fn
 
     def decode_element(index, element):
         seed = fold(base_seed, ELEMENT_SALT, index)
-        flips = None
-        if flip is not None and flip.mode == "horizontal":
-            # RandomFlip's own draw for a batch of `views` images.
-            flips = bernoulli(fold(seed, 1, 0), views, flip.probability, salt=0)
+        flips = None if flip is None else flip.decode_flips(fold(seed, 1, 0), views)
         crops = decode.decode_crops(element["data"], boxes_fn(seed), size, method, flips, dtype)
         if flip is not None and flips is None:
             crops = _keep_dtype(flip(crops, training=True, seed=fold(seed, 1, 0)), dtype)
@@ -148,16 +174,16 @@ def _decode_and_augment(
         out = {"views": crops}
         if source.has_labels:
             out["labels"] = element["label"]
-        if with_filenames:
+        if options.with_filenames:
             out["filenames"] = element["filename"]
         return out
 
     dataset = dataset.enumerate()
-    if skip_batches:
-        dataset = dataset.skip(skip_batches * batch_size)
+    if options.skip_batches:
+        dataset = dataset.skip(options.skip_batches * options.batch_size)
     dataset = dataset.map(decode_element, num_parallel_calls=AUTOTUNE)
     dataset = dataset.ignore_errors(log_warning=True)
-    return dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.batch(options.batch_size, drop_remainder=options.drop_remainder)
 
 
 def _keep_dtype(images: tf.Tensor, dtype) -> tf.Tensor:

@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from kclr.data import decode
 from kclr.data.augmenter import augmenter as build_augmenter
-from kclr.data.build import build_dataset
+from kclr.data.build import PipelineOptions, build_dataset
 from kclr.data.photometric import resolve_photometric
 from kclr.data.seeding import resolve_seed
 from kclr.data.sources import Source, UnreadableSourceError, resolve_source
@@ -133,22 +133,21 @@ def pretraining_dataset(
     _check_readable(source)
     if int(start_step) < 0:
         raise ValueError(f"start_step must be >= 0; received {start_step}.")
-    options = dict(
-        photometric_on_host=resolve_photometric(photometric) == "host",
+    options = PipelineOptions(
         augmenter=augmenter,
         image_size=int(image_size),
         views=int(views),
+        batch_size=int(global_batch_size),
         seed=seed,
         shuffle=shuffle,
         repeat=repeat,
         deterministic=deterministic,
         drop_remainder=True,
-        with_filenames=False,
+        skip_batches=int(start_step),
+        photometric_on_host=resolve_photometric(photometric) == "host",
     )
     if strategy is None:
-        return build_dataset(
-            source, batch_size=global_batch_size, skip_batches=int(start_step), **options
-        )
+        return build_dataset(source, options)
     return _distributed(strategy, source, global_batch_size, int(start_step), options)
 
 
@@ -195,8 +194,7 @@ def labelled_dataset(
     source = resolve_source(source, split, label_fraction=label_fraction, subset_file=subset_file)
     augmenter = build_augmenter(recipe, image_size, recipe_overrides)
     _check_readable(source)
-    dataset = build_dataset(
-        source,
+    options = PipelineOptions(
         augmenter=augmenter,
         image_size=int(image_size),
         views=1,
@@ -204,10 +202,10 @@ def labelled_dataset(
         seed=resolve_seed(seed),
         shuffle=shuffle,
         repeat=repeat,
-        deterministic=True,
         drop_remainder=drop_remainder,
         with_filenames=with_filenames,
     )
+    dataset = build_dataset(source, options)
 
     def to_tuple(batch):
         images = batch["views"][:, 0]
@@ -227,7 +225,7 @@ def _distributed(
     source: Source,
     global_batch_size: int,
     start_step: int,
-    options: dict[str, Any],
+    options: PipelineOptions,
 ) -> tf.distribute.DistributedDataset:
     """One `build_dataset` per input pipeline (worker) with per-replica batches."""
 
@@ -236,11 +234,11 @@ def _distributed(
         local = context.num_replicas_in_sync // context.num_input_pipelines
         return build_dataset(
             source,
+            options,
             batch_size=context.get_per_replica_batch_size(global_batch_size),
             shard=context.input_pipeline_id,
             num_shards=context.num_input_pipelines,
             skip_batches=start_step * local,
-            **options,
         )
 
     return strategy.distribute_datasets_from_function(dataset_fn)
@@ -285,6 +283,7 @@ def _check_readable(source: Source, tries: int = 8) -> None:
 
 
 __all__ = [
+    "PipelineOptions",
     "build_dataset",
     "labelled_dataset",
     "pretraining_dataset",

@@ -21,7 +21,7 @@ from kclr.evaluation.features import extract_features
 from kclr.evaluation.knn import knn_evaluate
 from kclr.evaluation.linear import linear_evaluation
 from kclr.registry import protocols
-from kclr.rundir import atomic_write
+from kclr.run.rundir import atomic_write
 
 
 def load_model(spec: str, include_head: bool = False):
@@ -166,8 +166,6 @@ class FinetuneProtocol(Protocol):
         label_fraction: fraction of the labels per class (0.01, 0.1; 1 = all).
         ft_proj_selector: 0 = from the encoder output, 1 = from the first projection
             layer (SimCLRv2); None = 1 when the model has a projection head, else 0.
-            `kclr fit` also gives it to `ContrastiveTrainer(ft_proj_selector=...)` (the
-            layer its optional supervised head reads).
         epochs, batch_size, learning_rate, learning_rate_scaling, momentum,
             weight_decay, optimizer: the optimisation (`optimizer` "lars" or "sgd").
         recipe: training augmentation recipe.

@@ -1,6 +1,6 @@
 """What happens around the training step, one `keras.callbacks.Callback` each.
 
-`kclr.runs.fit` wires these around a single `ContrastiveTrainer.fit` call; each
+`kclr.run.fit.fit` wires these around a single `ContrastiveTrainer.fit` call; each
 works alone with any Keras model trained by `fit`:
 
 | callback | what |
@@ -41,7 +41,7 @@ import keras
 import numpy as np
 
 from kclr.evaluation.monitor import KNNMonitor
-from kclr.rundir import (
+from kclr.run.rundir import (
     NonFiniteLossError,
     RunDirectoryError,
     atomic_write,

@@ -16,7 +16,8 @@ def exported(tmp_path_factory):
     """A tiny encoder + head exported in the zoo format (no training needed)."""
     import keras
 
-    from kclr import config, runs, zoo
+    from kclr import config, zoo
+    from kclr.run import fit as runs
 
     cfg = config.resolve("tiny")
     keras.utils.set_random_seed(0)
@@ -176,3 +177,21 @@ def test_eval_linear_and_finetune_read_the_protocol_specs_of_the_run(exported, t
     bad = runner.invoke(main, ["eval", "linear", str(folder), "--data", "demo",
                                "--set", "linear_eval.config.epoch=2"])  # fmt: skip
     assert bad.exit_code != 0 and "Did you mean 'linear_eval.config.epochs'" in bad.output
+
+
+@pytest.mark.parametrize(("selector", "features"), [(0, 64), (1, 6)])
+def test_ft_proj_selector_chooses_what_the_classifier_reads(selector, features):
+    # `finetune.config.ft_proj_selector` acts in the fine-tuning protocol: 0 puts the new
+    # classifier on the encoder output (ResNet-18 at width 1/8: 64 features), 1 on the first
+    # projection layer (hidden_dim 6).
+    from kclr import registry
+    from kclr.evaluation.finetune import build_classifier
+
+    encoder = registry.encoders.get(
+        "resnet", depth=18, width_multiplier=0.125, input_shape=(8, 8, 3)
+    )
+    head = registry.heads.get("projection_head", version="v2", output_dim=4, hidden_dim=6)
+    head.build(encoder.output.shape)
+    model = build_classifier(encoder, 3, projection_head=head, ft_proj_selector=selector)
+    assert model.get_layer("head_supervised").kernel.shape == (features, 3)
+    assert model(np.zeros((2, 8, 8, 3), np.float32)).shape == (2, 3)

@@ -13,7 +13,8 @@ import copy
 
 import pytest
 
-from kclr import config, presets, registry, runs, spec
+from kclr import config, presets, registry, spec
+from kclr.run import fit as runs
 
 ALTERNATIVES = {
     "bilinear": "bicubic", "sqrt": "linear", "demo": "other-data", "tfds:cifar10": "demo",

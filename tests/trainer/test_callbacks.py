@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from kclr.rundir import NonFiniteLossError, RunDirectoryError, read_metrics
+from kclr.run.rundir import NonFiniteLossError, RunDirectoryError, read_metrics
 from kclr.trainer import callbacks as cb
 
 

@@ -8,7 +8,8 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A 2-step `tiny` preset run (in-process); returns the FitResult."""
-    from kclr import config, runs
+    from kclr import config
+    from kclr.run import fit as runs
 
     cfg = config.resolve("tiny")
     out = tmp_path_factory.mktemp("tiny") / "run"

@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from kclr import config, runs
+from kclr import config
+from kclr.run import fit as runs
 
 
 @pytest.mark.slow  # ~30-60 s on 2 shared cores (MirroredStrategy tracing)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from kclr import config, runs
+from kclr import config
+from kclr.run import fit as runs
 
 
 def test_two_step_fit_writes_every_artefact(tiny_run):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kclr import config, runs
+from kclr import config
 from kclr.cli import main
+from kclr.run import fit as runs
 
 OVERRIDES = [
     "train.gradient_cache_chunk_size=2",  # 4 chunks of the tiny preset's batch of 8

@@ -1,0 +1,142 @@
+"""Run directories: their file names, one atomic writer, the resolved config and the metrics CSV.
+
+| path | what |
+|---|---|
+| `config.yaml` | the fully resolved configuration |
+| `logs/train/` | TensorBoard event files |
+| `metrics.csv` | one row of metrics per epoch |
+| `checkpoints/` | `ckpt-STEP.npz` (variables keyed by path) and `latest.json` |
+| `curves.png` | training curves |
+| `export/` | the encoder + projection head in the zoo format (`kclr.zoo.load`) |
+| `results.json` | final kNN results (and the baselines when `eval.baselines`) |
+
+Every file is written with `atomic_write` (temporary file, fsync, rename), so a
+killed process never leaves a truncated file and a reader sees the old or the new
+content, never a mix.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import os
+import pathlib
+from typing import Any
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.csv"
+CURVES_FILE = "curves.png"
+RESULTS_FILE = "results.json"
+CHECKPOINT_DIR = "checkpoints"
+EXPORT_DIR = "export"
+LOG_DIR = "logs"
+
+
+class RunDirectoryError(ValueError):
+    """The run directory cannot be used as asked (exists without --resume, ...)."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> pathlib.Path:
+    """Writes `data` to `path` through a temporary file and `os.replace` (atomic on POSIX)."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def default_run_dir(preset: str | None, root: str = "runs") -> pathlib.Path:
+    """`runs/<preset>-<UTC timestamp>`."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return pathlib.Path(root) / f"{preset or 'run'}-{stamp}"
+
+
+def prepare(run_dir: str | os.PathLike, resume: bool) -> pathlib.Path:
+    """Checks and creates the run directory; never deletes anything.
+
+    A new run needs a missing or empty directory; `resume=True` needs one written
+    by an earlier `fit` (it has `config.yaml`).
+    """
+    run_dir = pathlib.Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirectoryError(f"Run directory {str(run_dir)!r} exists and is not a directory.")
+    has_files = run_dir.exists() and any(run_dir.iterdir())
+    if has_files and not resume:
+        raise RunDirectoryError(
+            f"Run directory {str(run_dir)!r} already holds files. Pass `--resume` to continue "
+            "that run, or choose a new `--out` directory (nothing was changed)."
+        )
+    if resume and has_files and not (run_dir / CONFIG_FILE).exists():
+        raise RunDirectoryError(
+            f"Cannot resume from {str(run_dir)!r}: it has no {CONFIG_FILE}, so it is not a kclr "
+            "run directory. Point `--out` at the directory of the run to resume."
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def write_config(run_dir: pathlib.Path, values: dict[str, Any]) -> pathlib.Path:
+    """Writes the resolved config (a plain dict) as `config.yaml`."""
+    import yaml
+
+    text = yaml.safe_dump(values, sort_keys=False)
+    return atomic_write(run_dir / CONFIG_FILE, text.encode("utf-8"))
+
+
+def read_config(run_dir: pathlib.Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
+
+
+def check_same_config(run_dir: pathlib.Path, saved: dict[str, Any], now: dict[str, Any]) -> None:
+    """Refuses to resume `run_dir` with a configuration other than the one it was started with."""
+    diff = _diff(saved, now)
+    if diff:
+        raise RunDirectoryError(
+            f"Cannot resume {str(run_dir)!r} with a different configuration ({diff}). "
+            "Resume with the same preset, data and --set options, or start a new run."
+        )
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str:
+    for key in sorted(set(a) | set(b)):
+        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+            found = _diff(a[key], b[key], f"{prefix}{key}.")
+            if found:
+                return found
+        elif a.get(key) != b.get(key):
+            return f"`{prefix}{key}` was {a.get(key)!r}, now {b.get(key)!r}"
+    return ""
+
+
+def write_metrics(path: pathlib.Path, history: list[dict[str, float]]) -> pathlib.Path:
+    """Writes the epoch rows as CSV (columns in order of first appearance)."""
+    keys: list[str] = []
+    for row in history:
+        keys.extend(k for k in row if k not in keys)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys or ["epoch", "step"])
+    writer.writeheader()
+    for row in history:
+        writer.writerow(row)
+    return atomic_write(path, buffer.getvalue().encode("utf-8"))
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Reads `metrics.csv` back as a list of dicts of floats (empty when missing)."""
+    if not pathlib.Path(path).exists():
+        return []
+    with open(path, newline="") as handle:
+        return [
+            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(handle)
+        ]
