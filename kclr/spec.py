@@ -276,7 +276,7 @@ def instantiate(registry: Any, name: str, kwargs: dict[str, Any]) -> Any:
 
 def to_spec(registry: Any, obj: Any, keys: set[str] | None = None) -> dict[str, Any]:
     """The spec of a built component: its registry name and `get_config()` restricted to
-    constructor arguments that are not run arguments (and to `keys` when given).
+    constructor arguments (and to `keys` when given); the inverse of `build`.
 
     Raises:
         SpecError: `obj`'s class is not registered in `registry`.

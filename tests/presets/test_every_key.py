@@ -116,15 +116,22 @@ def test_encoder_arguments_are_what_the_encoder_is_built_with():
     assert head.get_config() | cfg.projection_head["config"] == head.get_config()
 
 
-def test_ft_proj_selector_reaches_the_trainer_and_the_finetune_protocol():
+def test_ft_proj_selector_reaches_the_finetune_protocol_not_the_pretraining_trainer():
+    # The pretraining trainer of `kclr fit` has no supervised head, so the key acts in the
+    # fine-tuning protocol only (tests/evaluation: it changes the fine-tuned classifier).
     import tensorflow as tf
 
-    cfg = config.resolve("simclr_v2_r50", overrides=[
+    overrides = [
         "encoder.config.depth=18", "encoder.config.width_multiplier=0.125",
         "projection_head.config.sync_bn=false", "encoder.config.sync_bn=false",
         "data.global_batch_size=8", "data.image_size=16",
-    ])  # fmt: skip
-    run = runs.plan(cfg, 64)
-    trainer = runs.build_trainer(cfg, run, tf.distribute.get_strategy())
-    assert trainer.ft_proj_selector == run.ft_proj_selector == 1
+    ]  # fmt: skip
+    cfg = config.resolve("simclr_v2_r50", overrides=overrides)
+    assert cfg.finetune["config"]["ft_proj_selector"] == 1
     assert runs.build(cfg, "finetune").ft_proj_selector == 1
+    other = config.resolve(
+        "simclr_v2_r50", overrides=[*overrides, "finetune.config.ft_proj_selector=0"]
+    )
+    assert runs.build(other, "finetune").ft_proj_selector == 0
+    trainer = runs.build_trainer(cfg, runs.plan(cfg, 64), tf.distribute.get_strategy())
+    assert trainer.supervised_head is None and trainer.ft_proj_selector == 0
