@@ -11,7 +11,7 @@ import pytest
 
 import kclr
 from kclr.models import ProjectionHead, ResNet, SupervisedHead
-from kclr.zoo.io import ZooFormatError
+from kclr.zoo.folder.format import ZooFormatError
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_a_folder_written_by_kclr_0_1_0_still_loads(tmp_path):
         "name": "projection_head",
         "config": {"hidden_dim": None, "output_dim": 8, "sync_bn": False, "version": "v1"},
     }
-    encoder, head, supervised = kclr.zoo.io.build_from_config(model.zoo_config)
+    encoder, head, supervised = kclr.zoo.folder.format.build_from_config(model.zoo_config)
     assert isinstance(head, ProjectionHead) and supervised.units == 3
     encoder = kclr.zoo.load(OLD_FOLDER)
     again = kclr.zoo.save(encoder, tmp_path / "new", preprocessing={"image_size": 16})
@@ -171,12 +171,18 @@ def test_a_folder_written_by_kclr_0_1_0_still_loads(tmp_path):
 
 
 def test_zoo_config_errors_name_the_field_and_the_closest_argument(tiny, tmp_path):
-    from kclr.zoo.io import validate_config
+    from kclr.zoo.folder.format import validate_config
 
     config = json.loads((kclr.zoo.save(tiny, tmp_path / "m") / "config.json").read_text())
     config["projection_head"] = {"name": "projection_head", "config": {"versoin": "v1"}}
-    with pytest.raises(ZooFormatError, match=r"\['versoin'\] in projection_head.config"):
+    with pytest.raises(
+        ZooFormatError,
+        match=r"config.json: Unknown argument `projection_head.config.versoin` for head "
+        r"'projection_head'. Did you mean 'projection_head.config.version'\?",
+    ):
         validate_config(config)
     config["projection_head"] = {"name": "lambda_head", "config": {}}
-    with pytest.raises(ZooFormatError, match="'lambda_head' is not a registered kclr head"):
+    with pytest.raises(
+        ZooFormatError, match=r"Unknown head `projection_head.name='lambda_head'`.*Install the"
+    ):
         validate_config(config)

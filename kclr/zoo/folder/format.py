@@ -12,18 +12,20 @@
  "preprocessing": {"image_size": 224, "crop_fraction": 0.875, "input": "rgb_float_0_1"}}
 ```
 
-Folders written by kclr 0.1.0 (`kclr.zoo.model/1`: flat `projection_head`
-`{"version", "output_dim", ...}` and `supervised_head` `{"num_classes"}`) are read
-and upgraded to this form in memory. Loading builds the models through the
+A head is written as its spec: the registry name and the head's whole `get_config()`
+(its constructor arguments), so a plugin head keeps every argument. Folders written
+by kclr 0.1.0 (`kclr.zoo.model/1`, flat heads) are read through `kclr.compat` and
+upgraded to this form in memory; nothing writes the old form. Loading builds the models through the
 registry and reads the weights with `load_weights` (HDF5 arrays only); no pickle, no
 Lambda layers, nothing from the folder is executed. Unknown fields are refused.
 
 The file names, the all-or-nothing writing and the sha256 checks live in
-`kclr.zoo.folder` (its public names are re-exported here).
+`kclr.zoo.folder.files` (its public names are re-exported here).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -31,7 +33,9 @@ import os
 import pathlib
 from typing import Any
 
-from kclr.zoo.folder import (
+from kclr.compat import ZOO_FORMAT_V1, upgrade_zoo_head
+from kclr.zoo.catalog import cards
+from kclr.zoo.folder.files import (
     CARD_FILE,
     CONFIG_FILE,
     FILES,
@@ -46,14 +50,12 @@ from kclr.zoo.folder import (
     verify_folder,
     write_json,
 )
+from kclr.zoo.preprocessing import preprocess
 
 FORMAT = "kclr.zoo.model/2"
-FORMAT_V1 = "kclr.zoo.model/1"  # kclr 0.1.0: flat head fields
 
 CONFIG_KEYS = {"format", "encoder", "projection_head", "supervised_head", "preprocessing"}
-HEAD_KEYS = {"version", "output_dim", "hidden_dim", "sync_bn"}  # what 0.1.0 wrote
-SUPERVISED_KEYS = {"num_classes"}
-_HEADS = {"projection_head": HEAD_KEYS, "supervised_head": SUPERVISED_KEYS}
+LAYER_KEYS = {"name", "trainable", "dtype"}  # Keras's own layer arguments, not the head's
 PREPROCESSING_KEYS = {"image_size", "crop_fraction", "input"}
 DEFAULT_PREPROCESSING = {"image_size": 224, "crop_fraction": 0.875, "input": "rgb_float_0_1"}
 _MAX_CONFIG_BYTES = 1 << 20
@@ -89,7 +91,7 @@ def _check_keys(where: str, data: Any, allowed: set[str], source: str) -> None:
 
 
 def _check_spec(where: str, value: Any, registry: Any, source: str) -> dict[str, Any]:
-    """Checks a component spec of `config.json` against `registry` (names and arguments)."""
+    """Checks a component spec of `config.json` through `kclr.spec.check` (names, arguments)."""
     from kclr import spec
 
     if not isinstance(value, dict) or set(value) != {"name", "config"}:
@@ -97,23 +99,13 @@ def _check_spec(where: str, value: Any, registry: Any, source: str) -> dict[str,
             f"{source}: '{where}' must be {{'name': <registered {registry.kind}>, 'config': "
             f"{{...}}}}; received {value!r}."
         )
-    name = value["name"]
-    if not isinstance(name, str) or name not in registry:
-        raise ZooFormatError(
-            f"{source}: {where} {name!r} is not a registered kclr {registry.kind} "
-            f"(known: {', '.join(registry.names())}). Install the plugin that provides it."
-        )
-    accepted, _ = spec.accepted_arguments(registry.get_class(name))
-    _check_keys(f"{where}.config", value["config"], accepted, source)
-    return {"name": name, "config": dict(value["config"])}
-
-
-def _upgrade_head(where: str, value: Any, source: str) -> dict[str, Any] | None:
-    """A head entry in the spec form; a 0.1.0 flat entry is checked and converted."""
-    if value is None or (isinstance(value, dict) and set(value) == {"name", "config"}):
-        return value
-    _check_keys(where, value, _HEADS[where], source)
-    return {"name": where, "config": dict(value)}
+    try:
+        checked = spec.check(registry, value, where)
+    except spec.SpecError as error:
+        hint = "" if value["name"] in registry else " Install the plugin that provides it."
+        raise ZooFormatError(f"{source}: {error}{hint}") from None
+    _check_keys(f"{where}.config", checked["config"], set(checked["config"]), source)
+    return checked
 
 
 def validate_config(config: Any, source: str = CONFIG_FILE) -> dict[str, Any]:
@@ -131,15 +123,15 @@ def validate_config(config: Any, source: str = CONFIG_FILE) -> dict[str, Any]:
             f"{source}: unknown field(s) {unknown}; allowed fields: {sorted(CONFIG_KEYS)}. "
             "kclr refuses configs it does not understand instead of guessing."
         )
-    if config.get("format") not in (FORMAT, FORMAT_V1):
+    if config.get("format") not in (FORMAT, ZOO_FORMAT_V1):
         raise ZooFormatError(
             f"{source}: format {config.get('format')!r} is not supported; expected {FORMAT!r} "
-            f"(or {FORMAT_V1!r}, written by kclr 0.1.0)."
+            f"(or {ZOO_FORMAT_V1!r}, written by kclr 0.1.0)."
         )
     out = {"format": FORMAT}
     out["encoder"] = _check_spec("encoder", config.get("encoder"), registry.encoders, source)
     for where in ("projection_head", "supervised_head"):
-        head = _upgrade_head(where, config.get(where), source)
+        head = upgrade_zoo_head(where, config.get(where), source)
         out[where] = None if head is None else _check_spec(where, head, registry.heads, source)
     if config.get("preprocessing") is not None:
         _check_keys("preprocessing", config["preprocessing"], PREPROCESSING_KEYS, source)
@@ -162,7 +154,7 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- building
-def _bundle(encoder, projection_head=None, supervised_head=None, ft_proj_selector: int = 0):
+def bundle(encoder, projection_head=None, supervised_head=None, ft_proj_selector: int = 0):
     """One functional model holding every saved layer (the weight file's layout).
 
     `ft_proj_selector` (metadata.json, written by the zoo converter for the authors'
@@ -216,15 +208,18 @@ def encoder_spec(encoder) -> dict[str, Any]:
 
 
 def head_spec(head) -> dict[str, Any] | None:
-    """The spec of a projection head (`{"name": "projection_head", "config": {...}}`)."""
+    """The spec of a projection head: its registry name and its whole `get_config()`
+    (constructor arguments; Keras's `name`, `trainable` and `dtype` are left out)."""
     if head is None:
         return None
     from kclr import registry, spec
 
     try:
-        return spec.to_spec(registry.heads, head, keys=HEAD_KEYS)
+        found = spec.to_spec(registry.heads, head)
     except spec.SpecError as error:
         raise ZooFormatError(f"Cannot save the projection head: {error}") from None
+    config = {k: v for k, v in found["config"].items() if k not in LAYER_KEYS}
+    return {"name": found["name"], "config": config}
 
 
 # ----------------------------------------------------------------------------- save / load
@@ -273,14 +268,12 @@ def save(
     encoder = kclr.zoo.load("exports/my-model")
     ```
     """
-    from kclr.zoo import cards
-
     directory = pathlib.Path(directory)
     check_destination(directory)
     config = _config(encoder, head, supervised_head, preprocessing)
     json.dumps(metadata or {})  # fail early on non-serialisable metadata
     with staged(directory) as staging:
-        _bundle(encoder, head, supervised_head).save_weights(staging / WEIGHTS_FILE)
+        bundle(encoder, head, supervised_head).save_weights(staging / WEIGHTS_FILE)
         write_json(staging / CONFIG_FILE, config)
         meta = _metadata(metadata, encoder, staging)
         write_json(staging / METADATA_FILE, meta)
@@ -321,6 +314,29 @@ def _metadata(metadata: dict[str, Any] | None, encoder, staging: pathlib.Path) -
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """A zoo folder's models with their weights read: `bundle` returns the dict of every
+    saved output (`features`, `projection`, `logits` as saved)."""
+
+    bundle: Any
+    encoder: Any
+    projection_head: Any
+    supervised_head: Any
+    config: dict[str, Any]
+
+
+def load_bundle(directory: str | os.PathLike, pins: dict[str, str | None] | None = None) -> Loaded:
+    """Verifies a zoo folder's hashes, builds its models from the schema, reads the weights."""
+    directory = pathlib.Path(directory)
+    config = read_config(directory)
+    meta = verify_folder(directory, pins)
+    encoder, head, supervised = build_from_config(config)
+    model = bundle(encoder, head, supervised, int(meta.get("ft_proj_selector") or 0))
+    model.load_weights(directory / WEIGHTS_FILE)
+    return Loaded(model, encoder, head, supervised, config)
+
+
 def load_folder(
     directory: str | os.PathLike,
     include_head: bool = False,
@@ -335,14 +351,8 @@ def load_folder(
     """
     import keras
 
-    from kclr.zoo.preprocessing import preprocess
-
-    directory = pathlib.Path(directory)
-    config = read_config(directory)
-    meta = verify_folder(directory, pins)
-    encoder, head, supervised = build_from_config(config)
-    bundle = _bundle(encoder, head, supervised, int(meta.get("ft_proj_selector") or 0))
-    bundle.load_weights(directory / WEIGHTS_FILE)
+    loaded = load_bundle(directory, pins)
+    encoder, config = loaded.encoder, loaded.config
     encoder.zoo_config = config
     prep = {**DEFAULT_PREPROCESSING, **(config.get("preprocessing") or {})}
     encoder.preprocess = functools.partial(
@@ -350,12 +360,12 @@ def load_folder(
     )
     if not include_head:
         return encoder
-    if head is None:
+    if loaded.projection_head is None:
         raise ValueError(
             f"include_head=True but {os.fspath(directory)!r} has no projection head (the "
             "SimCLR v1 releases ship the encoder only). Use include_head=False."
         )
-    model = keras.Model(bundle.input, bundle.output, name=f"{encoder.name}_with_head")
+    model = keras.Model(loaded.bundle.input, loaded.bundle.output, name=f"{encoder.name}_with_head")
     model.zoo_config = config
     model.preprocess = encoder.preprocess
     return model
@@ -370,6 +380,9 @@ __all__ = [
     "WEIGHTS_FILE",
     "ZooFormatError",
     "build_from_config",
+    "bundle",
+    "Loaded",
+    "load_bundle",
     "load_folder",
     "read_config",
     "read_metadata",
