@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from kclr.zoo.preprocessing import preprocess
+
 TOLERANCE = 1e-4
 _OUTPUTS = {"features": "final_avg_pool", "logits": "logits_sup"}
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
@@ -36,8 +38,6 @@ def generated_images(count: int = 4, image_size: int = 224, seed: int = 0) -> np
 def folder_images(folder: str | os.PathLike, image_size: int = 224, limit: int = 8) -> np.ndarray:
     """Up to `limit` images of a folder, prepared with `kclr.zoo.preprocess`."""
     import tensorflow as tf
-
-    from kclr.zoo.preprocessing import preprocess
 
     paths = sorted(
         p for p in pathlib.Path(folder).iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES

@@ -33,6 +33,7 @@ import os
 import pathlib
 from typing import Any
 
+from kclr import __version__, registry, spec
 from kclr.compat import ZOO_FORMAT_V1, upgrade_zoo_head
 from kclr.zoo.catalog import cards
 from kclr.zoo.folder.files import (
@@ -90,19 +91,17 @@ def _check_keys(where: str, data: Any, allowed: set[str], source: str) -> None:
             )
 
 
-def _check_spec(where: str, value: Any, registry: Any, source: str) -> dict[str, Any]:
+def _check_spec(where: str, value: Any, table: Any, source: str) -> dict[str, Any]:
     """Checks a component spec of `config.json` through `kclr.spec.check` (names, arguments)."""
-    from kclr import spec
-
     if not isinstance(value, dict) or set(value) != {"name", "config"}:
         raise ZooFormatError(
-            f"{source}: '{where}' must be {{'name': <registered {registry.kind}>, 'config': "
+            f"{source}: '{where}' must be {{'name': <registered {table.kind}>, 'config': "
             f"{{...}}}}; received {value!r}."
         )
     try:
-        checked = spec.check(registry, value, where)
+        checked = spec.check(table, value, where)
     except spec.SpecError as error:
-        hint = "" if value["name"] in registry else " Install the plugin that provides it."
+        hint = "" if value["name"] in table else " Install the plugin that provides it."
         raise ZooFormatError(f"{source}: {error}{hint}") from None
     _check_keys(f"{where}.config", checked["config"], set(checked["config"]), source)
     return checked
@@ -113,8 +112,6 @@ def validate_config(config: Any, source: str = CONFIG_FILE) -> dict[str, Any]:
 
     A 0.1.0 config (`kclr.zoo.model/1`, flat heads) is upgraded to the spec form.
     """
-    from kclr import registry
-
     if not isinstance(config, dict):
         raise ZooFormatError(f"{source}: expected a JSON object, received {type(config).__name__}.")
     unknown = sorted(set(config) - CONFIG_KEYS)
@@ -180,8 +177,6 @@ def bundle(encoder, projection_head=None, supervised_head=None, ft_proj_selector
 
 def build_from_config(config: dict[str, Any]):
     """Builds (encoder, projection_head, supervised_head) from a validated config."""
-    from kclr import registry
-
     encoder_spec = {**config["encoder"], "config": dict(config["encoder"]["config"])}
     if encoder_spec["config"].get("input_shape") is not None:
         encoder_spec["config"]["input_shape"] = tuple(encoder_spec["config"]["input_shape"])
@@ -195,8 +190,6 @@ def build_from_config(config: dict[str, Any]):
 
 def encoder_spec(encoder) -> dict[str, Any]:
     """`{"name": registry name, "config": constructor args}` for a registered encoder."""
-    from kclr import registry, spec
-
     try:
         return spec.to_spec(registry.encoders, encoder)
     except spec.SpecError:
@@ -212,8 +205,6 @@ def head_spec(head) -> dict[str, Any] | None:
     (constructor arguments; Keras's `name`, `trainable` and `dtype` are left out)."""
     if head is None:
         return None
-    from kclr import registry, spec
-
     try:
         found = spec.to_spec(registry.heads, head)
     except spec.SpecError as error:
@@ -302,11 +293,9 @@ def _config(encoder, head, supervised_head, preprocessing) -> dict[str, Any]:
 
 def _metadata(metadata: dict[str, Any] | None, encoder, staging: pathlib.Path) -> dict[str, Any]:
     """`metadata.json`: the caller's fields, kclr's version and the staged files' sha256."""
-    import kclr
-
     return {
         **(metadata or {}),
-        "kclr_version": kclr.__version__,
+        "kclr_version": __version__,
         "format": FORMAT,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "feature_dim": int(encoder.output.shape[-1]),
