@@ -1,7 +1,8 @@
 """Every kclr 0.1.0 form, read here and written nowhere.
 
-Sections: 0.1.0 configs (flat keys migrated to component specs) and 0.1.0 protocol
-settings (old keyword names of `kclr.evaluation.evaluate_model`).
+Sections: 0.1.0 configs (flat keys migrated to component specs), 0.1.0 protocol
+settings (old keyword names of `kclr.evaluation.evaluate_model`) and 0.1.0 zoo folders
+(flat head fields in `config.json`).
 
 # 0.1.0 configs
 
@@ -26,6 +27,8 @@ from __future__ import annotations
 import copy
 import warnings
 from typing import Any
+
+from kclr.zoo.folder.files import ZooFormatError
 
 # ------------------------------------------------------------------ 0.1.0 configs
 
@@ -165,3 +168,36 @@ PROTOCOL_SETTINGS: dict[str, str] = {"linear_batch_size": "batch_size"}
 def migrate_protocol_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """`settings` with 0.1.0 keyword names replaced by today's."""
     return {PROTOCOL_SETTINGS.get(k, k): v for k, v in settings.items()}
+
+
+# ----------------------------------------------------------------------------- 0.1.0 zoo folders
+ZOO_FORMAT_V1 = "kclr.zoo.model/1"
+"""The `format` of a zoo `config.json` written by kclr 0.1.0 (flat head fields)."""
+
+ZOO_HEAD_KEYS_V1 = {
+    "projection_head": {"version", "output_dim", "hidden_dim", "sync_bn"},
+    "supervised_head": {"num_classes"},
+}
+"""The flat head fields kclr 0.1.0 wrote for each head of a zoo `config.json`."""
+
+
+def upgrade_zoo_head(where: str, value: Any, source: str) -> Any:
+    """A zoo `config.json` head entry in the spec form `{"name", "config"}`.
+
+    A 0.1.0 flat entry (`{"version": "v2", "output_dim": 128, ...}`) is checked against
+    the fields 0.1.0 wrote and converted to `{"name": where, "config": {...}}`; any other
+    value is returned unchanged (the folder reader checks it as a spec).
+    """
+    if value is None or (isinstance(value, dict) and "name" in value):
+        return value
+    if not isinstance(value, dict):
+        return value
+    allowed = ZOO_HEAD_KEYS_V1[where]
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ZooFormatError(
+            f"{source}: unknown field(s) {unknown} in {where}; allowed fields: "
+            f"{sorted(allowed)}. kclr refuses configs it does not understand instead of "
+            "guessing; the folder was written by a newer or a different tool."
+        )
+    return {"name": where, "config": dict(value)}

@@ -37,12 +37,13 @@ def list_models() -> None:
 def pull(name: str) -> None:
     """Download (and convert, if needed) NAME into the cache; prints its folder.
 
-    NAME is a catalog name (see `kclr zoo list`) or hf://owner/repo[@revision].
+    NAME is a catalog name (see `kclr zoo list`), hf://owner/repo[@revision], an https URL
+    of a zoo folder, or a local folder.
     """
-    from kclr.zoo import api
+    from kclr.zoo.sources.resolve import resolve
 
     try:
-        folder = api.pull(name)
+        folder = resolve(name)
     except (KeyError, ValueError, RuntimeError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(str(folder))
@@ -99,8 +100,8 @@ def convert(
     Non-model variables (global_step, optimizer slots, memory buffers, the EMA copy
     not selected) are skipped and listed in OUT/metadata.json.
     """
-    from kclr.zoo.converter import convert as run_convert
-    from kclr.zoo.verify import describe
+    from kclr.zoo.conversion.compare import describe
+    from kclr.zoo.conversion.converter import convert as run_convert
 
     try:
         result = run_convert(
@@ -158,10 +159,10 @@ def verify(
     prints the largest absolute and relative differences of the features (and logits),
     and exits with status 1 when a relative difference is above --tolerance.
     """
-    from kclr.zoo import verify as verifying
+    from kclr.zoo.conversion.verify import verify
 
     try:
-        result = verifying.verify(model, reference, images, image_size, count, tolerance)
+        result = verify(model, reference, images, image_size, count, tolerance)
     except (ValueError, RuntimeError, FileNotFoundError, KeyError) as error:
         raise click.ClickException(str(error)) from error
     for name, diff in result["outputs"].items():
@@ -189,14 +190,14 @@ def verify(
 )
 def push(source: str, repo: str, private: bool, out: str | None) -> None:
     """Upload a zoo folder or RUN_DIR (its export/) to the Hugging Face Hub."""
-    from kclr.zoo import hub
+    from kclr.zoo.publish import upload
 
     try:
         if out is not None:
-            folder = hub.prepare_upload(source, out, repo=repo)
+            folder = upload.prepare_upload(source, out, repo=repo)
             click.echo(f"Upload folder written to {folder} (nothing uploaded)")
             return
-        result = hub.push(source, repo, private=private)
+        result = upload.push(source, repo, private=private)
     except (ValueError, RuntimeError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(
@@ -255,11 +256,10 @@ def cache() -> None:
 @cache.command("list")
 def cache_list() -> None:
     """Show cached models and downloads with their sizes."""
-    from kclr.zoo import api
-    from kclr.zoo import cache as caching
+    from kclr.zoo.sources import cache as caching
 
     found = caching.items()
-    click.echo(f"Cache: {api.cache_dir()}")
+    click.echo(f"Cache: {caching.cache_dir()}")
     for item in found:
         click.echo(f"{item.kind:<9} {item.name:<40} {caching.human(item.size):>10}")
     click.echo(f"Total: {caching.human(sum(i.size for i in found))} in {len(found)} folders")
@@ -270,7 +270,7 @@ def cache_list() -> None:
 @click.option("--all", "everything", is_flag=True, help="Also forget the recorded sha256s.")
 def cache_clear(names: tuple[str, ...], everything: bool) -> None:
     """Remove cached models and downloads (of NAMES, or all)."""
-    from kclr.zoo import cache as caching
+    from kclr.zoo.sources import cache as caching
 
     removed = caching.clear(list(names) or None, hashes=everything)
     freed = caching.human(sum(i.size for i in removed))

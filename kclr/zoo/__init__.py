@@ -8,6 +8,12 @@ features = encoder(kclr.zoo.preprocess(images))     # [B, 2048]
 kclr.zoo.save(encoder, "my-export")                 # config.json + model.weights.h5 + ...
 ```
 
+Layout, one sub-package per concern: `folder` (the folder format, its files and sha256
+checks, safe extraction), `catalog` (the catalog, the release table, the model cards),
+`sources` (the one resolver, `sources.resolve`, for a name, `hf://`, an https URL or a
+folder; the Hub and HTTP downloads; kclr's cache), `conversion` (the authors' checkpoints
+to Keras, comparison with their SavedModel) and `publish` (Hub upload, the lock file).
+
 Importing this package is cheap: TensorFlow and huggingface_hub are imported only
 when a function that needs them runs.
 """
@@ -19,22 +25,23 @@ from kclr._lazy import lazy_exports
 _LAZY = {
     "load": "kclr.zoo.api:load",
     "pull": "kclr.zoo.api:pull",
-    "cache_dir": "kclr.zoo.api:cache_dir",
-    "save": "kclr.zoo.io:save",
-    "load_folder": "kclr.zoo.io:load_folder",
-    "ZooFormatError": "kclr.zoo.io:ZooFormatError",
-    "convert": "kclr.zoo.converter:convert",
-    "ConversionError": "kclr.zoo.converter:ConversionError",
-    "push": "kclr.zoo.hub:push",
-    "prepare_upload": "kclr.zoo.hub:prepare_upload",
+    "resolve": "kclr.zoo.sources.resolve:resolve",
+    "cache_dir": "kclr.zoo.sources.cache:cache_dir",
+    "save": "kclr.zoo.folder.format:save",
+    "load_folder": "kclr.zoo.folder.format:load_folder",
+    "ZooFormatError": "kclr.zoo.folder.files:ZooFormatError",
+    "convert": "kclr.zoo.conversion.converter:convert",
+    "ConversionError": "kclr.zoo.conversion.mapping:ConversionError",
+    "verify": "kclr.zoo.conversion.verify:verify",
+    "push": "kclr.zoo.publish.upload:push",
+    "prepare_upload": "kclr.zoo.publish.upload:prepare_upload",
     "preprocess": "kclr.zoo.preprocessing:preprocess",
-    "IntegrityError": "kclr.zoo.safety:IntegrityError",
-    "OfflineError": "kclr.zoo.download:OfflineError",
-    "DownloadError": "kclr.zoo.download:DownloadError",
+    "IntegrityError": "kclr.zoo.folder.safety:IntegrityError",
+    "OfflineError": "kclr.zoo.sources.http:OfflineError",
+    "DownloadError": "kclr.zoo.sources.http:DownloadError",
     "catalog": "kclr.zoo.catalog",
-    "verify": "kclr.zoo.verify",
     "publish": "kclr.zoo.publish",
-    "cache": "kclr.zoo.cache",
+    "cache": "kclr.zoo.sources.cache",
 }
 
 __all__ = sorted(_LAZY)

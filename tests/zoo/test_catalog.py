@@ -9,7 +9,8 @@ import sys
 import pytest
 import yaml
 
-from kclr.zoo import cards, catalog, release
+from kclr.zoo import catalog
+from kclr.zoo.catalog import cards, release
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 OLD_NAMES = [
@@ -175,7 +176,7 @@ def test_model_cards_in_zoo_folder_are_current(name):
     text = (REPO_ROOT / "zoo" / f"{name}.md").read_text()
     entry = catalog.get(name)
     assert text == cards.render_catalog_card(entry), (
-        "regenerate with `python -m kclr.zoo.cards zoo/`"
+        "regenerate with `python -m kclr.zoo.catalog.cards zoo/`"
     )
     meta = yaml.safe_load(text.split("---\n")[1])
     assert meta["library_name"] == "keras" and meta["license"] == "apache-2.0"

@@ -19,8 +19,8 @@ from zoo_checkpoints import (
 )
 
 import kclr
-from kclr.zoo import official
-from kclr.zoo.converter import ConversionError, convert, official_layout
+from kclr.zoo.conversion import official
+from kclr.zoo.conversion.converter import ConversionError, convert, official_layout
 
 VARIABLES = "simclr-official-variables"
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from bucket_server import BucketServer
 
-from kclr.zoo import download
-from kclr.zoo.download import (
+from kclr.zoo.folder.safety import IntegrityError, sha256_of
+from kclr.zoo.sources import http as download
+from kclr.zoo.sources.http import (
     TF_TABLE_MAGIC,
     AccessDeniedError,
     ContentError,
@@ -15,7 +16,6 @@ from kclr.zoo.download import (
     NotFoundError,
     OfflineError,
 )
-from kclr.zoo.safety import IntegrityError, sha256_of
 
 INDEX = np.random.default_rng(0).bytes(300_000) + TF_TABLE_MAGIC  # a fake but valid index
 

@@ -10,8 +10,8 @@ import pytest
 import kclr
 from kclr.models import ProjectionHead, ResNet
 from kclr.testing.hub_server import HubServer
-from kclr.zoo.download import OfflineError
-from kclr.zoo.safety import IntegrityError
+from kclr.zoo.folder.safety import IntegrityError
+from kclr.zoo.sources.http import OfflineError
 
 
 @pytest.fixture

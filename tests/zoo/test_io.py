@@ -11,7 +11,7 @@ import pytest
 
 import kclr
 from kclr.models import ProjectionHead, ResNet, SupervisedHead
-from kclr.zoo.io import ZooFormatError
+from kclr.zoo.folder.format import ZooFormatError
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_a_folder_written_by_kclr_0_1_0_still_loads(tmp_path):
         "name": "projection_head",
         "config": {"hidden_dim": None, "output_dim": 8, "sync_bn": False, "version": "v1"},
     }
-    encoder, head, supervised = kclr.zoo.io.build_from_config(model.zoo_config)
+    encoder, head, supervised = kclr.zoo.folder.format.build_from_config(model.zoo_config)
     assert isinstance(head, ProjectionHead) and supervised.units == 3
     encoder = kclr.zoo.load(OLD_FOLDER)
     again = kclr.zoo.save(encoder, tmp_path / "new", preprocessing={"image_size": 16})
@@ -171,12 +171,75 @@ def test_a_folder_written_by_kclr_0_1_0_still_loads(tmp_path):
 
 
 def test_zoo_config_errors_name_the_field_and_the_closest_argument(tiny, tmp_path):
-    from kclr.zoo.io import validate_config
+    from kclr.zoo.folder.format import validate_config
 
     config = json.loads((kclr.zoo.save(tiny, tmp_path / "m") / "config.json").read_text())
     config["projection_head"] = {"name": "projection_head", "config": {"versoin": "v1"}}
-    with pytest.raises(ZooFormatError, match=r"\['versoin'\] in projection_head.config"):
+    with pytest.raises(
+        ZooFormatError,
+        match=r"config.json: Unknown argument `projection_head.config.versoin` for head "
+        r"'projection_head'. Did you mean 'projection_head.config.version'\?",
+    ):
         validate_config(config)
     config["projection_head"] = {"name": "lambda_head", "config": {}}
-    with pytest.raises(ZooFormatError, match="'lambda_head' is not a registered kclr head"):
+    with pytest.raises(
+        ZooFormatError, match=r"Unknown head `projection_head.name='lambda_head'`.*Install the"
+    ):
         validate_config(config)
+
+
+class ScaledHead(ProjectionHead):
+    """A plugin projection head: one argument more than the built-in head."""
+
+    def __init__(self, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+@pytest.fixture
+def scaled_head():
+    from kclr import registry
+
+    registry.heads.add("scaled_head", ScaledHead, origin="kclr-test-plugin")
+    yield ScaledHead
+    registry.heads.reset()
+
+
+def test_a_plugin_head_keeps_every_argument_through_a_zoo_folder(tiny, tmp_path, scaled_head):
+    from kclr.zoo.folder.format import load_bundle
+
+    head = scaled_head(scale=0.5, version="v2", output_dim=6, hidden_dim=12, sync_bn=False)
+    folder = kclr.zoo.save(tiny, tmp_path / "m", head=head)
+    written = json.loads((folder / "config.json").read_text())["projection_head"]
+    assert written == {
+        "name": "scaled_head",
+        "config": {
+            "scale": 0.5,
+            "version": "v2",
+            "output_dim": 6,
+            "hidden_dim": 12,
+            "sync_bn": False,
+        },
+    }
+    loaded = load_bundle(folder)
+    assert type(loaded.projection_head) is ScaledHead
+    assert (loaded.projection_head.scale, loaded.projection_head.output_dim) == (0.5, 6)
+    assert (loaded.projection_head.hidden_dim, loaded.projection_head.sync_bn) == (12, False)
+    images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+    expected = head(tiny(images, training=False), training=False)[-1]
+    np.testing.assert_allclose(
+        loaded.bundle(images, training=False)["projection"], expected, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_nothing_writes_the_0_1_0_head_form(tiny, tmp_path):
+    head = ProjectionHead("v1", output_dim=8)
+    config = json.loads(
+        (kclr.zoo.save(tiny, tmp_path / "m", head=head) / "config.json").read_text()
+    )
+    assert config["format"] == "kclr.zoo.model/2"
+    assert config["projection_head"]["name"] == "projection_head"
+    assert set(config["projection_head"]) == {"name", "config"}

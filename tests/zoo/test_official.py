@@ -14,8 +14,8 @@ from zoo_checkpoints import random_arrays, reference_forward, scale_shapes, writ
 
 import kclr
 from kclr.testing.hub_server import HubServer
-from kclr.zoo.download import DownloadError, OfflineError
-from kclr.zoo.safety import IntegrityError
+from kclr.zoo.folder.safety import IntegrityError
+from kclr.zoo.sources.http import DownloadError, OfflineError
 
 WIDTH = 0.125  # the real catalog entries at 1/8 width keep the test small
 V1 = "/simclr-checkpoints/simclrv1/pretrain/1x/model.ckpt-225206"

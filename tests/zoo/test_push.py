@@ -12,7 +12,7 @@ import yaml
 
 import kclr
 from kclr.models import ProjectionHead, ResNet
-from kclr.zoo import hub
+from kclr.zoo.publish import upload as hub
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from zoo_checkpoints import (
 )
 
 from kclr.cli import main
-from kclr.zoo import verify as verifying
-from kclr.zoo.converter import ConversionError, convert
+from kclr.zoo.conversion import compare as verifying
+from kclr.zoo.conversion.converter import ConversionError, convert
 
 ARCH = {"depth": 50, "width_multiplier": 0.125}
 NAMES = "simclr-official-variables/r50_1x_sk0_gbn1_224_names.txt"

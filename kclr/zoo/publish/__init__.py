@@ -1,7 +1,7 @@
 """`kclr zoo publish`: convert, verify and push catalog models; record them in the lock file.
 
 For each name: the authors' checkpoint is downloaded (sha256 recorded) and converted,
-the result is compared with the authors' SavedModel (`kclr.zoo.verify`, refused above
+the result is compared with the authors' SavedModel (`kclr.zoo.conversion.compare`, refused above
 1e-4), the card is written (reported top-1, source URL, sha256 of the authors' files
 and of the weights), and the folder is pushed to `ORG/<name>` with huggingface_hub.
 The Hub repo, the pushed commit and the weights' sha256 go into the lock file
@@ -19,6 +19,11 @@ import tempfile
 from typing import Any
 
 from kclr.zoo import catalog
+from kclr.zoo.folder import format as io
+from kclr.zoo.publish.upload import push
+from kclr.zoo.sources import http
+from kclr.zoo.sources.cache import cache_dir, hash_record
+from kclr.zoo.sources.resolve import convert_official
 
 SAVED_MODEL_FILES = (
     "saved_model.pb",
@@ -29,16 +34,14 @@ SAVED_MODEL_FILES = (
 
 def fetch_saved_model(entry: catalog.CatalogEntry, quiet: bool = False) -> pathlib.Path:
     """Downloads the authors' TF2 SavedModel of `entry` into the cache (sha256 recorded)."""
-    from kclr.zoo import api, download
-
-    folder = api.cache_dir() / "downloads" / entry.name / "saved_model"
-    record = api.hash_record()
+    folder = cache_dir() / "downloads" / entry.name / "saved_model"
+    record = hash_record()
     base = entry.saved_model_url()
     for name in SAVED_MODEL_FILES:
         target = folder / name
         url = f"{base}/{name}"
         if not target.exists():
-            download.fetch(url, target, quiet=quiet)
+            http.fetch(url, target, quiet=quiet)
         record.check(target, url)
     return folder
 
@@ -67,17 +70,15 @@ def publish_one(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Converts, verifies and pushes one catalog model; returns its lock entry."""
-    from kclr.zoo import api, hub, io
-
     entry = catalog.get(name)
     if verify and reference is None:
         reference = fetch_saved_model(entry, quiet=quiet)
     with tempfile.TemporaryDirectory(prefix=f"kclr-publish-{entry.name}-") as work:
         folder = pathlib.Path(work) / entry.name
-        api.convert_official(entry, folder, quiet=quiet, verify_with=reference if verify else None)
+        convert_official(entry, folder, quiet=quiet, verify_with=reference if verify else None)
         meta = io.read_metadata(folder)
         repo = f"{org}/{entry.name}"
-        result = hub.push(folder, repo, private=private, token=token, commit_message=entry.title)
+        result = push(folder, repo, private=private, token=token, commit_message=entry.title)
     sha = meta["sha256"][io.WEIGHTS_FILE]
     if not quiet:
         print(f"Published {entry.name} to {repo} at {result['revision']}", file=sys.stderr)

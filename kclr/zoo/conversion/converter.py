@@ -3,7 +3,7 @@
 Reference: the released checkpoints of google-research/simclr (SimCLR v1 and v2).
 
 The raw variables are read with `tf.train.load_checkpoint` (no graph, no code from
-the checkpoint runs) and assigned into kclr's `ResNet` and heads; `kclr.zoo.mapping`
+the checkpoint runs) and assigned into kclr's `ResNet` and heads; `kclr.zoo.conversion.mapping`
 places them (TF1 names by creation index, TF2 object paths by path, SavedModel
 `variables/<N>` and `trainable_variables_list/<N>` by the authors' variable order).
 
@@ -12,7 +12,7 @@ model variable of the checkpoint must be used; otherwise `ConversionError` lists
 is missing, unused or mis-shaped. Non-model variables (`global_step`, optimizer slots,
 `memory` buffers, the EMA copy not selected) are skipped and listed in the result and
 in the converted folder's `metadata.json`. When the source is a SavedModel, the
-converted model is compared with the authors' own forward pass (`kclr.zoo.verify`).
+converted model is compared with the authors' own forward pass (`kclr.zoo.conversion.compare`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from kclr.zoo.catalog import arch_code, parse_arch
-from kclr.zoo.mapping import (
+from kclr.zoo.conversion import compare
+from kclr.zoo.conversion.mapping import (
     HEADS,
     TF2_SUFFIX,
     ConversionError,
@@ -37,7 +38,9 @@ from kclr.zoo.mapping import (
     map_tf2,
     summary,
 )
-from kclr.zoo.official import Unit, official_layout
+from kclr.zoo.conversion.official import Unit, official_layout
+from kclr.zoo.folder import format as io
+from kclr.zoo.sources import http
 
 __all__ = ["ConversionError", "Converted", "Unit", "convert", "official_layout", "open_checkpoint"]
 
@@ -152,7 +155,7 @@ class Converted(tuple):
     """`(encoder, projection_head, supervised_head)` with a `report` dict attached.
 
     `report` holds `skipped` (reason -> names), `summary` (one line), `notes`,
-    `key_form` and, for SavedModels, `verification` (see `kclr.zoo.verify`).
+    `key_form` and, for SavedModels, `verification` (see `kclr.zoo.conversion.compare`).
     """
 
     report: dict[str, Any]
@@ -174,7 +177,6 @@ def _drop_heads(mapping: Mapping) -> None:
 
 def _build(kwargs: dict[str, Any], mapping: Mapping, ft_proj_selector: int):
     from kclr.models import ProjectionHead, ResNet, SupervisedHead
-    from kclr.zoo.io import _bundle
 
     encoder = ResNet(**kwargs)
     head = supervised = None
@@ -197,24 +199,23 @@ def _build(kwargs: dict[str, Any], mapping: Mapping, ft_proj_selector: int):
         )
     if mapping.num_classes:
         supervised = SupervisedHead(int(mapping.num_classes))
-    bundle = _bundle(encoder, head, supervised, ft_proj_selector=ft_proj_selector)
+    bundle = io.bundle(encoder, head, supervised, ft_proj_selector=ft_proj_selector)
     return encoder, head, supervised, bundle
 
 
 def _verify(bundle, saved_model, images, checkpoint) -> dict[str, Any]:
-    from kclr.zoo import verify as verifying
 
     if not saved_model:
         raise ConversionError(
             f"verify=True needs the authors' SavedModel (saved_model.pb): "
             f"{os.fspath(checkpoint)!r} is a plain checkpoint; pass reference=DIR."
         )
-    result = verifying.compare_with_saved_model(bundle, saved_model, images=images)
+    result = compare.compare_with_saved_model(bundle, saved_model, images=images)
     result["reference"] = os.fspath(saved_model)
     if not result["passed"]:
         raise ConversionError(
             "The converted model differs from the authors' SavedModel: "
-            + verifying.describe(result)
+            + compare.describe(result)
             + ". Check --arch, --cifar-stem and --ft-proj-selector."
         )
     return result
@@ -237,7 +238,7 @@ def _metadata(checkpoint, source, mapping, kwargs, ema, ft_proj_selector, report
         }
     }
     if ft_proj_selector:
-        meta["ft_proj_selector"] = ft_proj_selector  # read by `kclr.zoo.io` when loading
+        meta["ft_proj_selector"] = ft_proj_selector  # read by `kclr.zoo.folder.format` when loading
     return meta
 
 
@@ -271,7 +272,7 @@ def convert(
         ft_proj_selector: which projection-head output feeds the supervised head (the
             authors' flag: 0 = the encoder features, 1 = the first head layer, as in
             SimCLRv2's fine-tuning from the middle of the head).
-        verify: compare with the authors' SavedModel forward pass (`kclr.zoo.verify`)
+        verify: compare with the authors' SavedModel forward pass (`kclr.zoo.conversion.compare`)
             and refuse a difference above 1e-4; default: when a SavedModel is at hand
             (the source itself, or `reference`).
         reference: the authors' SavedModel folder to verify against (e.g. when the
@@ -289,13 +290,10 @@ def convert(
                                         out="simclrv2-r50-1x")
     ```
     """
-    from kclr.zoo import download
-    from kclr.zoo.io import save
-
     kwargs = parse_arch(arch) if isinstance(arch, str) else dict(arch)
     kwargs["cifar_stem"] = kwargs.get("cifar_stem", cifar_stem)
     with tempfile.TemporaryDirectory(prefix="kclr-convert-") as scratch:
-        local = download.materialize(checkpoint, scratch)
+        local = http.materialize(checkpoint, scratch)
         source = open_checkpoint(local)
         layout = official_layout(kwargs["depth"], kwargs.get("sk_ratio", 0.0), kwargs["cifar_stem"])
         mapper = map_tf2 if source.format == "tf2" else map_tf1
@@ -317,7 +315,7 @@ def convert(
         }
         if out is not None:
             meta = _metadata(checkpoint, source, mapping, kwargs, ema, ft_proj_selector, report)
-            save(
+            io.save(
                 encoder,
                 out,
                 head=head,

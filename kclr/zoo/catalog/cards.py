@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import string
+import sys
 from importlib import resources
 from typing import Any
 
+from kclr.zoo import catalog
 from kclr.zoo.catalog import DEFAULT_OFFICIAL_URL, CatalogEntry
+from kclr.zoo.conversion.compare import describe
 
 _BIBTEX = {
     "https://arxiv.org/abs/2002.05709": """@inproceedings{chen2020simple,
@@ -92,8 +96,6 @@ def _verification(meta: dict[str, Any] | None) -> str:
     result = ((meta or {}).get("converted_from") or {}).get("verification")
     if not result:
         return "not run for this copy (`kclr zoo verify NAME --reference SAVED_MODEL`)"
-    from kclr.zoo.verify import describe
-
     return describe(result)
 
 
@@ -209,10 +211,6 @@ def render_folder_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
 
 def write_catalog_cards(directory: str) -> list[str]:
     """Writes `<name>.md` for every catalog model and an index `README.md` into `directory`."""
-    import pathlib
-
-    from kclr.zoo import catalog
-
     root = pathlib.Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     written = []
@@ -224,8 +222,8 @@ def write_catalog_cards(directory: str) -> list[str]:
         "# kclr model zoo: model cards",
         "",
         "One card per model of the authors' release; the same text becomes the README of the",
-        "model's Hub repository. Generated from the release table (`kclr/zoo/release.py`):",
-        "regenerate with `python -m kclr.zoo.cards zoo/`.",
+        "model's Hub repository. Generated from the release table (`kclr/zoo/catalog/release.py`):",
+        "regenerate with `python -m kclr.zoo.catalog.cards zoo/`.",
         "",
         *catalog_table(link=True),
     ]
@@ -235,8 +233,6 @@ def write_catalog_cards(directory: str) -> list[str]:
 
 def catalog_table(link: bool = False) -> list[str]:
     """The whole catalog as Markdown table lines (README, docs, `zoo/README.md`)."""
-    from kclr.zoo import catalog
-
     lines = [
         "| name | model | features | top-1 (authors) | protocol |" + (" card |" if link else ""),
         "|---|---|---:|---:|---|" + ("---|" if link else ""),
@@ -250,8 +246,6 @@ def catalog_table(link: bool = False) -> list[str]:
 
 def release_table() -> list[str]:
     """One row per released architecture, one column per release category (README)."""
-    from kclr.zoo import catalog
-
     columns = [
         ("", "pretrained (linear eval)"),
         ("-ft1", "`-ft1`"),
@@ -276,7 +270,5 @@ def release_table() -> list[str]:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    import sys
-
     for written_path in write_catalog_cards(sys.argv[1] if len(sys.argv) > 1 else "zoo"):
         print(written_path)

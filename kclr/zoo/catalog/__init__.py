@@ -20,6 +20,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from kclr.zoo.catalog import release
+
 OFFICIAL_URL_ENV = "KCLR_OFFICIAL_CHECKPOINT_URL"
 DEFAULT_OFFICIAL_URL = "https://storage.googleapis.com"
 HUB_LOCK_ENV = "KCLR_HUB_LOCK"
@@ -126,8 +128,6 @@ _EMPTY_HUB = {"repo": None, "revision": None, "sha256": {"model.weights.h5": Non
 
 @lru_cache(maxsize=4)
 def _load_cached(lock: str, stamp: int) -> dict[str, CatalogEntry]:
-    from kclr.zoo import release
-
     pins = read_hub_lock(lock)
     entries = {}
     for raw in release.expand():

@@ -1,6 +1,6 @@
 """A zoo folder's files: writing them all or nothing, and checking their sha256.
 
-`kclr.zoo.io` decides what the files hold (the config schema, the weights' layout,
+`kclr.zoo.folder.format` decides what the files hold (the config schema, the weights' layout,
 the metadata); this module writes a folder next to its destination and moves it into
 place at the end, and checks a folder's files against `metadata.json` and pins.
 """
@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from kclr.zoo.safety import IntegrityError, sha256_of, verify_sha256
+from kclr.zoo.folder.safety import IntegrityError, sha256_of, verify_sha256
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -82,6 +82,19 @@ def sha256_table(directory: pathlib.Path) -> dict[str, str]:
         WEIGHTS_FILE: sha256_of(directory / WEIGHTS_FILE),
         CONFIG_FILE: sha256_of(directory / CONFIG_FILE),
     }
+
+
+def find_folder(source: str | os.PathLike) -> pathlib.Path:
+    """A zoo folder from a run directory (`RUN_DIR/export/`) or a zoo folder itself."""
+    path = pathlib.Path(source)
+    for candidate in (path, path / "export"):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{os.fspath(source)!r} is neither a kclr zoo folder nor a run directory with an "
+        "export/ folder. Export a model with `kclr.zoo.save(encoder, DIR)` (fit does it into "
+        "RUN_DIR/export/) and use that."
+    )
 
 
 # ----------------------------------------------------------------------------- checking

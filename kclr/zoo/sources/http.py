@@ -27,7 +27,7 @@ import urllib.request
 import zipfile
 from typing import Any
 
-from kclr.zoo.safety import IntegrityError, safe_extract, sha256_of, verify_sha256
+from kclr.zoo.folder.safety import IntegrityError, safe_extract, sha256_of, verify_sha256
 
 TF_TABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")  # leveldb/TF table footer
 ZIP_MAGIC = b"PK\x03\x04"

@@ -24,8 +24,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from kclr.zoo import official
-from kclr.zoo.official import BN_VARIABLES, Unit
+from kclr.zoo.conversion import official
+from kclr.zoo.conversion.official import BN_VARIABLES, Unit
 
 TF2_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _SLOT_WORDS = {"Momentum", "Momentum_1", "Adam", "Adam_1", "LARS", "RMSProp", "RMSProp_1"}

@@ -1,6 +1,6 @@
 """What kclr keeps in its cache (`kclr zoo cache list|clear`).
 
-Layout of `kclr.zoo.cache_dir()`:
+Layout of `cache_dir()` (also `kclr.zoo.cache_dir()`):
 
 - `zoo/<name>/`: converted models (what `kclr.zoo.load(name)` reads);
 - `downloads/<name>/`: the authors' files (kept to re-convert without downloading);
@@ -12,10 +12,27 @@ Hub downloads live in the Hugging Face cache (`huggingface-cli scan-cache`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import shutil
 
-from kclr.zoo.download import RECORD_FILE
+from kclr.zoo import catalog
+from kclr.zoo.sources.http import RECORD_FILE, HashRecord
+
+CACHE_ENV = "KCLR_CACHE"
+
+
+def cache_dir() -> pathlib.Path:
+    """kclr's cache: `$KCLR_CACHE`, else `$XDG_CACHE_HOME/kclr`, else `~/.cache/kclr`."""
+    if os.environ.get(CACHE_ENV):
+        return pathlib.Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "kclr"
+
+
+def hash_record() -> HashRecord:
+    """The record of the sha256 of every file downloaded from the authors' bucket."""
+    return HashRecord(cache_dir() / "downloads" / RECORD_FILE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +49,6 @@ def _size(path: pathlib.Path) -> int:
 
 def items(root: pathlib.Path | None = None) -> list[CacheItem]:
     """Every cached model and download folder, with its size in bytes."""
-    from kclr.zoo.api import cache_dir
-
     root = root or cache_dir()
     found = []
     for kind, folder in (("model", root / "zoo"), ("download", root / "downloads")):
@@ -59,8 +74,6 @@ def clear(names: list[str] | None = None, hashes: bool = False) -> list[CacheIte
     The sha256 record is kept (so a changed file is still caught after a re-download)
     unless `hashes=True`. Returns what was removed.
     """
-    from kclr.zoo import catalog
-    from kclr.zoo.api import cache_dir
 
     wanted = None if not names else {catalog.canonical(n) for n in names}
     removed = []

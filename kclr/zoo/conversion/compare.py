@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from kclr.zoo.preprocessing import preprocess
+
 TOLERANCE = 1e-4
 _OUTPUTS = {"features": "final_avg_pool", "logits": "logits_sup"}
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
@@ -36,8 +38,6 @@ def generated_images(count: int = 4, image_size: int = 224, seed: int = 0) -> np
 def folder_images(folder: str | os.PathLike, image_size: int = 224, limit: int = 8) -> np.ndarray:
     """Up to `limit` images of a folder, prepared with `kclr.zoo.preprocess`."""
     import tensorflow as tf
-
-    from kclr.zoo.preprocessing import preprocess
 
     paths = sorted(
         p for p in pathlib.Path(folder).iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES
@@ -132,48 +132,3 @@ def compare_with_saved_model(
     result["images"] = int(images.shape[0])
     result["image_size"] = int(images.shape[1])
     return result
-
-
-def verify(
-    model: str | os.PathLike,
-    reference: str | os.PathLike,
-    images: str | os.PathLike | None = None,
-    image_size: int = 224,
-    count: int = 4,
-    tolerance: float = TOLERANCE,
-) -> dict[str, Any]:
-    """Compares a kclr model (catalog name, `hf://` or folder) with the authors' SavedModel.
-
-    Args:
-        model: what `kclr.zoo.load` accepts.
-        reference: the authors' SavedModel folder.
-        images: a folder of images (prepared with `kclr.zoo.preprocess`); default:
-            `count` generated images of `image_size` pixels.
-        image_size: input size.
-        count: number of generated images.
-        tolerance: largest accepted relative difference.
-
-    Returns:
-        `{"outputs": {"features": {"max_abs", "max_rel"}, "logits": ...}, "passed": bool, ...}`.
-
-    Example:
-
-    ```python
-    result = kclr.zoo.verify("simclrv2-r50-1x-sk0", "r50_1x_sk0/saved_model")
-    print(result["outputs"]["features"]["max_rel"])
-    ```
-    """
-    from kclr.zoo import api, io
-
-    folder = api.pull(os.fspath(model))
-    config = io.read_config(folder)
-    meta = io.verify_folder(folder)
-    encoder, head, supervised = io.build_from_config(config)
-    bundle = io._bundle(encoder, head, supervised, int(meta.get("ft_proj_selector") or 0))
-    bundle.load_weights(pathlib.Path(folder) / io.WEIGHTS_FILE)
-    batch = (
-        folder_images(images, image_size)
-        if images is not None
-        else generated_images(count, image_size)
-    )
-    return compare_with_saved_model(bundle, reference, batch, tolerance=tolerance)

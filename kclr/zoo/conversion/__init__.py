@@ -1,0 +1,2 @@
+"""Conversion of the authors' checkpoints (`converter`, `mapping`, `official`) and their
+comparison with the authors' SavedModel (`compare`, `verify`)."""
