@@ -20,7 +20,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kclr.losses.core import ContrastiveLoss, cross_replica_concat, replica_info
-from kclr.trainer.metrics import contrastive_accuracy, contrastive_entropy
+from kclr.trainer import metrics
 
 # The most logits one block holds (`[V*n, V*M]` entries; 8 MiB in float32).
 BLOCK_LOGITS = 2**21
@@ -99,26 +99,13 @@ def loss_and_gradient(loss_fn, optimizer, features, labels, blocks: bool = True)
 
 
 def contrast_metrics(loss_fn, features):
-    """`contrast_acc` and `contrast_entropy` (official definitions) of the local batch:
-    view-0 anchors, a block at a time, against the global view-1 candidates."""
-    temperature = getattr(loss_fn, "temperature", 1.0)
-    if getattr(loss_fn, "normalize", True):
-        features = tf.math.l2_normalize(features, axis=-1)
+    """`contrast_acc` and `contrast_entropy` of the local batch
+    (`kclr.trainer.metrics.contrast_metrics`), a block of view-0 anchors at a time."""
     local_batch = features.shape[0]
-    replicas, replica_id = replica_info()
-    candidates = cross_replica_concat(features[:, 1])  # [M, D]
-    offset = replica_id * local_batch
-    rows = block_rows(local_batch, replicas * local_batch)
-    count = local_batch // rows
-
-    def block(k, correct, entropy):
-        anchors = tf.gather(features[:, 0], k * rows + tf.range(rows))  # [n, D]
-        logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature
-        positives = offset + k * rows + tf.range(rows)
-        accuracy = contrastive_accuracy(logits, positives)
-        entropy = entropy + tf.cast(contrastive_entropy(logits), entropy.dtype)
-        return k + 1, correct + accuracy, entropy
-
-    zeros = (tf.zeros([], tf.float32), tf.zeros([], features.dtype))
-    _, correct, entropy = tf.while_loop(lambda k, *_: k < count, block, (tf.constant(0), *zeros))
-    return correct / count, entropy / tf.cast(count, entropy.dtype)
+    replicas, _ = replica_info()
+    return metrics.contrast_metrics(
+        features,
+        getattr(loss_fn, "temperature", 1.0),
+        getattr(loss_fn, "normalize", True),
+        rows=block_rows(local_batch, replicas * local_batch),
+    )

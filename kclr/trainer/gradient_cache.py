@@ -41,7 +41,7 @@ pass 2, so pass 2 draws exactly the random numbers of pass 1.
 The batch is never copied whole: each chunk is sliced from the batch as it came
 (batch-major, often uint8) and converted or augmented on its own, in both passes. A
 kclr device augmentation layer draws each image's parameters from the step's seed and
-the image's row in the global batch (`ViewBatches._augment_rows`), so chunk `k` is
+the image's row in the global batch (`ViewBatches.augment_rows`), so chunk `k` is
 augmented exactly as within the whole batch, or on replica `k`. Any other
 `device_augmenter` runs once on the whole local batch before chunking.
 
@@ -70,58 +70,18 @@ import tensorflow as tf
 
 from kclr.losses.core import to_loss_dtype
 from kclr.trainer import blockwise
-from kclr.trainer.batches import global_rows
+from kclr.trainer.batches import assert_equal_replica_batches, global_rows, num_chunks
+from kclr.trainer.step import StepContext, StepOutputs, forward, supervised_labels
 
-
-def num_chunks(batch: int | None, chunk_size: int) -> int:
-    """Returns the number of chunks of a local batch, or raises a clear error."""
-    if batch is None:
-        raise ValueError(
-            "Gradient caching needs a static batch size, but the batch dimension is unknown. "
-            "Batch the dataset with `drop_remainder=True` (kclr.data.pretraining_dataset does)."
-        )
-    if batch % chunk_size:
-        raise ValueError(
-            f"Gradient caching splits the local batch into chunks of {chunk_size} images, but "
-            f"received a local batch of {batch} images, which is not a multiple of it. Use a "
-            f"`gradient_cache_chunk_size` that divides the per-replica batch (e.g. "
-            f"{_divisor_below(batch, chunk_size)}) or change the batch size."
-        )
-    return batch // chunk_size
-
-
-def _divisor_below(batch: int, chunk_size: int) -> int:
-    return max(d for d in range(1, min(batch, chunk_size) + 1) if batch % d == 0)
-
-
-def _project(trainer, images):
-    """Encoder + projection head on view-major images: the list of hiddens."""
-    h = trainer.encoder(images, training=True)
-    hiddens = trainer.projection_head(h, training=True)
-    if not isinstance(hiddens, (list, tuple)):
-        hiddens = [h, hiddens]
-    return hiddens
-
-
-def _supervised(trainer, hiddens, labels, num_views: int):
-    """The supervised head's logits `[V*N, C]` and mean loss on one chunk."""
-    sup_input = tf.stop_gradient(to_loss_dtype(hiddens[trainer.ft_proj_selector]))
-    logits = trainer.supervised_head(sup_input)
-    sup_labels = tf.tile(tf.reshape(tf.cast(labels, tf.int32), [-1]), [num_views])
-    return logits, trainer.supervised_loss(sup_labels, logits)
-
-
-def _to_features(z, num_views: int):
-    """View-major projections `[V*N, D]` -> `[N, V, D]`."""
-    return tf.transpose(tf.reshape(z, [num_views, -1, tf.shape(z)[-1]]), [1, 0, 2])
+__all__ = ["gradient_cache_step", "num_chunks"]
 
 
 class _LayerState:
     """The non-trainable state of the encoder and the head, split by role (see module doc)."""
 
-    def __init__(self, trainer):
-        variables = trainer.encoder.non_trainable_variables
-        variables = variables + trainer.projection_head.non_trainable_variables
+    def __init__(self, parts):
+        variables = parts.encoder.non_trainable_variables
+        variables = variables + parts.projection_head.non_trainable_variables
         seen, unique = set(), []
         for v in variables:
             if id(v) not in seen:
@@ -153,62 +113,58 @@ def _after(tensors, x):
         return tf.identity(x)
 
 
-def gradient_cache_step(trainer, views, labels):
-    """One gradient-cached training step of `trainer` (applies the optimizer update).
+def gradient_cache_step(context: StepContext, views, labels):
+    """One gradient-cached step (a `kclr.trainer.step.StepFn`; applies nothing).
 
     Args:
-        trainer: a compiled `kclr.ContrastiveTrainer` with `gradient_cache_chunk_size`.
+        context: the model's parts and losses; `context.chunk_size` images per chunk.
         views: the batch's views `[B, V, H, W, C]` (or raw images with a device augmenter).
         labels: `[B]` labels or `None`.
 
     Returns:
-        `(features, logits_sup, contrastive, sup, num_views, contrast)` for the
-        metrics: the projections `[B, V, D]` of pass 1, the supervised logits
-        `[V*B, classes]` (or `None`), the contrastive loss, the supervised loss (or
-        `None`) and `(contrast_acc, contrast_entropy)` computed chunk by chunk.
+        `(gradients, outputs)`: the summed gradients of every chunk (`None` for variables
+        no chunk reached) and `StepOutputs` with the projections `[B, V, D]` of pass 1,
+        the supervised logits `[V*B, classes]` (or `None`), the losses and
+        `(contrast_acc, contrast_entropy)` computed a block at a time.
     """
-    rank = views.shape.rank
-    batch_major = trainer._augments_by_rows() and (
-        rank == 5 or (rank == 4 and trainer.device_augmenter is not None)
+    batches, rank = context.batches, views.shape.rank
+    batch_major = batches.augments_by_rows() and (
+        rank == 5 or (rank == 4 and batches.device_augmenter is not None)
     )
     if batch_major:
         # Chunks are sliced from the batch as it came (batch-major, often uint8) and
         # augmented one by one in both passes (`_Step.chunk`): no float32 or
         # augmented copy of the whole batch is made.
-        num_views = trainer._num_views_of(views) if rank == 5 else trainer.num_views
-        images, batch = views, tf.shape(views)[0]
-        image_shape, static_images = views.shape[rank - 3 :], views.shape[0]
-    else:
-        images, num_views, batch = trainer._views_to_batch(views, training=True)  # augmented once
-        image_shape = images.shape[1:]
+        num_views = batches.num_views_of(views) if rank == 5 else batches.num_views
+        images, batch, static_images = views, tf.shape(views)[0], views.shape[0]
+    else:  # augmented once
+        images, num_views, batch = batches.to_images(
+            views, training=True, step=context.optimizer.iterations
+        )
         static_images = None if images.shape[0] is None else images.shape[0] // num_views
-    trainer._assert_equal_replica_batches(batch)
-    if trainer._image_shape is None and image_shape.is_fully_defined():
-        trainer._image_shape = tuple(int(d) for d in image_shape)
-        trainer.built = True
-    step = _Step(trainer, images, labels, num_views, static_images, batch_major)
+    assert_equal_replica_batches(batch)
+    step = _Step(context, images, labels, num_views, static_images, batch_major)
     # A strategy forbids cross-replica synchronisation (synchronised BN) inside a
     # `tf.while_loop`: with several replicas the chunk loop is unrolled instead.
     unrolled = tf.distribute.get_strategy().num_replicas_in_sync > 1
     features = step.pass_one(unrolled)
-    loss_fn, blocks = trainer.contrastive_loss, step.chunks > 1
+    loss_fn, blocks = context.contrastive_loss, step.chunks > 1
     # The loss of the whole batch and dL/dz [B, V, D], a block of anchors at a time.
     contrastive, feature_grads = blockwise.loss_and_gradient(
-        loss_fn, trainer.optimizer, features, labels, blocks
+        loss_fn, context.optimizer, features, labels, blocks
     )
     gradients, logits_sup, sup = step.pass_two(feature_grads, unrolled)
-    trainer.optimizer.apply(gradients, step.variables)
     contrast = blockwise.contrast_metrics(loss_fn, features)
-    return features, logits_sup, contrastive, sup, num_views, contrast
+    return gradients, StepOutputs(features, logits_sup, contrastive, sup, num_views, contrast)
 
 
 class _Step:
     """The chunks of one step and the two passes over them."""
 
-    def __init__(self, trainer, images, labels, num_views, local_batch, batch_major):
-        self.trainer = trainer
+    def __init__(self, context, images, labels, num_views, local_batch, batch_major):
+        self.context = context
         self.num_views = num_views
-        self.chunks = num_chunks(local_batch, trainer.gradient_cache_chunk_size)
+        self.chunks = num_chunks(local_batch, context.chunk_size)
         self.size = local_batch // self.chunks
         # Reshapes only (no copy): chunk k is images [k*N, (k+1)*N) of every view.
         # Batch-major views [B, V, ...] -> [K, N, V, ...]; view-major images
@@ -225,7 +181,7 @@ class _Step:
         self.labels = None
         if labels is not None:
             self.labels = tf.reshape(tf.cast(labels, tf.int32), [self.chunks, self.size])
-        self.state = _LayerState(trainer)
+        self.state = _LayerState(context.parts)
         self.initial_statistics = _LayerState.read(self.state.statistics)
         self.initial_random = _LayerState.read(self.state.random)
         self.variables = None
@@ -247,7 +203,8 @@ class _Step:
             chunk = tf.transpose(chunk, [1, 0, 2, 3, 4])
         # Each image's own draws: its row in the global view-major batch.
         rows = global_rows(self.chunks * self.size, self.num_views, k * self.size, self.size)
-        return self.trainer._augment_rows(self._flat(chunk), *rows)
+        step = self.context.optimizer.iterations
+        return self.context.batches.augment_rows(self._flat(chunk), *rows, step)
 
     def _flat(self, chunk):
         """`[V, N, H, W, C]` -> `[V*N, H, W, C]` with the static shape."""
@@ -259,14 +216,9 @@ class _Step:
     def _features(self, k):
         """Pass-1 projections `[N, V, D]` of chunk `k` (moving statistics reset first)."""
         _LayerState.assign(self.state.statistics, self.initial_statistics)
-        hiddens = _project(self.trainer, self.chunk(k))
-        head = self.trainer.supervised_head
-        if head is not None and not head.built:  # before the step lists the variables
-            head.build(hiddens[self.trainer.ft_proj_selector].shape)
-        z = to_loss_dtype(hiddens[-1])
-        if self.trainer.memory_queue is not None:
-            self.trainer.memory_queue.build_for(z)
-        return tf.stop_gradient(_to_features(z, self.num_views))
+        # Builds the supervised head and sizes the queue before the step lists the variables.
+        outputs = forward(self.context.parts, self.chunk(k), self.num_views, training=True)
+        return tf.stop_gradient(outputs.projections)
 
     def pass_one(self, unrolled):
         """Projections `[B, V, D]` of every chunk, without a tape."""
@@ -289,19 +241,20 @@ class _Step:
 
     def _chunk_gradients(self, k, feature_grads, reached):
         """Pass 2 on chunk `k`: weight gradients, new moving statistics, sup loss and logits."""
-        trainer, optimizer = self.trainer, self.trainer.optimizer
+        optimizer = self.context.optimizer
         _LayerState.assign(self.state.statistics, self.initial_statistics)
         dz = tf.gather(feature_grads, self.rows(k))  # [N, V, D]
         dz = tf.reshape(tf.transpose(dz, [1, 0, 2]), [-1, tf.shape(dz)[-1]])  # [V*N, D]
         sup, logits = None, None
         with tf.GradientTape() as tape:
-            hiddens = _project(trainer, self.chunk(k))
-            z = to_loss_dtype(hiddens[-1])
+            outputs = forward(self.context.parts, self.chunk(k), self.num_views, training=True)
+            z = to_loss_dtype(outputs.hiddens[-1])
             # d objective / dz is exactly the cached dL/dz.
             objective = tf.reduce_sum(z * tf.stop_gradient(tf.cast(dz, z.dtype)))
-            if trainer.supervised_head is not None and self.labels is not None:
-                logits, sup = _supervised(trainer, hiddens, self.labels[k], self.num_views)
-                sup = sup / self.chunks  # the mean over the batch
+            if outputs.logits is not None and self.labels is not None:
+                logits = outputs.logits
+                sup_labels = supervised_labels(self.labels[k], self.num_views)
+                sup = self.context.supervised_loss(sup_labels, logits) / self.chunks  # batch mean
                 objective = objective + tf.cast(optimizer.scale_loss(sup), objective.dtype)
         gradients = tape.gradient(objective, self.variables)
         out = []
@@ -315,11 +268,11 @@ class _Step:
 
     def pass_two(self, feature_grads, unrolled):
         """Replays each chunk with a tape; returns (gradients, supervised logits, sup loss)."""
-        trainer = self.trainer
-        self.variables = trainer.trainable_variables
+        context = self.context
+        self.variables = context.variables()
         self.state.rewind_random(self.initial_random)
         reached = [False] * len(self.variables)
-        supervised = trainer.supervised_head is not None and self.labels is not None
+        supervised = context.parts.supervised_head is not None and self.labels is not None
         if unrolled:
             results, previous = [], [feature_grads]
             for k in range(self.chunks):
@@ -335,9 +288,9 @@ class _Step:
         if supervised:
             # The penalty on the supervised kernel (official LARS setup), once per step.
             with tf.GradientTape() as tape:
-                penalty = tf.cast(trainer._supervised_weight_decay(), sup.dtype)
-                penalty = trainer.optimizer.scale_loss(penalty)
-            kernel = trainer.supervised_head.kernel
+                penalty = tf.cast(context.penalty(), sup.dtype)
+                penalty = context.optimizer.scale_loss(penalty)
+            kernel = context.parts.supervised_head.kernel
             index = [id(v) for v in self.variables].index(id(kernel))
             extra = tape.gradient(penalty, kernel)
             if extra is not None:

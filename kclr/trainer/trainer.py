@@ -1,9 +1,9 @@
 """`ContrastiveTrainer`: SimCLR / SupCon pretraining as a `keras.Model`.
 
-Batch preparation lives in `kclr.trainer.batches`, the chunked step in
-`kclr.trainer.gradient_cache`. This module stays somewhat over 400 lines on purpose: about
-a fifth of it is the class docstring, which keeps the trainer's whole contract (data,
-distribution, metrics, precision, gradient caching) in one place users read.
+The trainer is assembled from parts: batch preparation (`kclr.trainer.batches`), the
+forward and the step contract (`kclr.trainer.step`), the plain and the gradient-cached
+step kinds (`kclr.trainer.step.plain_step`, `kclr.trainer.gradient_cache`). `train_step`
+runs one step kind and applies its gradients, the queue update and the metrics once.
 """
 
 from __future__ import annotations
@@ -12,13 +12,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kclr.losses.core import to_loss_dtype
-from kclr.trainer.batches import ViewBatches
-from kclr.trainer.metrics import (
-    LastValue,
-    contrastive_accuracy,
-    contrastive_entropy,
-    contrastive_logits,
+from kclr.trainer import batches as view_batches
+from kclr.trainer.gradient_cache import gradient_cache_step
+from kclr.trainer.metrics import LastValue, contrast_metrics
+from kclr.trainer.step import (
+    ModelParts,
+    StepContext,
+    StepOutputs,
+    forward,
+    losses,
+    plain_step,
+    supervised_labels,
 )
 
 
@@ -40,13 +44,8 @@ def _head_dtype():
     return "float32" if policy.compute_dtype in ("float16", "bfloat16") else None
 
 
-def _unwrap_optimizer(optimizer):
-    inner = getattr(optimizer, "inner_optimizer", None)
-    return inner if inner is not None else optimizer
-
-
 @keras.saving.register_keras_serializable(package="kclr")
-class ContrastiveTrainer(ViewBatches, keras.Model):
+class ContrastiveTrainer(keras.Model):
     """Contrastive pretraining (SimCLR, SupCon) of an encoder and a projection head.
 
     Reference: Chen et al., "A Simple Framework for Contrastive Learning of
@@ -78,7 +77,7 @@ class ContrastiveTrainer(ViewBatches, keras.Model):
     Device augmentation: `device_augmenter` (typically a recipe's photometric
     stage, `kclr.data.photometric_stage(...)`, fed by
     `kclr.data.pretraining_dataset(..., photometric="device")`) runs once per step
-    on the whole local batch, in `_augment_on_device`. kclr layers then draw
+    on the whole local batch (`kclr.trainer.batches.ViewBatches.augment`). kclr layers then draw
     per-image parameters from a stateless seed made of `augment_seed` and the
     optimizer step, for the image's position in the global batch: the stream is
     reproducible, continues after a resume, and does not depend on the number of
@@ -279,67 +278,49 @@ class ContrastiveTrainer(ViewBatches, keras.Model):
         return metrics
 
     # ----------------------------------------------------------------- forward
-    def _forward(self, views, training):
-        images, num_views, batch = self._views_to_batch(views, training)
-        self._assert_equal_replica_batches(batch)
-        if self._image_shape is None and images.shape[1:].is_fully_defined():
-            self._image_shape = tuple(int(d) for d in images.shape[1:])
-            self.built = True
-        h = self.encoder(images, training=training)
-        hiddens = self.projection_head(h, training=training)
-        if not isinstance(hiddens, (list, tuple)):
-            hiddens = [h, hiddens]
-        z = to_loss_dtype(hiddens[-1])  # [V*B, D], float32 under mixed precision
-        if self.memory_queue is not None:
-            self.memory_queue.build_for(z)
-        # [V*B, D] -> [V, B, D] -> [B, V, D]
-        features = tf.transpose(tf.reshape(z, [num_views, batch, -1]), [1, 0, 2])
-        logits_sup = None
-        if self.supervised_head is not None:
-            sup_input = tf.stop_gradient(to_loss_dtype(hiddens[self.ft_proj_selector]))
-            logits_sup = self.supervised_head(sup_input)  # [V*B, classes]
-        return features, logits_sup, num_views
+    @property
+    def parts(self) -> ModelParts:
+        """The layers the forward runs (`kclr.trainer.step.ModelParts`)."""
+        return ModelParts(
+            self.encoder,
+            self.projection_head,
+            self.supervised_head,
+            self.ft_proj_selector,
+            self.memory_queue,
+        )
+
+    @property
+    def batches(self) -> view_batches.ViewBatches:
+        """The batch preparation (`kclr.trainer.batches.ViewBatches`) of this trainer."""
+        return view_batches.ViewBatches(self.device_augmenter, self.num_views, self.augment_seed)
+
+    def _record_image_shape(self, views):
+        if self._image_shape is None:
+            self._image_shape = view_batches.image_shape(views)
+            if self._image_shape is not None:
+                self.built = True
+
+    def _augment_on_device(self, images, num_views):
+        """The device augmentation of view-major `images` at the current step."""
+        return self.batches.augment(images, num_views, self._step())
 
     def call(self, inputs, training=False):
         """Returns the projections `[B, V, D]` of views (or `[B, D]` of images)."""
-        views, _ = self._unpack(inputs)
+        views, _ = view_batches.ViewBatches.unpack(inputs)
+        views = tf.convert_to_tensor(views)
+        self._record_image_shape(views)
         if views.shape.rank == 4 and self.device_augmenter is None:
-            views = tf.convert_to_tensor(views)
             if views.dtype.is_integer:
                 views = tf.image.convert_image_dtype(views, tf.float32)
-            h = self.encoder(views, training=training)
-            hiddens = self.projection_head(h, training=training)
-            if not isinstance(hiddens, (list, tuple)):
-                hiddens = [h, hiddens]
-            if self.supervised_head is not None:
-                self.supervised_head(to_loss_dtype(hiddens[self.ft_proj_selector]))
-            if self._image_shape is None and views.shape[1:].is_fully_defined():
-                self._image_shape = tuple(int(d) for d in views.shape[1:])
-                self.built = True
-            if self.memory_queue is not None:
-                self.memory_queue.build_for(to_loss_dtype(hiddens[-1]))
-            return to_loss_dtype(hiddens[-1])
-        features, _, _ = self._forward(views, training)
-        return features
+            return forward(self.parts, views, 1, training).projections[:, 0]
+        images, num_views, batch = self.batches.to_images(views, training, self._step())
+        view_batches.assert_equal_replica_batches(batch)
+        return forward(self.parts, images, num_views, training).projections
 
-    def _compute_losses(self, features, logits_sup, labels, num_views):
-        """Returns (loss for gradients, contrastive loss, supervised loss)."""
-        self._check_compiled()
-        # Keras convention: under tf.distribute the reduced loss is already / replicas.
-        contrastive = self.contrastive_loss(labels, features)
-        total = contrastive
-        sup = None
-        if logits_sup is not None and labels is not None:
-            sup_labels = tf.tile(tf.reshape(tf.cast(labels, tf.int32), [-1]), [num_views])
-            sup = self.supervised_loss(sup_labels, logits_sup)
-            total = total + sup
-            total = total + tf.cast(self._supervised_weight_decay(), total.dtype)
-        return total, contrastive, sup
-
-    def _enqueue(self, features, labels):
-        """Pushes the step's projections into the loss's memory queue (training only)."""
-        if self.memory_queue is not None:
-            self.memory_queue.enqueue(features, labels)
+    def _step(self):
+        """The optimizer's iterations (the augmentation seed's step), `None` before compile."""
+        optimizer = getattr(self, "optimizer", None)  # unset while a saved model loads
+        return None if optimizer is None else optimizer.iterations
 
     def _check_compiled(self):
         if self.contrastive_loss is None:
@@ -348,66 +329,60 @@ class ContrastiveTrainer(ViewBatches, keras.Model):
                 "loss=...)` first, e.g. `compile(optimizer='lars', loss='ntxent')`."
             )
 
-    def _supervised_weight_decay(self):
-        optimizer = _unwrap_optimizer(self.optimizer)
-        weight_decay = getattr(optimizer, "lars_weight_decay", 0.0)
-        kernel = self.supervised_head.kernel
-        if not weight_decay or optimizer.use_weight_decay(kernel.path):
-            return 0.0
-        # Official: wd * l2_loss(kernel) added to the loss before / replicas.
-        penalty = weight_decay * 0.5 * tf.reduce_sum(tf.square(kernel))
-        return penalty / _num_replicas()
+    def _context(self) -> StepContext:
+        self._check_compiled()
+        return StepContext(
+            parts=self.parts,
+            batches=self.batches,
+            contrastive_loss=self.contrastive_loss,
+            supervised_loss=self.supervised_loss,
+            optimizer=self.optimizer,
+            variables=lambda: self.trainable_variables,
+            replicas=_num_replicas(),
+            chunk_size=self.gradient_cache_chunk_size,
+        )
 
-    def _update_metrics(
-        self, features, logits_sup, labels, contrastive, sup, num_views, contrast=None
-    ):
+    def _update_metrics(self, outputs, labels):
+        """Updates every reported metric from a step's `StepOutputs`."""
         replicas = _num_replicas()
-        self.loss_tracker.update_state(contrastive * replicas)
+        self.loss_tracker.update_state(outputs.contrastive * replicas)
+        contrast = outputs.contrast
         if contrast is None:
             temperature = getattr(self.contrastive_loss, "temperature", 1.0)
             normalize = getattr(self.contrastive_loss, "normalize", True)
-            logits, positives = contrastive_logits(features, temperature, normalize=normalize)
-            contrast = contrastive_accuracy(logits, positives), contrastive_entropy(logits)
-        self.acc_tracker.update_state(contrast[0])  # (accuracy, entropy), e.g. blockwise
+            contrast = contrast_metrics(outputs.projections, temperature, normalize)
+        self.acc_tracker.update_state(contrast[0])
         self.entropy_tracker.update_state(contrast[1])
-        if sup is not None:
-            sup_labels = tf.tile(tf.reshape(tf.cast(labels, tf.int32), [-1]), [num_views])
-            self.sup_loss_tracker.update_state(sup * replicas)
-            self.sup_acc_tracker.update_state(sup_labels, logits_sup)
+        if outputs.supervised is not None:
+            self.sup_loss_tracker.update_state(outputs.supervised * replicas)
+            self.sup_acc_tracker.update_state(
+                supervised_labels(labels, outputs.num_views), outputs.logits
+            )
+        self.lr_tracker.update_state(self.optimizer.learning_rate)
 
     def train_step(self, data):
-        views, labels = self._unpack(data)
-        if self.gradient_cache_chunk_size is not None:  # gradient caching, see its module
-            from kclr.trainer.gradient_cache import gradient_cache_step
-
-            self._check_compiled()
-            features, logits_sup, contrastive, sup, num_views, contrast = gradient_cache_step(
-                self, views, labels
-            )
-            self._enqueue(features, labels)
-            self._update_metrics(
-                features, logits_sup, labels, contrastive, sup, num_views, contrast
-            )
-            self.lr_tracker.update_state(self.optimizer.learning_rate)
-            return self._logs()
-        with tf.GradientTape() as tape:
-            features, logits_sup, num_views = self._forward(views, training=True)
-            total, contrastive, sup = self._compute_losses(features, logits_sup, labels, num_views)
-            scaled = self.optimizer.scale_loss(total)
-        variables = self.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply(gradients, variables)
-        self._enqueue(features, labels)
-        self._update_metrics(features, logits_sup, labels, contrastive, sup, num_views)
-        self.lr_tracker.update_state(self.optimizer.learning_rate)
+        views, labels = view_batches.ViewBatches.unpack(data)
+        context = self._context()
+        self._record_image_shape(views)
+        step = plain_step if self.gradient_cache_chunk_size is None else gradient_cache_step
+        gradients, outputs = step(context, views, labels)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        if self.memory_queue is not None:  # the step's projections join the queue
+            self.memory_queue.enqueue(outputs.projections, labels)
+        self._update_metrics(outputs, labels)
         return self._logs()
 
     def test_step(self, data):
-        views, labels = self._unpack(data)
-        features, logits_sup, num_views = self._forward(views, training=False)
-        _, contrastive, sup = self._compute_losses(features, logits_sup, labels, num_views)
-        self._update_metrics(features, logits_sup, labels, contrastive, sup, num_views)
-        self.lr_tracker.update_state(self.optimizer.learning_rate)
+        views, labels = view_batches.ViewBatches.unpack(data)
+        context = self._context()
+        self._record_image_shape(views)
+        images, num_views, batch = self.batches.to_images(views, training=False)
+        view_batches.assert_equal_replica_batches(batch)
+        outputs = forward(self.parts, images, num_views, training=False)
+        _, contrastive, sup = losses(context, outputs, labels, num_views)
+        self._update_metrics(
+            StepOutputs(outputs.projections, outputs.logits, contrastive, sup, num_views), labels
+        )
         return self._logs()
 
     def _logs(self):
@@ -427,6 +402,33 @@ class ContrastiveTrainer(ViewBatches, keras.Model):
     def evaluate(self, x=None, *args, **kwargs):
         self._check_dataset_batch(x)
         return super().evaluate(x, *args, **kwargs)
+
+    def _check_dataset_batch(self, x):
+        view_batches.check_dataset_batch(
+            x, self.distribute_strategy, self.gradient_cache_chunk_size
+        )
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # An override of a private Keras method, kept because no public hook serves:
+        # `fit`/`evaluate` call it before the first step and, for a distributed
+        # iterator, build from `strategy.reduce("MEAN", batch)`, which fails for dict
+        # batches with integer labels under MultiWorkerMirroredStrategy. `build()` and a
+        # first call run too late (Keras calls this one first). Build from the first
+        # replica's local batch instead.
+        if iterator is not None and data_batch is None:
+            strategy = self.distribute_strategy
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tf.nest.map_structure(
+                    lambda x: (
+                        strategy.experimental_local_results(x)[0]
+                        if isinstance(x, tf.distribute.DistributedValues)
+                        else x
+                    ),
+                    batch,
+                )
+                break
+        return super()._maybe_symbolic_build(data_batch=data_batch)
 
     # ----------------------------------------------------------- serialization
     def get_config(self):
