@@ -68,7 +68,8 @@ class DataConfig:
     read is an error. `num_examples` overrides the counted size of `source`.
     `photometric` is where the recipe's photometric stage (colour, grayscale, blur)
     runs: "host" (tf.data), "device" (in the train step) or "auto" (device when a GPU
-    or TPU is present).
+    or TPU is present). `max_bad_fraction` stops the run when more than that fraction of
+    a folder's image files are unreadable (`kclr.data.bad_files`; 0 allows none).
     """
 
     source: str | None = None
@@ -78,6 +79,7 @@ class DataConfig:
     views: int = 2
     num_examples: int | None = None
     photometric: str = "auto"
+    max_bad_fraction: float = 0.01
 
 
 @dataclasses.dataclass
@@ -199,7 +201,7 @@ POSITIVE = {
     "eval.monitor_every_epochs",
     "eval.monitor_max_examples",
 }
-NON_NEGATIVE: set[str] = set()
+NON_NEGATIVE: set[str] = {"data.max_bad_fraction"}
 
 
 def _suggest(name: str, valid: typing.Iterable[str]) -> str:
