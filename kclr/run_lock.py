@@ -27,11 +27,9 @@ import os
 import pathlib
 import socket
 
-from kclr.rundir import RunDirectoryError
+from kclr.rundir import LOCK_FILE, RunDirectoryError
 
 __all__ = ["LOCK_FILE", "RunDirectoryInUseError", "RunLock", "acquire"]
-
-LOCK_FILE = ".lock"
 
 
 class RunDirectoryInUseError(RunDirectoryError):
