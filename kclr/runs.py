@@ -258,12 +258,15 @@ def fit(
     run, source = _check(cfg, strategy)
     run_dir = pathlib.Path(out) if out is not None else rundir.default_run_dir(cfg.preset)
     is_chief = distribute.is_chief(strategy)
-    lock = run_lock.acquire(run_dir, echo=lambda line: _echo(verbose, line)) if is_chief else None
     if resume and is_chief and (run_dir / rundir.CONFIG_FILE).exists():
         saved = kconfig.to_dict(kconfig.from_dict(rundir.read_config(run_dir)))
         rundir.check_same_config(run_dir, saved, kconfig.to_dict(cfg))
     trainer = build_trainer(cfg, run, strategy)
     monitor_data = _monitor_data(cfg, run)
+    lock = None
+    if is_chief:  # checked, then held until the run ends (or the process exits)
+        rundir.prepare(run_dir, resume)
+        lock = run_lock.acquire(run_dir, echo=lambda line: _echo(verbose, line))
     work_dir = _work_dir(run_dir, resume, is_chief, cfg)
     cbs = _callbacks(run, run_dir, work_dir, is_chief, verbose, monitor_data)
     signals = preemption.PreemptionSignals()
