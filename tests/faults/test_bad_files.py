@@ -60,6 +60,7 @@ def test_more_than_the_limit_stops_the_run_before_it_starts(folder, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_under_the_limit_the_run_reports_them_in_the_log_and_results(folder, tmp_path, capsys):
     cfg = tiny_config(data__source=str(folder), data__num_examples="null",
                       data__max_bad_fraction=0.02, train__steps=1, train__export="false")  # fmt: skip

@@ -52,6 +52,7 @@ def test_sigterm_saves_the_next_step_and_resume_matches_uninterrupted(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sigint_is_a_preemption_notice_too(tmp_path):
     cfg = tiny_config(train__steps=12, train__checkpoint_every_steps=100)
     with pytest.raises(Preempted, match="SIGINT") as caught:
@@ -78,7 +79,7 @@ def test_cli_sigterm_exits_75_with_one_line_and_resumes_to_uninterrupted_weights
     lines = [line for line in output.splitlines() if line.startswith("Preempted by SIGTERM")]
     assert len(lines) == 1, output
     step, seconds = re.search(r"step (\d+) saved .* ([\d.]+)s after", lines[0]).groups()
-    assert 20 <= int(step) < 400 and float(seconds) < 5
+    assert 8 <= int(step) < 400 and float(seconds) < 5  # the first save is at step 8
     assert json.loads(latest.read_text())["step"] == int(step)
 
     resumed = kclr_fit(*args, "--out", str(cut), "--resume")
