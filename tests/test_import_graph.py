@@ -84,9 +84,7 @@ def _analyse():
                         if source in modules:
                             edges[module].add(source)
                         if _is_private(alias.name) and source != module:
-                            private_uses.append(
-                                f"{module} imports {source}.{alias.name}"
-                            )
+                            private_uses.append(f"{module} imports {source}.{alias.name}")
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Attribute)
@@ -95,9 +93,7 @@ def _analyse():
                 and aliases[node.value.id] != module
                 and _is_private(node.attr)
             ):
-                private_uses.append(
-                    f"{module} uses {aliases[node.value.id]}.{node.attr}"
-                )
+                private_uses.append(f"{module} uses {aliases[node.value.id]}.{node.attr}")
         edges[module].discard(module)
     return edges, sorted(set(private_uses))
 
@@ -147,16 +143,12 @@ def test_the_analysis_sees_a_cycle_and_a_private_import():
 def test_kclr_has_no_import_cycle():
     edges, _ = _analyse()
     cycles = _cycles(edges)
-    assert not cycles, "import cycles in kclr/:\n" + "\n".join(
-        " <-> ".join(c) for c in cycles
-    )
+    assert not cycles, "import cycles in kclr/:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
 def test_no_module_imports_another_modules_private_names():
     _, private_uses = _analyse()
-    assert not private_uses, "private names used across modules:\n" + "\n".join(
-        private_uses
-    )
+    assert not private_uses, "private names used across modules:\n" + "\n".join(private_uses)
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,8 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
     The run directory holds config.yaml, logs/ (TensorBoard), metrics.csv,
     checkpoints/, curves.png and export/ (load it with kclr.zoo.load).
     Multi-worker: run the same command on every host with TF_CONFIG set.
+    On SIGTERM or SIGINT a checkpoint is saved at the next step and the command exits
+    with code 75; run it again with --resume to continue.
     """
     from kclr import config
 
@@ -74,9 +76,13 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
         raise click.ClickException(str(error)) from None
 
     from kclr.run import fit as runs
+    from kclr.trainer.preemption import PREEMPTED_EXIT_CODE, Preempted
 
     try:
         result = runs.fit(cfg, out=out, resume=resume, verbose=2 if quiet else 1)
+    except Preempted as notice:  # one line, and an exit code a scheduler can act on
+        click.echo(str(notice))
+        raise SystemExit(PREEMPTED_EXIT_CODE) from None
     except (runs.NonFiniteLossError, ValueError, FileNotFoundError) as error:
         # Config, run-directory, data and batch-size errors all say what to change.
         raise click.ClickException(str(error)) from None

@@ -59,7 +59,8 @@ class DataConfig:
     read is an error. `num_examples` overrides the counted size of `source`.
     `photometric` is where the recipe's photometric stage (colour, grayscale, blur)
     runs: "host" (tf.data), "device" (in the train step) or "auto" (device when a GPU
-    or TPU is present).
+    or TPU is present). `max_bad_fraction` stops the run when more than that fraction of
+    a folder's image files are unreadable (`kclr.data.bad_files`; 0 allows none).
     """
 
     source: str | None = None
@@ -69,6 +70,7 @@ class DataConfig:
     views: int = 2
     num_examples: int | None = None
     photometric: str = "auto"
+    max_bad_fraction: float = 0.01
 
 
 @dataclasses.dataclass
@@ -189,6 +191,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "train.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
     "data.photometric": ("host", "device", "auto"),
 }
+FRACTIONS = {"data.max_bad_fraction"}
 POSITIVE = {
     "data.image_size",
     "data.global_batch_size",
@@ -283,6 +286,10 @@ def _check_value(key: str, value: Any) -> None:
         return
     if key in POSITIVE and not value > 0:
         raise ConfigError(f"Invalid value for `{key}`: received {value!r}, expected a value > 0.")
+    if key in FRACTIONS and not 0 <= value <= 1:
+        raise ConfigError(
+            f"Invalid value for `{key}`: received {value!r}, expected a fraction in [0, 1]."
+        )
 
 
 def _check_component(section: str, value: Any) -> dict[str, Any]:

@@ -203,6 +203,9 @@ def fit(
         RunDirectoryError: `out` exists without `resume`, or cannot be resumed.
     """
     from kclr import distribute
+    from kclr.data import bad_files
+    from kclr.run import lock as run_lock
+    from kclr.trainer import preemption
     from kclr.trainer.callbacks import MetricsCSV
 
     started = time.time()
@@ -215,27 +218,42 @@ def fit(
         rundir.check_same_config(run_dir, saved, kconfig.to_dict(cfg))
     trainer = build_trainer(cfg, run, strategy)
     monitor_data = _monitor_data(cfg, run)
+    lock = None
+    if is_chief:  # checked, then held until the run ends (or the process exits)
+        rundir.prepare(run_dir, resume)
+        lock = run_lock.acquire(run_dir, echo=lambda line: _echo(verbose, line))
     work_dir = _work_dir(run_dir, resume, is_chief, cfg)
     cbs = _callbacks(run, run_dir, work_dir, is_chief, verbose, monitor_data)
+    signals = preemption.PreemptionSignals()
+    preempt = preemption.PreemptionCheckpoint(signals, _checkpoint_callback(cbs))
+    cbs.append(preempt)
     start_step = _start_step(cbs, resume, verbose, run_dir)
     _echo(verbose, f"Training {cfg.preset or 'custom config'} on {cfg.data.source!r}: "
           f"{run.num_examples} examples, batch {cfg.data.global_batch_size}, "
           f"{run.steps_per_epoch} steps/epoch, {run.total_steps} steps, "
           f"{strategy.num_replicas_in_sync} replica(s). Run directory: {run_dir}")  # fmt: skip
+    if run.bad_files:
+        _echo(verbose, bad_files.describe(run.bad_files))
     initial_epoch = start_step // run.steps_per_epoch
-    trainer.fit(  # a finished run resumes with no epoch: restore, curves, export
-        _dataset(cfg, run, source, start_step, strategy),
-        initial_epoch=initial_epoch,
-        epochs=run.epochs if start_step < run.total_steps else initial_epoch,
-        steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
-        callbacks=cbs + list(callbacks or []),
-        verbose=1 if int(verbose) == 1 else 0,  # quiet: only `EpochLine`, one line an epoch
-    )
+    with signals:  # SIGTERM / SIGINT: a checkpoint at the next step, then `Preempted`
+        trainer.fit(  # a finished run resumes with no epoch: restore, curves, export
+            _dataset(cfg, run, source, start_step, strategy),
+            initial_epoch=initial_epoch,
+            epochs=run.epochs if start_step < run.total_steps else initial_epoch,
+            steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
+            callbacks=cbs + list(callbacks or []),
+            verbose=1 if int(verbose) == 1 else 0,  # quiet: only `EpochLine`, one line an epoch
+        )
+    if preempt.preempted is not None:
+        if lock is not None:
+            lock.release()
+        raise preempt.preempted
     history = next(c for c in cbs if isinstance(c, MetricsCSV)).history
     step = int(trainer.optimizer.iterations.numpy())
     result = FitResult(run_dir, step, run.epochs, history, trainer=trainer)
     if is_chief:
         _finish(cfg, run, result, monitor_data, verbose)
+        lock.release()
     result.seconds = time.time() - started
     return result
 
@@ -244,6 +262,7 @@ def _check(cfg: kconfig.Config, strategy):
     """Resolves the training data and checks the batch; returns the `RunPlan` and source."""
     from kclr import data as kdata
     from kclr import distribute
+    from kclr.data import bad_files
 
     if cfg.data.source is None:
         raise kconfig.ConfigError(
@@ -251,6 +270,7 @@ def _check(cfg: kconfig.Config, strategy):
             "TFRecord shards, 'tfds:NAME' or 'demo'), or `--set data.source=...`."
         )
     source = kdata.resolve_source(cfg.data.source, "train")
+    bad = bad_files.check_fraction(source, cfg.data.max_bad_fraction)
     num_examples = cfg.data.num_examples or kdata.num_examples(source)
     per_replica = distribute.check_global_batch_size(
         cfg.data.global_batch_size, strategy, num_examples=num_examples, source=cfg.data.source
@@ -259,7 +279,9 @@ def _check(cfg: kconfig.Config, strategy):
         from kclr.trainer.gradient_cache import num_chunks
 
         num_chunks(per_replica, cfg.train.gradient_cache_chunk_size)
-    return plan(cfg, num_examples), source
+    run = plan(cfg, num_examples)
+    run.bad_files = bad if bad["count"] else None
+    return run, source
 
 
 def _work_dir(run_dir: pathlib.Path, resume: bool, is_chief: bool, cfg) -> pathlib.Path:
@@ -277,11 +299,15 @@ def _work_dir(run_dir: pathlib.Path, resume: bool, is_chief: bool, cfg) -> pathl
     return run_dir
 
 
-def _start_step(cbs: list, resume: bool, verbose: int, run_dir: pathlib.Path) -> int:
-    """The step the checkpoint callback will restore (0 for a new run)."""
+def _checkpoint_callback(cbs: list):
     from kclr.trainer.callbacks import StepCheckpoint
 
-    checkpoint = next(c for c in cbs if isinstance(c, StepCheckpoint))
+    return next(c for c in cbs if isinstance(c, StepCheckpoint))
+
+
+def _start_step(cbs: list, resume: bool, verbose: int, run_dir: pathlib.Path) -> int:
+    """The step the checkpoint callback will restore (0 for a new run)."""
+    checkpoint = _checkpoint_callback(cbs)
     info = checkpoint.latest() if resume else None
     if info is None:
         if resume:
@@ -325,6 +351,9 @@ def _finish(cfg: kconfig.Config, run: RunPlan, result: FitResult, monitor_data, 
             preprocessing={"image_size": cfg.data.image_size},
         )  # fmt: skip
     if monitor_data is None:
+        if run.bad_files:
+            _write_results(result.run_dir, {"steps": result.steps, "epochs": run.epochs,
+                                            "bad_files": run.bad_files})  # fmt: skip
         return
     import keras
 
@@ -337,8 +366,14 @@ def _finish(cfg: kconfig.Config, run: RunPlan, result: FitResult, monitor_data, 
     result.knn = knn_table(encoder, monitor_data["data"], monitor_data["protocol"], baseline)
     _echo(verbose, format_knn_table(result.knn, monitor_data["protocol"].k))
     results = {"knn": result.knn, "steps": result.steps, "epochs": run.epochs}
+    if run.bad_files:
+        results["bad_files"] = run.bad_files
+    _write_results(result.run_dir, results)
+
+
+def _write_results(run_dir: pathlib.Path, results: dict) -> None:
     rundir.atomic_write(
-        result.run_dir / rundir.RESULTS_FILE, (json.dumps(results, indent=2) + "\n").encode()
+        run_dir / rundir.RESULTS_FILE, (json.dumps(results, indent=2) + "\n").encode()
     )
 
 

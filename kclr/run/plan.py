@@ -31,6 +31,8 @@ class RunPlan:
     export: bool
     monitor: dict[str, Any] | None
     baselines: bool
+    max_bad_fraction: float = 0.01
+    bad_files: dict[str, Any] | None = None  # `kclr.data.bad_files.report` of the source
 
 
 def plan(cfg: kconfig.Config, num_examples: int) -> RunPlan:
@@ -67,4 +69,5 @@ def plan(cfg: kconfig.Config, num_examples: int) -> RunPlan:
         export=train.export,
         monitor=monitor,
         baselines=ev.baselines,
+        max_bad_fraction=data.max_bad_fraction,
     )

@@ -8,7 +8,8 @@
 | `checkpoints/` | `ckpt-STEP.npz` (variables keyed by path) and `latest.json` |
 | `curves.png` | training curves |
 | `export/` | the encoder + projection head in the zoo format (`kclr.zoo.load`) |
-| `results.json` | final kNN results (and the baselines when `eval.baselines`) |
+| `results.json` | final kNN results (and the baselines when `eval.baselines`), unreadable files |
+| `.lock` | the host and pid of the `kclr fit` using the directory (`kclr.run.lock`) |
 
 Every file is written with `atomic_write` (temporary file, fsync, rename), so a
 killed process never leaves a truncated file and a reader sees the old or the new
@@ -31,6 +32,7 @@ RESULTS_FILE = "results.json"
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_DIR = "export"
 LOG_DIR = "logs"
+LOCK_FILE = ".lock"  # `kclr.run.lock`: the host and pid of the `fit` using the directory
 
 
 class RunDirectoryError(ValueError):
@@ -68,7 +70,7 @@ def prepare(run_dir: str | os.PathLike, resume: bool) -> pathlib.Path:
     run_dir = pathlib.Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirectoryError(f"Run directory {str(run_dir)!r} exists and is not a directory.")
-    has_files = run_dir.exists() and any(run_dir.iterdir())
+    has_files = run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir())
     if has_files and not resume:
         raise RunDirectoryError(
             f"Run directory {str(run_dir)!r} already holds files. Pass `--resume` to continue "

@@ -48,6 +48,7 @@ from kclr.run.rundir import (
     read_metrics,
     write_metrics,
 )
+from kclr.trainer import checkpoint_files
 
 LATEST = "latest.json"
 
@@ -195,6 +196,7 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.keep = max(1, int(keep))
         self.save = bool(save)
         self.restored: dict[str, Any] | None = None
+        self.note: str | None = None  # a corrupt checkpoint passed over on restore
 
     def latest(self) -> dict[str, Any] | None:
         """`latest.json` as a dict (`file`, `step`, `epoch`), or None before the first save."""
@@ -207,7 +209,17 @@ class StepCheckpoint(keras.callbacks.Callback):
                 f"{path} names {info['file']}, which is missing; the checkpoint directory was "
                 "modified by hand. Restore the file or start a new run."
             )
+        info, note = checkpoint_files.newest_good(self.directory, info)
+        if note is not None and note != self.note:
+            self.note = note
+            print(note, flush=True)
         return info
+
+    def save_now(self) -> pathlib.Path | None:
+        """Saves the current step now (e.g. on a preemption notice); returns the file written."""
+        step = _step(self.model)
+        self._save(step)
+        return self.directory / f"ckpt-{step:09d}.npz" if self.save else None
 
     def on_train_begin(self, logs=None):
         info = self.latest()
@@ -253,12 +265,13 @@ class StepCheckpoint(keras.callbacks.Callback):
         buffer = io.BytesIO()
         arrays = {k: keras.ops.convert_to_numpy(v) for k, v in state_variables(self.model).items()}
         np.savez(buffer, **arrays)
-        atomic_write(self.directory / name, buffer.getvalue())
+        checkpoint_files.write_checkpoint(self.directory, name, buffer.getvalue())
         info = {"file": name, "step": int(step), "epoch": epoch}
         atomic_write(self.directory / LATEST, json.dumps(info, indent=1).encode("utf-8"))
         for path in sorted(self.directory.glob("ckpt-*.npz"))[: -self.keep]:
             if path.name != name:
                 path.unlink(missing_ok=True)
+                checkpoint_files.checksum_path(path).unlink(missing_ok=True)
 
 
 class MetricsCSV(keras.callbacks.Callback):
