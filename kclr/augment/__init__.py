@@ -15,7 +15,7 @@ views = augmenter(images)  # [B, 2, 224, 224, 3]
 """
 
 from kclr.augment import recipes
-from kclr.augment.base import AugmentationLayer
+from kclr.augment.base import AugmentationLayer, DeviceBatch
 from kclr.augment.center_crop import CenterCrop
 from kclr.augment.color_distortion import ColorDistortion
 from kclr.augment.multi_view import MultiView
@@ -38,6 +38,7 @@ __all__ = [
     "AugmentationPipeline",
     "CenterCrop",
     "ColorDistortion",
+    "DeviceBatch",
     "MultiView",
     "RandomApply",
     "RandomChoice",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
+import functools
+import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -93,12 +94,22 @@ class AugmentationLayer(keras.layers.Layer):
                 self._rng = tf.random.Generator.from_seed(int(seed))
 
     # ------------------------------------------------------------- subclass API
-    def get_random_transformation(self, images: tf.Tensor, seed: tf.Tensor) -> Any:
-        """Draws the random parameters of the whole batch from the stateless `seed`."""
+    def get_random_transformation(
+        self, images: tf.Tensor, seed: tf.Tensor, device: DeviceBatch | None = None
+    ) -> Any:
+        """Draws the random parameters of the whole batch from the stateless `seed`.
+
+        `device` (see `DeviceBatch`) goes to the draws (`uniform(..., device=device)`).
+        """
         return None
 
-    def transform_images(self, images: tf.Tensor, transformation: Any) -> tf.Tensor:
-        """Applies `transformation` to the batch `images` `[B, H, W, 3]`."""
+    def transform_images(
+        self, images: tf.Tensor, transformation: Any, device: DeviceBatch | None = None
+    ) -> tf.Tensor:
+        """Applies `transformation` to the batch `images` `[B, H, W, 3]`.
+
+        With a `device` (see `DeviceBatch`), in the static-shape accelerator form.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement `transform_images`.")
 
     # ---------------------------------------------------------------- machinery
@@ -106,7 +117,7 @@ class AugmentationLayer(keras.layers.Layer):
         """A fresh stateless seed (int64 `[2]`) from the layer's generator."""
         return self._rng.make_seeds(1)[:, 0]
 
-    def call(self, images, training=None, seed=None):
+    def call(self, images, training=None, seed=None, device=None):
         if training is not None and not isinstance(training, tf.Tensor) and not training:
             if not self.always_apply:
                 return images
@@ -126,8 +137,12 @@ class AugmentationLayer(keras.layers.Layer):
                 "`kclr.augment.MultiView`)."
             )
         seed = self.next_seed() if seed is None else tf.cast(seed, tf.int64)
-        transformation = self.get_random_transformation(images, seed)
-        outputs = self.transform_images(images, transformation)
+        transformation = self.get_random_transformation(
+            images, seed, **_device_argument(self.get_random_transformation, device)
+        )
+        outputs = self.transform_images(
+            images, transformation, **_device_argument(self.transform_images, device)
+        )
         return outputs[0] if unbatched else outputs
 
     def compute_output_shape(self, input_shape):
@@ -152,86 +167,108 @@ def stage_of(layer) -> str:
     return stage
 
 
-class _DeviceBatch(threading.local):
-    active = False
-    rows = None
-    total = None
+@dataclass(frozen=True)
+class DeviceBatch:
+    """A call in the train step: the accelerator form, on (a part of) a global batch.
 
-
-_DEVICE = _DeviceBatch()
-
-
-@contextlib.contextmanager
-def device_batch(rows: tf.Tensor | None = None, total: tf.Tensor | int | None = None):
-    """Runs kclr layers in their accelerator form on (a replica's part of) a batch.
-
-    Inside this context:
+    Passed to a kclr layer as `layer(images, training=True, seed=seed, device=...)`,
+    which hands it to its draws (`uniform`, `normal`, `bernoulli`), to `apply_where` and
+    to the layers it wraps. With a `device`:
 
     - a probabilistic op is computed for the whole batch and selected per image
       (static shapes: XLA-compilable, no `tf.dynamic_partition`, no `tf.cond`), instead
       of being computed on the selected images only (the CPU form);
     - with `rows` (int `[b]`) and `total`, the local batch is rows `rows` of a batch of
       `total` images: every per-image random draw is taken for the `total` images and
-      row `rows[i]` kept for image `i`. A replica then draws exactly the parameters its
-      images get on a single device running the whole batch.
+      row `rows[i]` kept for image `i`. A replica, or a gradient-cache chunk, then draws
+      exactly the parameters its images get on a single device running the whole batch.
 
-    `ContrastiveTrainer` uses it to apply a recipe's photometric stage in the train step.
+    `ContrastiveTrainer` passes one to a recipe's photometric stage in the train step.
+    A subclass of `AugmentationLayer` whose methods take no `device` argument (the 0.1.0
+    form) runs its CPU form and draws for its local batch.
 
     Example:
 
     ```python
-    with kclr.augment.base.device_batch():
-        views = photometric(images, training=True, seed=seed)
+    device = kclr.augment.DeviceBatch(rows=tf.range(4, 8), total=8)
+    half = photometric(images[4:], training=True, seed=seed, device=device)
     ```
     """
-    previous = (_DEVICE.active, _DEVICE.rows, _DEVICE.total)
-    _DEVICE.active, _DEVICE.rows, _DEVICE.total = True, rows, total
-    try:
-        yield
-    finally:
-        _DEVICE.active, _DEVICE.rows, _DEVICE.total = previous
+
+    rows: tf.Tensor | None = None
+    total: tf.Tensor | int | None = None
+
+    def per_image(self, draw, shape, seed):
+        """`draw(shape, seed)`, taken for the `total` images and gathered at `rows`.
+
+        The first axis of a non-scalar `shape` is the batch; a scalar draw is shared.
+        """
+        if self.rows is None or not shape:
+            return draw(shape, seed)
+        full = draw([self.total, *shape[1:]], seed)
+        return tf.gather(full, self.rows)
 
 
-def on_device() -> bool:
-    """True inside `device_batch()`: layers use their static-shape accelerator form."""
-    return _DEVICE.active
+@functools.cache
+def _takes_device(function) -> bool:
+    return "device" in inspect.signature(function).parameters
 
 
-def _per_image(draw, shape, seed):
-    """`draw(shape, seed)`, taken for the whole batch and gathered inside `device_batch`."""
+def _device_argument(method, device) -> dict[str, Any]:
+    """`{"device": device}` when `method` takes one (kclr's layers), else `{}`."""
+    if device is None or not _takes_device(getattr(method, "__func__", method)):
+        return {}
+    return {"device": device}
+
+
+def _per_image(draw, shape, seed, device):
     shape = list(shape) if isinstance(shape, (list, tuple)) else shape
-    if _DEVICE.rows is None or not isinstance(shape, list) or not shape:
+    if device is None or not isinstance(shape, list):
         return draw(shape, seed)
-    full = draw([_DEVICE.total, *shape[1:]], seed)
-    return tf.gather(full, _DEVICE.rows)
+    return device.per_image(draw, shape, seed)
 
 
-def uniform(seed: tf.Tensor, shape, minval=0.0, maxval=1.0, salt: int = 0) -> tf.Tensor:
+def uniform(
+    seed: tf.Tensor,
+    shape,
+    minval=0.0,
+    maxval=1.0,
+    salt: int = 0,
+    device: DeviceBatch | None = None,
+) -> tf.Tensor:
     """`tf.random.stateless_uniform` with a salt folded into `seed` (one stream per use).
 
-    The first axis of a non-scalar `shape` is the batch (see `device_batch`).
+    The first axis of a non-scalar `shape` is the batch: with a `device` holding rows,
+    the draw is taken for the whole global batch and the rows kept (see `DeviceBatch`).
     """
     seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), salt, alg=RNG_ALG)
     return _per_image(
         lambda s, sd: tf.random.stateless_uniform(s, sd, minval=minval, maxval=maxval, alg=RNG_ALG),
         shape,
         seed,
+        device,
     )
 
 
-def normal(seed: tf.Tensor, shape, salt: int = 0) -> tf.Tensor:
+def normal(seed: tf.Tensor, shape, salt: int = 0, device: DeviceBatch | None = None) -> tf.Tensor:
     """`tf.random.stateless_normal` with a salt, per image like `uniform`."""
     seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), salt, alg=RNG_ALG)
     if not isinstance(shape, (list, tuple)):
         shape = tf.unstack(tf.convert_to_tensor(shape), num=4)
     return _per_image(
-        lambda s, sd: tf.random.stateless_normal(s, sd, alg=RNG_ALG), list(shape), seed
+        lambda s, sd: tf.random.stateless_normal(s, sd, alg=RNG_ALG), list(shape), seed, device
     )
 
 
-def bernoulli(seed: tf.Tensor, batch_size, probability: float, salt: int = 0) -> tf.Tensor:
+def bernoulli(
+    seed: tf.Tensor,
+    batch_size,
+    probability: float,
+    salt: int = 0,
+    device: DeviceBatch | None = None,
+) -> tf.Tensor:
     """A boolean `[batch_size]` mask that is True with `probability` per image."""
-    return uniform(seed, [batch_size], salt=salt) < probability
+    return uniform(seed, [batch_size], salt=salt, device=device) < probability
 
 
 def fold(seed: tf.Tensor, salt: int) -> tf.Tensor:
@@ -249,16 +286,23 @@ def select(mask: tf.Tensor, if_true: tf.Tensor, if_false: tf.Tensor) -> tf.Tenso
     return if_true * m + if_false * (1.0 - m)
 
 
-def apply_where(mask: tf.Tensor, fn, images: tf.Tensor, *params: tf.Tensor) -> tf.Tensor:
+def apply_where(
+    mask: tf.Tensor,
+    fn,
+    images: tf.Tensor,
+    *params: tf.Tensor,
+    device: DeviceBatch | None = None,
+) -> tf.Tensor:
     """Applies `fn(images[mask], *params[mask])` to the selected images only.
 
     The batch is split with `tf.dynamic_partition` and put back with
     `tf.dynamic_stitch`, so an op applied with probability p costs p of the batch. A
     small static batch (the views of one file in tf.data) uses one `tf.cond` per image
-    instead, which copies nothing for the images left alone. Inside `device_batch` (the
-    accelerator form) `fn` runs on the whole batch and the result is selected per image.
+    instead, which copies nothing for the images left alone. With a `device` (the
+    accelerator form, see `DeviceBatch`) `fn` runs on the whole batch and the result is
+    selected per image.
     """
-    if on_device():
+    if device is not None:
         return select(mask, fn(images, *params), images)
     batch = images.shape[0]
     if batch is not None and batch <= SMALL_BATCH:

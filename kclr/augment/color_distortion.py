@@ -7,7 +7,7 @@ import itertools
 import tensorflow as tf
 
 from kclr.augment import functional
-from kclr.augment.base import SMALL_BATCH, AugmentationLayer, bernoulli, on_device, uniform
+from kclr.augment.base import SMALL_BATCH, AugmentationLayer, bernoulli, uniform
 from kclr.registry import augmentations
 
 IMPLEMENTATIONS = ("simclrv2", "simclrv1")
@@ -87,27 +87,27 @@ class ColorDistortion(AugmentationLayer):
         self.random_order = bool(random_order)
         self.impl = impl
 
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         batch = tf.shape(images)[0]
         b, c, s = self.brightness, self.contrast, self.saturation
         if self.impl == "simclrv2":
-            brightness = uniform(seed, [batch], max(1.0 - b, 0.0), 1.0 + b, salt=1)
+            brightness = uniform(seed, [batch], max(1.0 - b, 0.0), 1.0 + b, salt=1, device=device)
         else:
-            brightness = uniform(seed, [batch], -b, b, salt=1)
+            brightness = uniform(seed, [batch], -b, b, salt=1, device=device)
         if self.random_order:
             # A uniformly random permutation per image: argsort of i.i.d. uniforms.
-            order = tf.argsort(uniform(seed, [batch, 4], salt=5), axis=-1)
+            order = tf.argsort(uniform(seed, [batch, 4], salt=5, device=device), axis=-1)
         else:
             order = tf.tile(tf.range(4)[None], [batch, 1])
-        apply = bernoulli(seed, batch, self.probability, salt=0)
+        apply = bernoulli(seed, batch, self.probability, salt=0, device=device)
         order = tf.where(apply[:, None], tf.cast(order, tf.int32), _IDENTITY)
         return {
             "factors": tf.stack(
                 [
                     brightness,
-                    uniform(seed, [batch], 1.0 - c, 1.0 + c, salt=2),
-                    uniform(seed, [batch], 1.0 - s, 1.0 + s, salt=3),
-                    uniform(seed, [batch], -self.hue, self.hue, salt=4),
+                    uniform(seed, [batch], 1.0 - c, 1.0 + c, salt=2, device=device),
+                    uniform(seed, [batch], 1.0 - s, 1.0 + s, salt=3, device=device),
+                    uniform(seed, [batch], -self.hue, self.hue, salt=4, device=device),
                 ],
                 axis=-1,
             ),  # [B, 4]
@@ -127,11 +127,11 @@ class ColorDistortion(AugmentationLayer):
             return functional.planes_hue(planes, factor)
         return planes
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         factors = transformation["factors"]
         order = transformation["order"]
         orders = _ORDERS if self.random_order else _ORDERS[:1]
-        if on_device():
+        if device is not None:
             return self._transform_dense(images, factors, order)
         if images.shape[0] is not None and images.shape[0] <= _PER_IMAGE_MAX:
             return self._transform_each(images, factors, order, orders)

@@ -51,33 +51,33 @@ class MultiView(AugmentationLayer):
         else:
             self.augmenters = [as_layer(augmenter)]
 
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         return seed
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         batch = tf.shape(images)[0]
         if len(self.augmenters) == 1:
             repeated = tf.repeat(images, self.views, axis=0)  # [B*V, H, W, 3], image-major
-            out = call_layer(self.augmenters[0], repeated, fold(transformation, 1))
+            out = call_layer(self.augmenters[0], repeated, fold(transformation, 1), device=device)
             shape = tf.shape(out)
             out = tf.reshape(out, tf.concat([[batch, self.views], shape[1:]], axis=0))
         else:
             out = tf.stack(
                 [
-                    call_layer(augmenter, images, fold(transformation, i + 1))
+                    call_layer(augmenter, images, fold(transformation, i + 1), device=device)
                     for i, augmenter in enumerate(self.augmenters)
                 ],
                 axis=1,
             )
         return out
 
-    def call(self, images, training=None, seed=None):
+    def call(self, images, training=None, seed=None, device=None):
         if training is not None and not isinstance(training, tf.Tensor) and not training:
             views = [augmenter(images, training=False) for augmenter in self.augmenters]
             if len(views) == 1:
                 views = views * self.views
             return tf.stack(views, axis=1)
-        return super().call(images, training=training, seed=seed)
+        return super().call(images, training=training, seed=seed, device=device)
 
     def compute_output_shape(self, input_shape):
         out = self.augmenters[0].compute_output_shape(input_shape)

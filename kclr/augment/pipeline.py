@@ -88,23 +88,23 @@ class AugmentationPipeline(AugmentationLayer):
         )
 
     # ---------------------------------------------------------------- application
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         return seed
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         for i, step in enumerate(self.steps):
-            images = call_layer(step, images, fold(transformation, i + 1))
+            images = call_layer(step, images, fold(transformation, i + 1), device=device)
         if self.clip:
             images = tf.clip_by_value(images, 0.0, 1.0)
         return images
 
-    def call(self, images, training=None, seed=None):
+    def call(self, images, training=None, seed=None, device=None):
         if training is not None and not isinstance(training, tf.Tensor) and not training:
             # Deterministic steps (e.g. CenterCrop) still apply at inference.
             for step in self.steps:
                 images = step(images, training=False)
             return images
-        return super().call(images, training=training, seed=seed)
+        return super().call(images, training=training, seed=seed, device=device)
 
     def compute_output_shape(self, input_shape):
         for step in self.steps:

@@ -9,10 +9,11 @@ from kclr.augment.base import AugmentationLayer, as_layer, bernoulli, fold, sele
 from kclr.registry import augmentations
 
 
-def call_layer(layer, images, seed):
-    """Calls `layer` on a batch, passing a stateless `seed` when it is a kclr layer."""
+def call_layer(layer, images, seed, device=None):
+    """Calls `layer` on a batch, passing a stateless `seed` (and the train step's
+    `device`, see `kclr.augment.DeviceBatch`) when it is a kclr layer."""
     if isinstance(layer, AugmentationLayer):
-        return layer(images, training=True, seed=seed)
+        return layer(images, training=True, seed=seed, device=device)
     return layer(images, training=True)
 
 
@@ -48,11 +49,14 @@ class RandomApply(AugmentationLayer):
         """The stage of the wrapped layer."""
         return stage_of(self.layer)
 
-    def get_random_transformation(self, images, seed):
-        return {"apply": bernoulli(seed, tf.shape(images)[0], self.probability), "seed": seed}
+    def get_random_transformation(self, images, seed, device=None):
+        return {
+            "apply": bernoulli(seed, tf.shape(images)[0], self.probability, device=device),
+            "seed": seed,
+        }
 
-    def transform_images(self, images, transformation):
-        out = call_layer(self.layer, images, fold(transformation["seed"], 1))
+    def transform_images(self, images, transformation, device=None):
+        out = call_layer(self.layer, images, fold(transformation["seed"], 1), device=device)
         return select(transformation["apply"], out, images)
 
     def get_config(self):

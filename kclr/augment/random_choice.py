@@ -11,7 +11,6 @@ from kclr.augment.base import (
     AugmentationLayer,
     as_layer,
     fold,
-    on_device,
     select,
     stage_of,
     uniform,
@@ -58,11 +57,11 @@ class RandomChoice(AugmentationLayer):
         total = sum(probabilities)
         self.probabilities = [p / total for p in probabilities]
 
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         batch = tf.shape(images)[0]
         edges = tf.constant(self.probabilities, tf.float32)
         edges = tf.math.cumsum(edges)[:-1]
-        u = uniform(seed, [batch])
+        u = uniform(seed, [batch], device=device)
         choice = tf.reduce_sum(tf.cast(u[:, None] >= edges[None, :], tf.int32), axis=1)
         return {"choice": choice, "seed": seed}
 
@@ -72,21 +71,23 @@ class RandomChoice(AugmentationLayer):
         stages = {stage_of(layer) for layer in self.choices}
         return GEOMETRIC if stages == {GEOMETRIC} else PHOTOMETRIC
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         choice = transformation["choice"]
         n = len(self.choices)
-        if on_device():
+        if device is not None:
             # Static shapes: every choice on the whole batch, selected per image.
             out = images
             for i, layer in enumerate(self.choices):
-                chosen = call_layer(layer, images, fold(transformation["seed"], i + 1))
+                chosen = call_layer(
+                    layer, images, fold(transformation["seed"], i + 1), device=device
+                )
                 out = select(tf.equal(choice, i), chosen, out)
             return out
         indices = tf.range(tf.shape(images)[0])
         parts = tf.dynamic_partition(images, choice, n)
         part_indices = tf.dynamic_partition(indices, choice, n)
         outputs = [
-            call_layer(layer, part, fold(transformation["seed"], i + 1))
+            call_layer(layer, part, fold(transformation["seed"], i + 1), device=device)
             for i, (layer, part) in enumerate(zip(self.choices, parts, strict=True))
         ]
         out = tf.dynamic_stitch(part_indices, outputs)

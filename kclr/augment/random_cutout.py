@@ -37,18 +37,18 @@ class RandomCutout(AugmentationLayer):
         self.fill_value = float(fill_value)
         self.probability = float(probability)
 
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         shape = tf.shape(images)
         batch = shape[0]
         height = tf.cast(shape[1], tf.float32)
         width = tf.cast(shape[2], tf.float32)
         return {
-            "cy": tf.floor(uniform(seed, [batch], salt=1) * height),
-            "cx": tf.floor(uniform(seed, [batch], salt=2) * width),
-            "apply": bernoulli(seed, batch, self.probability, salt=0),
+            "cy": tf.floor(uniform(seed, [batch], salt=1, device=device) * height),
+            "cx": tf.floor(uniform(seed, [batch], salt=2, device=device) * width),
+            "apply": bernoulli(seed, batch, self.probability, salt=0, device=device),
         }
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         shape = tf.shape(images)
         height = tf.cast(shape[1], tf.float32)
         width = tf.cast(shape[2], tf.float32)

@@ -47,14 +47,14 @@ class RandomFlip(AugmentationLayer):
             return None
         return bernoulli(seed, batch_size, self.probability, salt=0)
 
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         batch = tf.shape(images)[0]
         return {
-            "horizontal": bernoulli(seed, batch, self.probability, salt=0),
-            "vertical": bernoulli(seed, batch, self.probability, salt=1),
+            "horizontal": bernoulli(seed, batch, self.probability, salt=0, device=device),
+            "vertical": bernoulli(seed, batch, self.probability, salt=1, device=device),
         }
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         # One gather per axis with per-image index maps (reversed where flipped).
         if self.mode in ("horizontal", "horizontal_and_vertical"):
             images = _flip(images, transformation["horizontal"], axis=2)

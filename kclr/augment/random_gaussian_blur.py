@@ -74,15 +74,18 @@ class RandomGaussianBlur(AugmentationLayer):
             )
         return int(height * self.kernel_fraction)
 
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         batch = tf.shape(images)[0]
         if self.per_image_sigma:
-            sigma = uniform(seed, [batch], *self.sigma_range, salt=1)
+            sigma = uniform(seed, [batch], *self.sigma_range, salt=1, device=device)
         else:
-            sigma = tf.fill([batch], uniform(seed, [], *self.sigma_range, salt=1))
-        return {"sigma": sigma, "apply": bernoulli(seed, batch, self.probability, salt=0)}
+            sigma = tf.fill([batch], uniform(seed, [], *self.sigma_range, salt=1, device=device))
+        return {
+            "sigma": sigma,
+            "apply": bernoulli(seed, batch, self.probability, salt=0, device=device),
+        }
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         size = self._kernel_size(images)
         if size // 2 == 0:  # a 1-tap kernel is the identity
             return images
@@ -91,7 +94,9 @@ class RandomGaussianBlur(AugmentationLayer):
             taps = functional.gaussian_taps(sigma, size)
             return tf.clip_by_value(functional.separable_blur(selected, taps), 0.0, 1.0)
 
-        return apply_where(transformation["apply"], blur, images, transformation["sigma"])
+        return apply_where(
+            transformation["apply"], blur, images, transformation["sigma"], device=device
+        )
 
     def get_config(self):
         return {

@@ -39,14 +39,16 @@ class RandomGaussianNoise(AugmentationLayer):
             )
         self.probability = float(probability)
 
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         batch = tf.shape(images)[0]
-        stddev = uniform(seed, [batch], *self.stddev_range, salt=1)
-        stddev = tf.where(bernoulli(seed, batch, self.probability, salt=0), stddev, 0.0)
-        noise = normal(seed, tf.shape(images), salt=2)
+        stddev = uniform(seed, [batch], *self.stddev_range, salt=1, device=device)
+        stddev = tf.where(
+            bernoulli(seed, batch, self.probability, salt=0, device=device), stddev, 0.0
+        )
+        noise = normal(seed, tf.shape(images), salt=2, device=device)
         return {"noise": noise * stddev[:, None, None, None]}
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         return tf.clip_by_value(images + transformation["noise"], 0.0, 1.0)
 
     def get_config(self):

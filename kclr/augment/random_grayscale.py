@@ -31,11 +31,11 @@ class RandomGrayscale(AugmentationLayer):
         super().__init__(seed=seed, **kwargs)
         self.probability = float(probability)
 
-    def get_random_transformation(self, images, seed):
-        return bernoulli(seed, tf.shape(images)[0], self.probability)
+    def get_random_transformation(self, images, seed, device=None):
+        return bernoulli(seed, tf.shape(images)[0], self.probability, device=device)
 
-    def transform_images(self, images, transformation):
-        return apply_where(transformation, functional.grayscale, images)
+    def transform_images(self, images, transformation, device=None):
+        return apply_where(transformation, functional.grayscale, images, device=device)
 
     def get_config(self):
         return {**super().get_config(), "probability": self.probability}

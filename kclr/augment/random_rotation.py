@@ -44,13 +44,17 @@ class RandomRotation(AugmentationLayer):
         self.angles = angles
         self.probability = float(probability)
 
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         batch = tf.shape(images)[0]
-        pick = tf.cast(tf.floor(uniform(seed, [batch], salt=1) * len(self.angles)), tf.int32)
+        pick = tf.cast(
+            tf.floor(uniform(seed, [batch], salt=1, device=device) * len(self.angles)), tf.int32
+        )
         quarter_turns = tf.gather(tf.constant([a // 90 for a in self.angles]), pick)
-        return tf.where(bernoulli(seed, batch, self.probability, salt=0), quarter_turns, 0)
+        return tf.where(
+            bernoulli(seed, batch, self.probability, salt=0, device=device), quarter_turns, 0
+        )
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         if images.shape[1] is not None and images.shape[1] != images.shape[2]:
             raise ValueError(
                 f"RandomRotation rotates by multiples of 90 degrees and needs square images; "

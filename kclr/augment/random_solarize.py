@@ -31,14 +31,14 @@ class RandomSolarize(AugmentationLayer):
         self.threshold = float(threshold)
         self.probability = float(probability)
 
-    def get_random_transformation(self, images, seed):
-        return bernoulli(seed, tf.shape(images)[0], self.probability)
+    def get_random_transformation(self, images, seed, device=None):
+        return bernoulli(seed, tf.shape(images)[0], self.probability, device=device)
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         def solarize(selected):
             return tf.where(selected >= self.threshold, 1.0 - selected, selected)
 
-        return apply_where(transformation, solarize, images)
+        return apply_where(transformation, solarize, images, device=device)
 
     def get_config(self):
         return {

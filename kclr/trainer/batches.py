@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.augment.base import RNG_ALG, AugmentationLayer, device_batch
+from kclr.augment.base import RNG_ALG, AugmentationLayer, DeviceBatch
 from kclr.losses.core import replica_info
 
 
@@ -151,8 +151,9 @@ class ViewBatches:
         seed = tf.random.experimental.stateless_fold_in(
             tf.constant([self.augment_seed, 0], tf.int64), step, alg=RNG_ALG
         )
-        with device_batch(rows, total):
-            return self.device_augmenter(images, training=True, seed=seed)
+        return self.device_augmenter(
+            images, training=True, seed=seed, device=DeviceBatch(rows, total)
+        )
 
 
 def assert_equal_replica_batches(batch):

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import kclr.augment as A
 from kclr import registry
-from kclr.augment.base import device_batch, uniform
+from kclr.augment.base import DeviceBatch, uniform
 from kclr.augment.pipeline import split_stages
 
 EXPECTED = {
@@ -87,8 +87,9 @@ def test_accelerator_form_equals_cpu_form(layer):
     images = tf.random.stateless_uniform([12, 16, 16, 3], [2, 7])
     seed = tf.constant([3, 4], tf.int64)
     cpu = layer(images, training=True, seed=seed).numpy()
-    with device_batch():
-        dense = tf.function(lambda x: layer(x, training=True, seed=seed))(images).numpy()
+    on_device = DeviceBatch()
+    dense = tf.function(lambda x: layer(x, training=True, seed=seed, device=on_device))
+    dense = dense(images).numpy()
     np.testing.assert_allclose(dense, cpu, atol=2e-6)
     assert not np.allclose(cpu, images.numpy(), atol=1e-3)
 
@@ -97,16 +98,14 @@ def test_rows_of_a_global_batch_draw_that_batch_parameters():
     seed = tf.constant([5, 6], tf.int64)
     whole = uniform(seed, [8, 3], salt=1).numpy()
     rows = tf.constant([6, 1, 3])
-    with device_batch(rows, 8):
-        part = uniform(seed, [3, 3], salt=1).numpy()
-        scalar = uniform(seed, [], salt=1).numpy()
+    part = uniform(seed, [3, 3], salt=1, device=DeviceBatch(rows, 8)).numpy()
+    scalar = uniform(seed, [], salt=1, device=DeviceBatch(rows, 8)).numpy()
     np.testing.assert_array_equal(part, whole[[6, 1, 3]])
     assert scalar == uniform(seed, [], salt=1).numpy()  # per-call draws are shared
     # A layer on rows 4..7 of a batch of 8 equals the last half of the whole batch.
     images = tf.random.stateless_uniform([8, 8, 8, 3], [1, 1])
     layer = registry.recipes.get("simclr", image_size=8).photometric_stage()
-    with device_batch():
-        full = layer(images, training=True, seed=seed).numpy()
-    with device_batch(tf.range(4, 8), 8):
-        half = layer(images[4:], training=True, seed=seed).numpy()
+    full = layer(images, training=True, seed=seed, device=DeviceBatch()).numpy()
+    half = layer(images[4:], training=True, seed=seed, device=DeviceBatch(tf.range(4, 8), 8))
+    half = half.numpy()
     np.testing.assert_allclose(half, full[4:], atol=1e-6)

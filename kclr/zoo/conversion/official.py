@@ -183,8 +183,3 @@ def trainable_order(layout: list[Unit], head_layers: int, supervised: bool) -> l
     """The whole model's `trainable_variables` order (encoder, head, supervised head)."""
     order = variable_order(layout, head_layers, supervised)
     return [path for sub in order.values() for path, trainable in sub if trainable]
-
-
-def head_layers_from_count(count: int) -> int | None:
-    """Projection-head depth from its number of variables (5 per layer, minus one beta)."""
-    return (count + 1) // 5 if count and (count + 1) % 5 == 0 else None
