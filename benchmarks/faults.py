@@ -15,8 +15,12 @@ JSON document.
 | `second_fit` | `kclr fit --resume` on a run directory held by a live process |
 | `stale_lock` | a lock file of a dead pid, then `kclr fit --resume` |
 | `bad_files` | 200 good + 3 bad JPEGs (truncated, empty, not an image) |
+| `lost_worker_killed` | SIGKILL of worker 1 of 2 (`MultiWorkerMirroredStrategy`, loopback) after its first checkpoint; both restarted with `--resume`; weights vs an uninterrupted 2-worker run |
+| `lost_worker_frozen` | SIGSTOP of worker 1 (a frozen host: no connection reset, only missing heartbeats), `train.worker_timeout_seconds` 5 and 30 |
+| `lost_leader_frozen` | SIGSTOP of worker 0, the coordination service's leader (timeout 5) |
+| `preemption_multiworker` | SIGTERM to worker 1 only: both must stop at the same step (exit 75) |
 
-    python benchmarks/faults.py            # about 3 minutes on 2 CPU cores
+    python benchmarks/faults.py            # about 12 minutes on 2 CPU cores
     python benchmarks/faults.py --r50      # adds the ResNet-50 grace period
 """
 
@@ -37,17 +41,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from kclr.testing.processes import kclr_fit, kclr_fit_workers, read_log  # noqa: E402
+
 TINY = ["--preset", "tiny", "-q", "--set", "data.num_examples=64", "--set", "eval.monitor=false"]
-
-
-def kclr_fit(*args: str, preexec_fn=None) -> subprocess.Popen:
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    code = "import sys; from kclr.cli import main; sys.exit(main())"
-    return subprocess.Popen(
-        [sys.executable, "-c", code, "fit", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=preexec_fn,
-    )  # fmt: skip
 
 
 def wait_for(predicate, process, limit=900.0) -> None:
@@ -73,13 +69,13 @@ def preemption(root, name: str, args: list[str], started: str, compare: bool, de
     run_dir = root / name
     process = kclr_fit(*args, "--out", str(run_dir))
     lines: list[str] = []
-    while process.poll() is None:  # read until training runs
+    if started == "checkpoint":  # -q prints a line an epoch: the pipe cannot fill meanwhile
+        wait_for(lambda: latest(run_dir), process)
+    while started != "checkpoint" and process.poll() is None:  # read until training runs
         line = process.stdout.readline()
         lines.append(line)
-        if started in line or (started == "checkpoint" and latest(run_dir)):
+        if started in line:
             break
-    if started == "checkpoint":
-        wait_for(lambda: latest(run_dir), process)
     time.sleep(delay)
     sent = time.monotonic()
     process.send_signal(signal.SIGTERM)
@@ -243,6 +239,113 @@ def bad_files(root: pathlib.Path) -> dict:
     }
 
 
+WORKERS = [*TINY, "--set", "train.steps=60", "--set", "train.checkpoint_every_steps=5"]
+
+
+def two_workers(root, name, timeout_s, extra=()):
+    """Starts 2 workers of the tiny run; returns them once the first checkpoint exists."""
+    run_dir = root / name
+    args = [*WORKERS, "--set", f"train.worker_timeout_seconds={timeout_s}", *extra]
+    workers = kclr_fit_workers(*args, "--out", str(run_dir), logs=root / f"{name}-logs")
+    wait_for(lambda: latest(run_dir), workers[0])
+    return run_dir, args, workers
+
+
+def lost_worker(root, name: str, victim: int, signum, timeout_s: float, compare=None) -> dict:
+    run_dir, args, workers = two_workers(root, name, timeout_s)
+    survivor = 1 - victim
+    workers[victim].send_signal(signum)
+    sent = time.monotonic()
+    try:
+        code = workers[survivor].wait(timeout=600)
+    finally:
+        for worker in workers:
+            worker.kill()
+    seconds = time.monotonic() - sent
+    output = read_log(root / f"{name}-logs", survivor)
+    line = next((x for x in output.splitlines() if x.startswith("Error: Lost worker")), "")
+    named = f"/job:worker/replica:0/task:{victim}" in line
+    saved = latest(run_dir).get("step")
+    row = {
+        "fault": name,
+        "injected": f"{signal.Signals(signum).name} of worker {victim} of 2, "
+        f"train.worker_timeout_seconds={timeout_s}",
+        "survived": code == 69 and named,
+        "exit_code": code,
+        "seconds_to_detect": round(seconds, 2),  # from the signal to the survivor's exit
+        "seconds_to_checkpoint": None,
+        "steps_lost": None,  # the steps since the last periodic checkpoint
+        "files_lost": bad_checkpoints(run_dir),
+        "lost_task_named": named,
+        "checkpoint_step": saved,
+        "message": line.removeprefix("Error: ")[:200],
+    }
+    if compare is not None and row["survived"]:
+        resumed = kclr_fit_workers(*args, "--out", str(run_dir), "--resume",
+                                   logs=root / f"{name}-resumed")  # fmt: skip
+        codes = [w.wait(timeout=900) for w in resumed]
+        row["resumed_exit_codes"] = codes
+        row["weights_equal_uninterrupted"] = codes == [0, 0] and weights_equal(
+            run_dir, compare(args)
+        )
+        row["survived"] = row["weights_equal_uninterrupted"]
+    return row
+
+
+def uninterrupted_workers(root):
+    """The uninterrupted 2-worker run of `args`, run once, as a function of its args."""
+    done = {}
+
+    def run(args):
+        key = tuple(args)
+        if key not in done:
+            out = root / f"uninterrupted-workers-{len(done)}"
+            workers = kclr_fit_workers(*args, "--out", str(out), logs=root / f"{out.name}-logs")
+            codes = [w.wait(timeout=900) for w in workers]
+            if codes != [0, 0]:
+                raise RuntimeError(read_log(root / f"{out.name}-logs", 0))
+            done[key] = out
+        return done[key]
+
+    return run
+
+
+def weights_equal(a_dir, b_dir) -> bool:
+    import numpy as np
+
+    import kclr
+
+    a = kclr.zoo.load(str(a_dir / "export")).get_weights()
+    b = kclr.zoo.load(str(b_dir / "export")).get_weights()
+    return all(np.allclose(x, y, rtol=1e-4, atol=1e-5) for x, y in zip(a, b, strict=True))
+
+
+def preemption_multiworker(root) -> dict:
+    run_dir, args, workers = two_workers(root, "preemption_multiworker", 30)
+    workers[1].send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    codes = [w.wait(timeout=600) for w in workers]
+    seconds = time.monotonic() - sent
+    outputs = [read_log(root / "preemption_multiworker-logs", i) for i in range(2)]
+    steps, waits = [], []
+    for output in outputs:
+        found = re.search(r"checkpoint of step (\d+) .* ([\d.]+)s after", output)
+        steps.append(int(found.group(1)) if found else None)
+        waits.append(float(found.group(2)) if found else None)
+    return {
+        "fault": "preemption_multiworker",
+        "injected": "SIGTERM to worker 1 of 2 only",
+        "survived": codes == [75, 75] and steps[0] == steps[1] == latest(run_dir).get("step"),
+        "exit_code": codes,
+        "seconds_to_detect": None,
+        "seconds_to_checkpoint": waits[1],  # on the worker that got the signal
+        "seconds_to_exit": round(seconds, 2),
+        "steps_lost": 0 if steps[0] == latest(run_dir).get("step") else None,
+        "files_lost": bad_checkpoints(run_dir),
+        "stopped_at_steps": steps,
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--r50", action="store_true", help="also ResNet-50 at 224 px on CPU")
@@ -250,17 +353,24 @@ def main(argv=None) -> int:
     root = pathlib.Path(tempfile.mkdtemp(prefix="kclr-faults-"))
     tiny = [*TINY, "--set", "train.steps=400", "--set", "train.checkpoint_every_steps=20"]
     rows = [preemption(root, "preemption_tiny", tiny, "checkpoint", compare=True)]
-    demo = ["--preset", "demo", "-q", "--set", "eval.monitor=false", "--set", "train.steps=40"]
-    rows.append(preemption(root, "preemption_demo", demo, "Training demo", False, 20.0))
+    # The grace period mid-run: the signal once the first checkpoint is on disk.
+    demo = ["--preset", "demo", "-q", "--set", "eval.monitor=false", "--set", "train.steps=200",
+            "--set", "train.checkpoint_every_steps=10"]  # fmt: skip
+    rows.append(preemption(root, "preemption_demo", demo, "checkpoint", False))
     if options.r50:
         r50 = ["--preset", "simclr_r50", "-q", "--data", "demo", "--set", "eval.monitor=false",
-               "--set", "data.global_batch_size=8", "--set", "train.steps=40"]  # fmt: skip
-        rows.append(preemption(root, "preemption_r50", r50, "Training simclr_r50", False, 60.0))
+               "--set", "data.global_batch_size=8", "--set", "train.steps=40",
+               "--set", "train.checkpoint_every_steps=2"]  # fmt: skip
+        rows.append(preemption(root, "preemption_r50", r50, "checkpoint", False))
     rows += [disk_full(root), corrupt_checkpoint(root), *locks(root), bad_files(root)]
-    rows.append({
-        "fault": "lost_worker", "injected": "SIGKILL of one of 2 MultiWorkerMirroredStrategy workers",
-        "survived": None, "note": "not measured",
-    })  # fmt: skip
+    compare = uninterrupted_workers(root)
+    rows += [
+        lost_worker(root, "lost_worker_killed", 1, signal.SIGKILL, 5, compare),
+        lost_worker(root, "lost_worker_frozen", 1, signal.SIGSTOP, 5),
+        lost_worker(root, "lost_worker_frozen_30s", 1, signal.SIGSTOP, 30),
+        lost_worker(root, "lost_leader_frozen", 0, signal.SIGSTOP, 5),
+        preemption_multiworker(root),
+    ]
     print(json.dumps({"faults": rows}, indent=1))
     return 0 if all(r["survived"] in (True, None) for r in rows) else 1
 

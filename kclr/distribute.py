@@ -16,9 +16,77 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+
+# EX_UNAVAILABLE of sysexits.h: a peer of the run is gone. `kclr fit` exits with it when
+# another worker was lost; restart every worker with `--resume`.
+WORKER_LOST_EXIT_CODE = 69
+
+
+class WorkerLostError(RuntimeError):
+    """Another worker of a multi-worker run stopped answering (killed, crashed, frozen).
+
+    Attributes: `tasks` (the lost tasks TensorFlow named, e.g.
+    `["/job:worker/replica:0/task:1"]`; empty when it named none), `checkpoint_step`
+    (the last checkpoint every worker can resume from, or None).
+    """
+
+    def __init__(self, tasks: list[str], checkpoint_step: int | None, detail: str) -> None:
+        self.tasks, self.checkpoint_step = list(tasks), checkpoint_step
+        lost = ", ".join(self.tasks) if self.tasks else "another worker (TensorFlow named none)"
+        resume = (
+            f"the last checkpoint is step {checkpoint_step}"
+            if checkpoint_step is not None
+            else "no checkpoint was written yet"
+        )
+        super().__init__(
+            f"Lost worker {lost}: {detail} Restart every worker with `kclr fit ... --resume` "
+            f"({resume}; exit code {WORKER_LOST_EXIT_CODE})."
+        )
+
+
+_TASK = re.compile(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)")
+# The line of TensorFlow's message that says what happened to the peer.
+_CAUSE = re.compile(r"unhealthy|heartbeat|reset by peer|socket closed|aborted by|deadline", re.I)
+
+
+def lost_worker(error: BaseException, strategy: Any, checkpoint_step: int | None = None):
+    """The `WorkerLostError` for a collective that failed because a peer is gone, else None.
+
+    TensorFlow aborts the collectives of the survivors when its coordination service
+    misses a task's heartbeats (`train.worker_timeout_seconds`) or when a peer's
+    connection drops; the error names the task. Errors of one process (bad data, a
+    shape) and single-worker runs give None.
+    """
+    tf = _tf()
+    peer_errors = (
+        tf.errors.UnavailableError,
+        tf.errors.AbortedError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.CancelledError,
+    )
+    if not isinstance(error, peer_errors) or not is_multi_worker(strategy):
+        return None
+    resolver = strategy.cluster_resolver
+    own = (resolver.task_type, int(resolver.task_id))
+    message = str(getattr(error, "message", error))
+    tasks = []
+    for job, task in _TASK.findall(message):
+        name = f"/job:{job}/replica:0/task:{task}"
+        if (job, int(task)) != own and name not in tasks:
+            tasks.append(name)
+    leader = _leader(resolver.cluster_spec())
+    if not tasks and isinstance(error, tf.errors.DeadlineExceededError) and leader != own:
+        # A survivor's heartbeats go to the coordination service's leader only: when
+        # they time out and TensorFlow names no task, the leader is the one lost.
+        tasks = [f"/job:{leader[0]}/replica:0/task:{leader[1]}"]
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    said = next((line for line in lines if _CAUSE.search(line)), lines[0] if lines else "")
+    said = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", said)
+    return WorkerLostError(tasks, checkpoint_step, f"{type(error).__name__}: {said[:240]}")
 
 
 def _tf():
@@ -51,6 +119,7 @@ def get_strategy(
     devices: list[str] | None = None,
     tpu: str | None = None,
     communication: str = "auto",
+    worker_timeout_seconds: float | None = None,
 ) -> Any:
     """Returns a `tf.distribute.Strategy` by name.
 
@@ -67,6 +136,10 @@ def get_strategy(
         devices: devices for `"mirrored"` (default: all GPUs, else the CPU).
         tpu: TPU name or address for `TPUClusterResolver` (`"local"` on a TPU VM).
         communication: `"auto"`, `"ring"` or `"nccl"` for `"multiworker"`.
+        worker_timeout_seconds: for `"multiworker"`, the seconds without a heartbeat
+            after which TensorFlow's coordination service declares a worker lost and
+            aborts the collectives of the others (None: TensorFlow's default, 10 s).
+            `kclr fit` sets it from `train.worker_timeout_seconds`.
 
     Returns:
         A `tf.distribute.Strategy`.
@@ -106,6 +179,8 @@ def get_strategy(
         options = tf.distribute.experimental.CommunicationOptions(
             implementation=implementations[communication]
         )
+        if worker_timeout_seconds is not None:
+            _configure_heartbeat(worker_timeout_seconds)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
         tpu=tpu or os.environ.get("TPU_NAME") or ""
@@ -113,6 +188,42 @@ def get_strategy(
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+def _leader(cluster: Any) -> tuple[str, int]:
+    """The coordination service's leader, as TensorFlow picks it: the chief, else worker 0."""
+    return ("chief", 0) if "chief" in cluster.jobs else ("worker", 0)
+
+
+def _configure_heartbeat(seconds: float) -> None:
+    """Configures TensorFlow's coordination service as MultiWorkerMirroredStrategy does,
+    with the given heartbeat timeout.
+
+    There is no public setting: the strategy configures the service itself (with
+    TensorFlow's default timeout) only when nothing configured it before, so kclr does it
+    first, through the same eager-context call, with the same leader and jobs.
+    """
+    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
+    from tensorflow.python.eager import context
+
+    coordination_config_pb2 = collective.coordination_config_pb2  # where the strategy has it
+
+    if not seconds > 0:
+        raise ValueError(f"worker_timeout_seconds must be > 0; received {seconds!r}.")
+    cluster = _tf().distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
+    jobs = [job for job in ("chief", "worker") if job in cluster.jobs]
+    if not jobs or context.context().coordination_service is not None:
+        return
+    job, task = _leader(cluster)
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=f"/job:{job}/replica:0/task:{task}",
+        heartbeat_timeout_in_ms=int(seconds * 1000),
+        coordinated_jobs=[
+            coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
+            for job in jobs
+        ],
+    )
 
 
 def is_multi_worker(strategy: Any) -> bool:

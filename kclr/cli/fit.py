@@ -56,7 +56,8 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
     checkpoints/, curves.png and export/ (load it with kclr.zoo.load).
     Multi-worker: run the same command on every host with TF_CONFIG set.
     On SIGTERM or SIGINT a checkpoint is saved at the next step and the command exits
-    with code 75; run it again with --resume to continue.
+    with code 75; run it again with --resume to continue. When another worker is lost
+    (no heartbeat for train.worker_timeout_seconds) the others exit with code 69.
     """
     from kclr import config
 
@@ -75,6 +76,7 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
     except ValueError as error:
         raise click.ClickException(str(error)) from None
 
+    from kclr.distribute import WORKER_LOST_EXIT_CODE, WorkerLostError
     from kclr.run import fit as runs
     from kclr.trainer.preemption import PREEMPTED_EXIT_CODE, Preempted
 
@@ -83,6 +85,9 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
     except Preempted as notice:  # one line, and an exit code a scheduler can act on
         click.echo(str(notice))
         raise SystemExit(PREEMPTED_EXIT_CODE) from None
+    except WorkerLostError as error:  # the others of the run: restart all with --resume
+        click.echo(f"Error: {error}", err=True)
+        raise SystemExit(WORKER_LOST_EXIT_CODE) from None
     except (runs.NonFiniteLossError, ValueError, FileNotFoundError) as error:
         # Config, run-directory, data and batch-size errors all say what to change.
         raise click.ClickException(str(error)) from None

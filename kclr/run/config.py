@@ -82,6 +82,9 @@ class TrainConfig:
     `gradient_cache_chunk_size` (images; `None` = off) computes each step chunk by
     chunk with gradient caching (`kclr.trainer.gradient_cache`): the loss covers the
     whole batch, memory grows with the chunk; it must divide the per-replica batch.
+    `worker_timeout_seconds` (several workers): seconds without a heartbeat after which
+    TensorFlow's coordination service counts a worker as lost; the others stop with
+    `kclr.distribute.WorkerLostError` (exit code 69) instead of waiting in a collective.
     """
 
     epochs: int = 100
@@ -94,6 +97,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     export: bool = True
     gradient_cache_chunk_size: int | None = None
+    worker_timeout_seconds: float = 30.0
 
 
 @dataclasses.dataclass
@@ -202,6 +206,7 @@ POSITIVE = {
     "train.checkpoint_every_steps",
     "train.keep_checkpoints",
     "train.gradient_cache_chunk_size",
+    "train.worker_timeout_seconds",
     "eval.monitor_every_epochs",
     "eval.monitor_max_examples",
 }

@@ -200,6 +200,8 @@ def fit(
 
     Raises:
         NonFiniteLossError: the loss became NaN/Inf (the last good checkpoint is kept).
+        kclr.distribute.WorkerLostError: another worker stopped answering (see
+            `train.worker_timeout_seconds`); restart every worker with `resume`.
         RunDirectoryError: `out` exists without `resume`, or cannot be resumed.
     """
     from kclr import distribute
@@ -209,7 +211,9 @@ def fit(
     from kclr.trainer.callbacks import MetricsCSV
 
     started = time.time()
-    strategy = strategy or distribute.get_strategy(cfg.train.strategy)
+    strategy = strategy or distribute.get_strategy(
+        cfg.train.strategy, worker_timeout_seconds=cfg.train.worker_timeout_seconds
+    )
     run, source = _check(cfg, strategy)
     run_dir = pathlib.Path(out) if out is not None else rundir.default_run_dir(cfg.preset)
     is_chief = distribute.is_chief(strategy)
@@ -236,14 +240,22 @@ def fit(
         _echo(verbose, bad_files.describe(run.bad_files))
     initial_epoch = start_step // run.steps_per_epoch
     with signals:  # SIGTERM / SIGINT: a checkpoint at the next step, then `Preempted`
-        trainer.fit(  # a finished run resumes with no epoch: restore, curves, export
-            _dataset(cfg, run, source, start_step, strategy),
-            initial_epoch=initial_epoch,
-            epochs=run.epochs if start_step < run.total_steps else initial_epoch,
-            steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
-            callbacks=cbs + list(callbacks or []),
-            verbose=1 if int(verbose) == 1 else 0,  # quiet: only `EpochLine`, one line an epoch
-        )
+        try:
+            trainer.fit(  # a finished run resumes with no epoch: restore, curves, export
+                _dataset(cfg, run, source, start_step, strategy),
+                initial_epoch=initial_epoch,
+                epochs=run.epochs if start_step < run.total_steps else initial_epoch,
+                steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
+                callbacks=cbs + list(callbacks or []),
+                verbose=1 if int(verbose) == 1 else 0,  # quiet: `EpochLine`, a line an epoch
+            )
+        except Exception as error:  # a lost peer aborts the collectives: name it
+            lost = distribute.lost_worker(error, strategy, _saved_step(cbs))
+            if lost is None:
+                raise
+            if lock is not None:
+                lock.release()
+            raise lost from None
     if preempt.preempted is not None:
         if lock is not None:
             lock.release()
@@ -303,6 +315,15 @@ def _checkpoint_callback(cbs: list):
     from kclr.trainer.callbacks import StepCheckpoint
 
     return next(c for c in cbs if isinstance(c, StepCheckpoint))
+
+
+def _saved_step(cbs: list) -> int | None:
+    """The step of the newest checkpoint on disk (None: none yet)."""
+    try:
+        info = _checkpoint_callback(cbs).latest()
+    except (OSError, ValueError):  # only for the message: an unreadable latest.json says none
+        return None
+    return None if info is None else int(info["step"])
 
 
 def _start_step(cbs: list, resume: bool, verbose: int, run_dir: pathlib.Path) -> int:

@@ -7,7 +7,7 @@ step, saves the training state with the run's `StepCheckpoint`, stops training a
 records when. `kclr.run.fit.fit` then raises `Preempted`, and `kclr fit` prints one line
 and exits with `PREEMPTED_EXIT_CODE`; `kclr fit --resume` continues from that step.
 
-On several workers the flag is all-reduced (max) at every step boundary, so every
+On several workers the flag is all-reduced (summed) at every step boundary, so every
 worker stops after the same step, whichever worker got the notice.
 
 Example:
@@ -94,7 +94,7 @@ class PreemptionSignals:
 
 
 def _agreed(flag: bool, strategy) -> bool:
-    """`flag` or-ed over every worker (an all-reduce); the flag itself on one worker."""
+    """`flag` or-ed over every worker (a sum all-reduce, > 0); the flag itself on one worker."""
     from kclr import distribute
 
     if strategy is None or not distribute.is_multi_worker(strategy):
@@ -102,7 +102,7 @@ def _agreed(flag: bool, strategy) -> bool:
     import tensorflow as tf
 
     value = strategy.run(lambda: tf.constant(1.0 if flag else 0.0))
-    return bool(strategy.reduce(tf.distribute.ReduceOp.MAX, value, axis=None).numpy() > 0)
+    return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None).numpy() > 0)
 
 
 class PreemptionCheckpoint(keras.callbacks.Callback):
