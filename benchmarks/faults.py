@@ -20,8 +20,8 @@ JSON document.
 | `lost_leader_frozen` | SIGSTOP of worker 0, the coordination service's leader (timeout 5) |
 | `preemption_multiworker` | SIGTERM to worker 1 only: both must stop at the same step (exit 75) |
 
-    python benchmarks/faults.py            # about 12 minutes on 2 CPU cores
-    python benchmarks/faults.py --r50      # adds the ResNet-50 grace period
+    python benchmarks/faults.py            # about 11 minutes on 2 CPU cores
+    python benchmarks/faults.py --r50      # adds the ResNet-50 grace period (about 1 minute)
 """
 
 from __future__ import annotations

@@ -71,7 +71,10 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
         values.setdefault("train", {})["precision"] = precision
     if preset is None and not config_files:
         raise click.UsageError("Give --preset NAME and/or --config FILE (see `kclr presets list`).")
-    try:
+    from kclr import runtime
+
+    try:  # the CPU path is chosen before the config's components import TensorFlow
+        runtime.apply_onednn(runtime.setting_from(preset, config_files, values, extra))
         cfg = config.resolve(preset, files=config_files, values=values, overrides=extra)
     except ValueError as error:
         raise click.ClickException(str(error)) from None

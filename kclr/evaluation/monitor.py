@@ -97,7 +97,9 @@ def knn_data(source: Any, image_size: int, max_examples: int | None, where: str 
     """Labelled `(train, test)` data for `KNNMonitor` from `source`'s train and test splits.
 
     NumPy arrays (subsampled to `max_examples` train images, resized to `image_size`)
-    for in-memory sources, finite labelled datasets otherwise.
+    for in-memory sources, finite labelled datasets otherwise (an image folder's train
+    split is a class-balanced seeded subset of about `max_examples`; TFRecord and TFDS
+    splits are used whole).
 
     Raises:
         ValueError: the source cannot be read or has no labelled test split; the message
@@ -121,6 +123,10 @@ def knn_data(source: Any, image_size: int, max_examples: int | None, where: str 
             f"The kNN monitor needs labels, but `{where}={source!r}` has none. Set "
             "`data.eval_source` to labelled data, or `--set eval.monitor=false`."
         )
+    if train.kind == "files" and max_examples:  # a class-balanced, seeded subset
+        count = kdata.num_examples(train)
+        if count > max_examples:
+            train = kdata.resolve_source(source, "train", label_fraction=max_examples / count)
     if train.kind != "arrays":
         return (
             kdata.labelled_dataset(train, "train", image_size=image_size, batch_size=256),
@@ -147,7 +153,8 @@ def _resize(images, size: int):
 
 def knn_table(encoder, data, protocol, baseline_encoder=None) -> dict[str, float]:
     """kNN top-1 (%) of `encoder`; with a `baseline_encoder` (a randomly initialised
-    encoder of the same architecture), also of it and of raw pixels (NumPy data only).
+    encoder of the same architecture), also of it and of raw pixels (the images as
+    they reach the encoder, flattened), for NumPy data and datasets alike.
 
     Args:
         encoder: the pretrained encoder.
@@ -155,8 +162,6 @@ def knn_table(encoder, data, protocol, baseline_encoder=None) -> dict[str, float
         protocol: a `kclr.evaluation.protocols.KNNProtocol` (k, temperature).
         baseline_encoder: adds the `raw_pixels` and `random_encoder` rows.
     """
-    import numpy as np
-
     train_data, test_data = data
 
     def top1(model) -> float:
@@ -165,12 +170,8 @@ def knn_table(encoder, data, protocol, baseline_encoder=None) -> dict[str, float
         )["top1"]
 
     table: dict[str, float] = {}
-    if baseline_encoder is not None and isinstance(train_data, tuple):
-        flat = lambda x: np.asarray(x, np.float32).reshape(len(x), -1) / 255.0  # noqa: E731
-        table["raw_pixels"] = protocol.run(
-            {"features": flat(train_data[0]), "labels": train_data[1]},
-            {"features": flat(test_data[0]), "labels": test_data[1]},
-        )["top1"]
+    if baseline_encoder is not None:
+        table["raw_pixels"] = top1(keras.Sequential([keras.layers.Flatten()]))
         table["random_encoder"] = top1(baseline_encoder)
     table["pretrained_encoder"] = top1(encoder)
     return table

@@ -101,11 +101,25 @@ class TrainConfig:
 
 
 @dataclasses.dataclass
+class RuntimeConfig:
+    """Process settings `kclr fit` makes before TensorFlow is imported (`kclr.runtime`).
+
+    `onednn`: TensorFlow's CPU path, `auto` (from the processor: oneDNN with AVX-512,
+    TensorFlow's own kernels without), `on` or `off`; the run log says which it took.
+    """
+
+    onednn: str = "auto"
+
+
+@dataclasses.dataclass
 class EvalConfig:
     """The kNN monitor of `kclr fit` (its k and temperature are the `knn` spec).
 
-    `baselines` adds raw-pixel and random-encoder kNN to the final table (cheap
-    only on small data such as the demo).
+    `baselines` adds raw-pixel and random-encoder kNN to the final table, for every
+    kind of source (they cost two more passes over the kNN data).
+    `monitor_max_examples` bounds the memory bank: a seeded subset of the train split
+    for arrays, a class-balanced seeded subset for an image folder; TFRecord and TFDS
+    splits are used whole.
     """
 
     monitor: bool = True
@@ -183,6 +197,7 @@ class Config:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     knn: dict = _spec_field("knn")
     linear_eval: dict = _spec_field("linear_eval")
     finetune: dict = _spec_field("finetune")
@@ -194,7 +209,10 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "train.precision": ("float32", "mixed_bfloat16", "mixed_float16"),
     "train.strategy": ("auto", "default", "mirrored", "multiworker", "tpu"),
     "data.photometric": ("host", "device", "auto"),
+    "runtime.onednn": ("auto", "on", "off"),
 }
+# Keys whose values are `on` / `off` words, which YAML reads as booleans.
+ON_OFF = {"runtime.onednn"}
 FRACTIONS = {"data.max_bad_fraction"}
 POSITIVE = {
     "data.image_size",
@@ -270,6 +288,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         if ok:
             value = float(value)
     elif hint is str:
+        if isinstance(value, bool) and key in ON_OFF:
+            value = "on" if value else "off"
         ok = isinstance(value, str)
     elif hint is dict:
         ok = isinstance(value, dict)

@@ -204,7 +204,7 @@ def fit(
             `train.worker_timeout_seconds`); restart every worker with `resume`.
         RunDirectoryError: `out` exists without `resume`, or cannot be resumed.
     """
-    from kclr import distribute
+    from kclr import distribute, runtime
     from kclr.data import bad_files
     from kclr.run import lock as run_lock
     from kclr.trainer import preemption
@@ -236,6 +236,7 @@ def fit(
           f"{run.num_examples} examples, batch {cfg.data.global_batch_size}, "
           f"{run.steps_per_epoch} steps/epoch, {run.total_steps} steps, "
           f"{strategy.num_replicas_in_sync} replica(s). Run directory: {run_dir}")  # fmt: skip
+    _echo(verbose, runtime.apply_onednn(cfg.runtime.onednn))  # chosen by `kclr fit`, or late
     if run.bad_files:
         _echo(verbose, bad_files.describe(run.bad_files))
     initial_epoch = start_step // run.steps_per_epoch
