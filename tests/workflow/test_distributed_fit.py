@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ import pytest
 
 from kclr import config
 from kclr.run import fit as runs
+from kclr.testing.processes import free_ports
 
 
 @pytest.mark.slow  # ~30-60 s on 2 shared cores (MirroredStrategy tracing)
@@ -43,19 +43,9 @@ def test_batch_that_does_not_divide_across_replicas_is_refused(tmp_path):
     assert not (tmp_path / "run").exists()  # refused before the run directory is created
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 def test_two_workers_on_loopback_with_tf_config(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     code = "import sys; from kclr.cli import main; sys.exit(main())"
     args = [
