@@ -84,12 +84,6 @@ def apply_onednn(setting: str = "auto") -> str:
     return f"CPU path: oneDNN {'on' if enabled else 'off'} ({reason})"
 
 
-def describe() -> str:
-    """The CPU path this process runs (after TensorFlow's import)."""
-    actual = os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "off")
-    return f"oneDNN {'on' if actual else 'off'}"
-
-
 def setting_from(
     preset: str | None, files: Any = (), values: dict | None = None, overrides: Any = ()
 ) -> str:

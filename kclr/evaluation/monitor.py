@@ -126,7 +126,7 @@ def knn_data(source: Any, image_size: int, max_examples: int | None, where: str 
     if train.kind == "files" and max_examples:  # a class-balanced, seeded subset
         count = kdata.num_examples(train)
         if count > max_examples:
-            train = kdata.resolve_source(source, "train", label_fraction=max_examples / count)
+            train = kdata.resolve_source(train, label_fraction=max_examples / count)  # no rescan
     if train.kind != "arrays":
         return (
             kdata.labelled_dataset(train, "train", image_size=image_size, batch_size=256),
