@@ -1,4 +1,4 @@
-"""`kclr eval linear|knn MODEL --data SOURCE`: evaluate a frozen encoder."""
+"""`kclr eval linear|knn|neighbours MODEL --data SOURCE`: evaluate a frozen encoder."""
 
 from __future__ import annotations
 
@@ -95,3 +95,90 @@ def knn(model, data, image_size, batch_size, no_write, k, temperature) -> None:
     except (ValueError, FileNotFoundError, OSError) as error:
         raise click.ClickException(str(error)) from None
     _report(result)
+
+
+@command.command("neighbours")
+@click.argument("model")
+@click.option(
+    "--data",
+    required=True,
+    metavar="SOURCE",
+    help="Images ('demo', a folder, TFRecords, 'tfds:NAME'); labels are shown when it has them.",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The grid PNG to write.",
+)
+@click.option(
+    "--queries", type=click.IntRange(min=1), default=8, show_default=True, help="Rows (queries)."
+)
+@click.option(
+    "--neighbours",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Neighbours per query.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of sample and queries.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option(
+    "--image-size", type=int, default=None, help="Input side (default: the model's, else 224)."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Batch size of feature extraction.",
+)
+@click.option(
+    "--max-examples",
+    type=click.IntRange(min=2),
+    default=2000,
+    show_default=True,
+    help="Images sampled (seeded) from the split; neighbours are searched among them.",
+)
+@click.option(
+    "--embedding-plot",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a PNG of the features' first two principal components, by label.",
+)
+def neighbours_grid(model, data, out, queries, neighbours, seed, split, image_size, batch_size,
+               max_examples, embedding_plot) -> None:  # fmt: skip
+    """Write a grid PNG of random query images and their nearest neighbours in MODEL's features.
+
+    Each row is a query (drawn with --seed) followed by its --neighbours most
+    cosine-similar images of a seeded sample of at most --max-examples images of the
+    split; under each image are its label and similarity, and a neighbour is framed
+    green when its label is the query's, red when not.
+
+    \b
+    Example:
+      kclr eval neighbours runs/demo/export --data demo --out grid.png \\
+          --embedding-plot pca.png
+    """
+    from kclr.evaluation.neighbours import write_neighbours
+    from kclr.evaluation.protocols import load_model, model_image_size
+
+    try:
+        encoder, _ = load_model(model)
+        size = image_size or model_image_size(encoder)
+        info = write_neighbours(
+            encoder, data, out, embedding_plot=embedding_plot, queries=queries,
+            neighbours=neighbours, seed=seed, split=split, image_size=size,
+            batch_size=batch_size, max_examples=max_examples, title=str(model),
+        )  # fmt: skip
+    except (ValueError, KeyError, RuntimeError, OSError) as error:  # KeyError: unknown model
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"{info['queries']} queries x {info['neighbours']} neighbours among {info['extent']}."
+    )
+    if info["match_rate"] is not None:
+        click.echo(f"Neighbours with the query's label: {100 * info['match_rate']:.1f}%")
+    click.echo(f"Neighbour grid: {info['grid']}")
+    if info["embedding"] is not None:
+        click.echo(f"Embedding plot: {info['embedding']}")

@@ -53,7 +53,7 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
       kclr fit --preset demo --out runs/demo --resume
 
     The run directory holds config.yaml, logs/ (TensorBoard), metrics.csv,
-    checkpoints/, curves.png and export/ (load it with kclr.zoo.load).
+    checkpoints/, curves.png, neighbours.png and export/ (load it with kclr.zoo.load).
     Multi-worker: run the same command on every host with TF_CONFIG set.
     On SIGTERM or SIGINT a checkpoint is saved at the next step and the command exits
     with code 75; run it again with --resume to continue. When another worker is lost
@@ -98,5 +98,7 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
     click.echo(f"Run directory: {result.run_dir}")
     if result.curves is not None:
         click.echo(f"Training curves: {result.curves}")
+    if result.neighbours is not None:
+        click.echo(f"Nearest neighbours: {result.neighbours}")
     if result.export_dir is not None:
         click.echo(f"Exported encoder: {result.export_dir} (kclr.zoo.load('{result.export_dir}'))")

@@ -86,6 +86,7 @@ def build_dataset(
     tf_options = tf.data.Options()
     tf_options.deterministic = options.deterministic
     tf_options.experimental_optimization.map_parallelization = True
+    tf_options.autotune.enabled = False  # its thread delays the iterator's deletion: teardown.py
     return dataset.with_options(tf_options).prefetch(1)
 
 

@@ -11,8 +11,10 @@ def _as_dataset(data: Any, batch_size: int):
     """`data` as a finite tf.data.Dataset of `(images, labels[, filenames])` or images."""
     import tensorflow as tf
 
+    from kclr.data.teardown import closes_promptly
+
     if isinstance(data, tf.data.Dataset):
-        return data
+        return closes_promptly(data)  # its iterator is deleted after each pass
     if isinstance(data, dict):
         data = tuple(data[k] for k in ("images", "labels", "filenames") if k in data)
     if isinstance(data, (tuple, list)):
@@ -22,8 +24,8 @@ def _as_dataset(data: Any, batch_size: int):
                 "Images, labels and file names must have the same length; received "
                 f"lengths {[len(a) for a in arrays]}."
             )
-        return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
-    return tf.data.Dataset.from_tensor_slices(np.asarray(data)).batch(batch_size)
+        return closes_promptly(tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size))
+    return closes_promptly(tf.data.Dataset.from_tensor_slices(np.asarray(data)).batch(batch_size))
 
 
 def _to_float(images):

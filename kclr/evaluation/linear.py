@@ -36,6 +36,8 @@ def train_linear_classifier(
     import keras
     import tensorflow as tf
 
+    from kclr.data.teardown import closes_promptly
+
     features = np.asarray(train_features, dtype=np.float32)
     labels = np.asarray(train_labels).astype(np.int64).reshape(-1)
     num_classes = int(num_classes or labels.max() + 1)
@@ -76,6 +78,8 @@ def train_linear_classifier(
         .batch(batch_size)
         .prefetch(2)
     )
+    # Autotuning off: deleting the iterator would wait for its thread (kclr.data.teardown).
+    dataset = closes_promptly(dataset)
     classifier.fit(dataset, epochs=int(epochs), verbose=verbose, shuffle=False)
     return classifier
 

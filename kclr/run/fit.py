@@ -4,7 +4,8 @@
 schedule and augmentation recipe from their specs (`kclr.config`), trains a
 `kclr.ContrastiveTrainer` with one `fit` call whose callbacks
 (`kclr.trainer.callbacks`) do the checkpoints, the NaN guard, the CSV, TensorBoard,
-the kNN monitor and the curves, and exports the encoder in the zoo format. The run
+the kNN monitor and the curves, exports the encoder in the zoo format and draws its
+nearest neighbours (`kclr.evaluation.neighbours`). The run
 directory's contents are listed in `kclr.run.rundir`; the plan in `kclr.run.plan`.
 
 Resuming (`resume=True`) restores every variable of the training state (model,
@@ -42,6 +43,8 @@ from kclr.run import rundir
 from kclr.run.plan import RunPlan, plan
 from kclr.run.rundir import NonFiniteLossError, RunDirectoryError
 
+NEIGHBOURS_MAX_EXAMPLES = 2000  # images searched for the neighbours of `rundir.NEIGHBOURS_FILE`
+
 __all__ = ["FitResult", "NonFiniteLossError", "RunDirectoryError", "RunPlan", "fit", "plan"]
 
 
@@ -56,6 +59,7 @@ class FitResult:
     knn: dict[str, float] | None = None
     export_dir: pathlib.Path | None = None
     curves: pathlib.Path | None = None
+    neighbours: pathlib.Path | None = None
     seconds: float = 0.0
     trainer: Any = None
 
@@ -266,6 +270,7 @@ def fit(
     result = FitResult(run_dir, step, run.epochs, history, trainer=trainer)
     if is_chief:
         _finish(cfg, run, result, monitor_data, verbose)
+        result.neighbours = _neighbours(cfg, run, result, source, verbose)
         lock.release()
     result.seconds = time.time() - started
     return result
@@ -391,6 +396,28 @@ def _finish(cfg: kconfig.Config, run: RunPlan, result: FitResult, monitor_data, 
     if run.bad_files:
         results["bad_files"] = run.bad_files
     _write_results(result.run_dir, results)
+
+
+def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, verbose):
+    """Writes the final encoder's nearest-neighbour grid (chief only); returns its path.
+
+    The images are a sample of at most `NEIGHBOURS_MAX_EXAMPLES` of the kNN monitor's
+    test split (labelled), or of the training data when the run has no monitor.
+    """
+    from kclr.evaluation.neighbours import write_neighbours
+
+    data, split = (run.monitor["source"], "test") if run.monitor else (source, "train")
+    try:
+        info = write_neighbours(
+            result.trainer.encoder, data, result.run_dir / rundir.NEIGHBOURS_FILE,
+            split=split, image_size=cfg.data.image_size,
+            max_examples=NEIGHBOURS_MAX_EXAMPLES, seed=int(run.seed),
+            title=f"{cfg.preset or 'custom config'} after {result.steps} steps",
+        )  # fmt: skip
+    except (ValueError, OSError) as error:  # e.g. fewer images than the grid needs
+        _echo(verbose, f"No {rundir.NEIGHBOURS_FILE}: {error}")
+        return None
+    return info["grid"]
 
 
 def _write_results(run_dir: pathlib.Path, results: dict) -> None:

@@ -7,6 +7,7 @@
 | `metrics.csv` | one row of metrics per epoch |
 | `checkpoints/` | `ckpt-STEP.npz` (variables keyed by path) and `latest.json` |
 | `curves.png` | training curves |
+| `neighbours.png` | 8 random images and their nearest neighbours in the final encoder's features |
 | `export/` | the encoder + projection head in the zoo format (`kclr.zoo.load`) |
 | `results.json` | final kNN results (and the baselines when `eval.baselines`), unreadable files |
 | `.lock` | the host and pid of the `kclr fit` using the directory (`kclr.run.lock`) |
@@ -28,6 +29,7 @@ from typing import Any
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
 CURVES_FILE = "curves.png"
+NEIGHBOURS_FILE = "neighbours.png"
 RESULTS_FILE = "results.json"
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_DIR = "export"

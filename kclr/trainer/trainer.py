@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kclr.data.teardown import closes_promptly
 from kclr.trainer import batches as view_batches
 from kclr.trainer.gradient_cache import gradient_cache_step
 from kclr.trainer.metrics import LastValue, contrast_metrics
@@ -394,14 +395,21 @@ class ContrastiveTrainer(keras.Model):
         return logs
 
     def fit(self, x=None, *args, **kwargs):
+        """Keras's `fit`; a `tf.data.Dataset` gets tf.data autotuning off unless it chose.
+
+        Without that, `fit` can return seconds (up to a minute) after its last step,
+        waiting for autotuning's thread (`kclr.data.teardown`).
+        """
         self._check_dataset_batch(x)
         if isinstance(x, (tf.data.Dataset, tf.distribute.DistributedDataset)) and not args:
             kwargs.setdefault("shuffle", False)  # datasets shuffle themselves; no Keras warning
-        return super().fit(x, *args, **kwargs)
+        if "validation_data" in kwargs:
+            kwargs["validation_data"] = closes_promptly(kwargs["validation_data"])
+        return super().fit(closes_promptly(x), *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
         self._check_dataset_batch(x)
-        return super().evaluate(x, *args, **kwargs)
+        return super().evaluate(closes_promptly(x), *args, **kwargs)
 
     def _check_dataset_batch(self, x):
         view_batches.check_dataset_batch(

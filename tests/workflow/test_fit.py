@@ -36,6 +36,12 @@ def test_two_step_fit_writes_every_artefact(tiny_run):
     assert len(keys) == len(trainer.weights) + len(trainer.optimizer.variables)
     png = (run_dir / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    from kclr.evaluation.neighbours import grid_pixel_size
+
+    assert tiny_run.neighbours == run_dir / "neighbours.png"  # 8 x 8 on the monitor's test split
+    assert matplotlib.image.imread(tiny_run.neighbours).shape[:2] == grid_pixel_size(8, 8)
     for name in ("config.json", "model.weights.h5", "metadata.json", "README.md"):
         assert (run_dir / "export" / name).exists(), name
     results = json.loads((run_dir / "results.json").read_text())

@@ -17,6 +17,7 @@ def test_fit_prints_run_dir_curves_and_export(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"Run directory: {out}" in result.output
     assert f"Training curves: {out / 'curves.png'}" in result.output
+    assert f"Nearest neighbours: {out / 'neighbours.png'}" in result.output  # no monitor: train
     assert "epoch 1/1 - step 1" in result.output
     assert (out / "export" / "config.json").exists()
 
