@@ -66,6 +66,22 @@ def mirrored_strategy_2():
     return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
 
 
+@pytest.fixture(scope="session")
+def mirrored_strategy_4():
+    """A MirroredStrategy over 4 logical CPUs, for the gradient-cache equivalence tests."""
+    import tensorflow as tf
+
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < 4:
+        pytest.skip("needs 4 logical CPU devices (_split_cpu above)")
+    # Reduction through one device, not collective ops: collective group keys would clash
+    # with the 2-replica strategy that other tests create in the same process.
+    return tf.distribute.MirroredStrategy(
+        [d.name for d in devices[:4]],
+        cross_device_ops=tf.distribute.ReductionToOneDevice(),
+    )
+
+
 @pytest.fixture
 def floatx(request):
     """Sets Keras's float type and dtype policy to `request.param` (indirect parametrize)."""

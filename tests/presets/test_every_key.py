@@ -22,6 +22,7 @@ ALTERNATIVES = {
     "supcon_loss": "ntxent", "lars": "sgd", "sgd": "lars", "adam": "adamw",
     "warmup_cosine": "constant", "simclr": "finetune", "simclr_cifar": "simclr",
     "supcon_cifar": "simclr", "knn": "linear", "finetune": "linear",
+    "keras_hub": "resnet", "ViTBackbone": "DeiTBackbone", "cls": "mean", "adamw": "adam",
 }  # fmt: skip
 DESCRIPTIVE = {("description",)}  # shown by `kclr presets list`, not part of a run
 NUM_EXAMPLES = 50_000

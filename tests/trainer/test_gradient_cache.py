@@ -13,19 +13,6 @@ import kclr
 REPLICAS = 4
 
 
-@pytest.fixture(scope="module")
-def strategy4():
-    devices = tf.config.list_logical_devices("CPU")
-    if len(devices) < REPLICAS:
-        pytest.skip("needs 4 logical CPU devices (tests/conftest.py splits the CPU)")
-    # Reduction through one device, not collective ops: collective group keys would clash
-    # with the 2-replica strategy that other tests create in the same process.
-    return tf.distribute.MirroredStrategy(
-        [d.name for d in devices[:REPLICAS]],
-        cross_device_ops=tf.distribute.ReductionToOneDevice(),
-    )
-
-
 @keras.saving.register_keras_serializable(package="kclr_tests")
 class LocalBNHead(keras.layers.Layer):
     """Dense -> per-replica BN -> ReLU -> Dense, optionally with dropout; returns hiddens."""
@@ -154,14 +141,14 @@ def assert_step_equal(cached, mirrored, strategy, start, rtol, atol, cached_stra
     ],
     indirect=["floatx"],
 )
-def test_cached_step_equals_four_replicas_ntxent(floatx, rtol, atol, strategy4):
+def test_cached_step_equals_four_replicas_ntxent(floatx, rtol, atol, mirrored_strategy_4):
     images, labels = data(dtype=floatx)
     default = tf.distribute.get_strategy()
-    mirrored, start, mirrored_logs = one_step(strategy4, images, labels, None, sgd)
-    assert strategy4.num_replicas_in_sync == REPLICAS
+    mirrored, start, mirrored_logs = one_step(mirrored_strategy_4, images, labels, None, sgd)
+    assert mirrored_strategy_4.num_replicas_in_sync == REPLICAS
     cached, _, cached_logs = one_step(default, images, labels, start, sgd, chunk=16 // REPLICAS)
     assert_step_equal(
-        (cached, cached_logs), (mirrored, mirrored_logs), strategy4, start, rtol, atol
+        (cached, cached_logs), (mirrored, mirrored_logs), mirrored_strategy_4, start, rtol, atol
     )
     # The gradients themselves: plain SGD moved each weight by -0.5 * gradient.
     paths = [w.path for w in cached.weights]
@@ -171,22 +158,22 @@ def test_cached_step_equals_four_replicas_ntxent(floatx, rtol, atol, strategy4):
         scale = max(np.abs(g_mirrored).max(), 1e-6)
         assert np.abs(g_cached - g_mirrored).max() / scale < 10 * rtol, a.path
     # BN moving statistics differ per replica (local BN): the comparison uses their mean.
-    copies = strategy4.experimental_local_results(
+    copies = mirrored_strategy_4.experimental_local_results(
         mirrored.encoder.get_layer("bn").moving_mean.value
     )
     assert np.abs(np.asarray(copies[0]) - np.asarray(copies[1])).max() > 1e-4
 
 
 @pytest.mark.parametrize("floatx", ["float64"], indirect=True)
-def test_uint8_views_are_chunked_without_a_float_copy_of_the_batch(floatx, strategy4):
+def test_uint8_views_are_chunked_without_a_float_copy_of_the_batch(floatx, mirrored_strategy_4):
     """uint8 views (no device augmenter) are converted chunk by chunk: same step."""
     images, labels = data()
     images = np.round(images * 255).astype("uint8")
     default = tf.distribute.get_strategy()
-    mirrored, start, mirrored_logs = one_step(strategy4, images, labels, None, sgd)
+    mirrored, start, mirrored_logs = one_step(mirrored_strategy_4, images, labels, None, sgd)
     cached, _, cached_logs = one_step(default, images, labels, start, sgd, chunk=16 // REPLICAS)
     assert_step_equal(
-        (cached, cached_logs), (mirrored, mirrored_logs), strategy4, start, 1e-10, 1e-12
+        (cached, cached_logs), (mirrored, mirrored_logs), mirrored_strategy_4, start, 1e-10, 1e-12
     )
     # The cached step's graph holds no float copy of the whole batch: every cast
     # from uint8 works on one chunk [V*N, 8, 8, 3].
@@ -200,7 +187,7 @@ def test_uint8_views_are_chunked_without_a_float_copy_of_the_batch(floatx, strat
     [False, pytest.param(True, marks=pytest.mark.slow)],  # ~20 s each: 4 replicas trace the stage
     ids=["views", "raw_images"],
 )
-def test_device_photometric_runs_per_chunk_as_on_replicas(raw, strategy4):
+def test_device_photometric_runs_per_chunk_as_on_replicas(raw, mirrored_strategy_4):
     """kclr's device stage augments each chunk in both passes, drawing every image's own
     parameters: the step equals 4 replicas (each augmenting its part of the batch)."""
     images, labels = data()
@@ -209,11 +196,13 @@ def test_device_photometric_runs_per_chunk_as_on_replicas(raw, strategy4):
         images = images[:, 0]
     stage = {"augmenter": kclr.data.photometric_stage("simclr", 8), "augment_seed": 7}
     default = tf.distribute.get_strategy()
-    mirrored, start, mirrored_logs = one_step(strategy4, images, labels, None, sgd, **stage)
+    mirrored, start, mirrored_logs = one_step(
+        mirrored_strategy_4, images, labels, None, sgd, **stage
+    )
     stage["augmenter"] = kclr.data.photometric_stage("simclr", 8)
     cached, _, cached_logs = one_step(default, images, labels, start, sgd, chunk=4, **stage)
     assert_step_equal(
-        (cached, cached_logs), (mirrored, mirrored_logs), strategy4, start, 2e-5, 1e-6
+        (cached, cached_logs), (mirrored, mirrored_logs), mirrored_strategy_4, start, 2e-5, 1e-6
     )
     # No augmented copy of the whole batch: the stage's output is one chunk [V*N, ...].
     step = tf.function(lambda v: cached.train_step({"views": v, "labels": labels}))
@@ -223,10 +212,10 @@ def test_device_photometric_runs_per_chunk_as_on_replicas(raw, strategy4):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("floatx", ["float64"], indirect=True)
-def test_one_chunk_is_one_device_not_four_replicas(floatx, strategy4):
+def test_one_chunk_is_one_device_not_four_replicas(floatx, mirrored_strategy_4):
     """Control: with a single chunk, BN normalises the whole batch and the step differs."""
     images, labels = data(dtype=floatx)
-    mirrored, start, _ = one_step(strategy4, images, labels, None, sgd)
+    mirrored, start, _ = one_step(mirrored_strategy_4, images, labels, None, sgd)
     whole, _, _ = one_step(tf.distribute.get_strategy(), images, labels, start, sgd, chunk=16)
     plain, _, _ = one_step(tf.distribute.get_strategy(), images, labels, start, sgd)
     kernel = mirrored.encoder.get_layer("conv").kernel.numpy()
@@ -236,18 +225,18 @@ def test_one_chunk_is_one_device_not_four_replicas(floatx, strategy4):
 
 
 @pytest.mark.parametrize("floatx", ["float64"], indirect=True)
-def test_cached_step_equals_four_replicas_supcon_with_supervised_head(floatx, strategy4):
+def test_cached_step_equals_four_replicas_supcon_with_supervised_head(floatx, mirrored_strategy_4):
     images, labels = data(dtype=floatx)
     default = tf.distribute.get_strategy()
     mirrored, start, mirrored_logs = one_step(
-        strategy4, images, labels, None, lars_supcon, num_classes=3
+        mirrored_strategy_4, images, labels, None, lars_supcon, num_classes=3
     )
     cached, _, cached_logs = one_step(
         default, images, labels, start, lars_supcon, chunk=4, num_classes=3
     )
     assert {"sup_loss", "sup_acc"} <= set(cached_logs)
     assert_step_equal(
-        (cached, cached_logs), (mirrored, mirrored_logs), strategy4, start, 1e-10, 1e-12
+        (cached, cached_logs), (mirrored, mirrored_logs), mirrored_strategy_4, start, 1e-10, 1e-12
     )
 
 
@@ -372,11 +361,13 @@ def test_errors_name_the_chunk_size():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("floatx", ["float64"], indirect=True)
-def test_chunks_within_replicas_equal_more_replicas(floatx, strategy4, mirrored_strategy_2):
+def test_chunks_within_replicas_equal_more_replicas(
+    floatx, mirrored_strategy_4, mirrored_strategy_2
+):
     """2 replicas x 2 chunks (the unrolled chunk loop) == 4 replicas, global negatives."""
     images, labels = data(dtype=floatx)
     mirrored, start, mirrored_logs = one_step(
-        strategy4, images, labels, None, lars_supcon, num_classes=3
+        mirrored_strategy_4, images, labels, None, lars_supcon, num_classes=3
     )
     cached, _, cached_logs = one_step(
         mirrored_strategy_2, images, labels, start, lars_supcon, chunk=4, num_classes=3
@@ -384,7 +375,7 @@ def test_chunks_within_replicas_equal_more_replicas(floatx, strategy4, mirrored_
     assert_step_equal(
         (cached, cached_logs),
         (mirrored, mirrored_logs),
-        strategy4,
+        mirrored_strategy_4,
         start,
         1e-10,
         1e-12,

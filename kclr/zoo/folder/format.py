@@ -63,11 +63,19 @@ _MAX_CONFIG_BYTES = 1 << 20
 
 
 # ----------------------------------------------------------------------------- schema
+# A serialized Keras object: refused anywhere in a config (nothing is deserialized).
+_SERIALIZED_KEYS = {"class_name", "module", "registered_name"}
+
+
 def _scalar_or_list(value: Any) -> bool:
     if value is None or isinstance(value, (bool, int, float, str)):
         return True
     if isinstance(value, list):
         return all(_scalar_or_list(v) for v in value)
+    if isinstance(value, dict):  # a plain object of values, e.g. a keras-hub backbone's config
+        return not (_SERIALIZED_KEYS & set(value)) and all(
+            isinstance(k, str) and _scalar_or_list(v) for k, v in value.items()
+        )
     return False
 
 
@@ -86,8 +94,9 @@ def _check_keys(where: str, data: Any, allowed: set[str], source: str) -> None:
     for key, value in data.items():
         if not _scalar_or_list(value):
             raise ZooFormatError(
-                f"{source}: field {where}.{key} must be a number, string, boolean, null or "
-                f"list; received {type(value).__name__}."
+                f"{source}: field {where}.{key} must be a number, string, boolean, null, "
+                "list or plain object of those (not a serialized Keras object); received "
+                f"{type(value).__name__}."
             )
 
 
