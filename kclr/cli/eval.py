@@ -9,6 +9,12 @@ from kclr.cli._options import config_files_option, overrides_option
 _COLUMNS = ["protocol", "model", "data", "top1", "top5"]
 
 
+def _usage_error(error: Exception) -> click.ClickException:
+    """The error as one line for the user (a KeyError's message, not its repr)."""
+    message = error.args[0] if isinstance(error, KeyError) and error.args else error
+    return click.ClickException(str(message))
+
+
 def _common(function):
     function = click.option(
         "--data",
@@ -72,8 +78,8 @@ def linear(model, data, image_size, batch_size, no_write, epochs, linear_batch_s
         result = evaluate_model(
             model, data, spec, image_size=image_size, batch_size=batch_size, write=not no_write
         )
-    except (ValueError, FileNotFoundError, OSError) as error:
-        raise click.ClickException(str(error)) from None
+    except (ValueError, KeyError, FileNotFoundError, OSError) as error:  # KeyError: unknown model
+        raise _usage_error(error) from None
     _report(result)
 
 
@@ -92,8 +98,8 @@ def knn(model, data, image_size, batch_size, no_write, k, temperature) -> None:
             model, data, "knn", image_size=image_size, batch_size=batch_size, k=k,
             temperature=temperature, write=not no_write,
         )  # fmt: skip
-    except (ValueError, FileNotFoundError, OSError) as error:
-        raise click.ClickException(str(error)) from None
+    except (ValueError, KeyError, FileNotFoundError, OSError) as error:  # KeyError: unknown model
+        raise _usage_error(error) from None
     _report(result)
 
 
@@ -173,7 +179,7 @@ def neighbours_grid(model, data, out, queries, neighbours, seed, split, image_si
             batch_size=batch_size, max_examples=max_examples, title=str(model),
         )  # fmt: skip
     except (ValueError, KeyError, RuntimeError, OSError) as error:  # KeyError: unknown model
-        raise click.ClickException(str(error)) from None
+        raise _usage_error(error) from None
     click.echo(
         f"{info['queries']} queries x {info['neighbours']} neighbours among {info['extent']}."
     )

@@ -5,6 +5,8 @@
 - `linear_evaluation`: the SimCLR linear protocol on cached frozen features;
 - `finetune`: SimCLRv2 semi-supervised fine-tuning with a label fraction;
 - `extract_features`: batched features (+ labels, file names) with BN in inference mode;
+- `write_neighbours`, `nearest_neighbours`, `pca_2d`: pictures of what a representation
+  learned (a grid of queries and their cosine nearest neighbours, a 2-D PCA of the features);
 - `KNNProtocol`, `LinearProtocol`, `FinetuneProtocol`: the protocols as registered components
   (`kclr.registry.protocols`), configured by a run config's `knn`, `linear_eval`, `finetune` specs.
 
@@ -35,6 +37,11 @@ _LAZY = {
     "KNNMonitor": "kclr.evaluation.monitor:KNNMonitor",
     "extract_features": "kclr.evaluation.features:extract_features",
     "save_features": "kclr.evaluation.features:save_features",
+    "write_neighbours": "kclr.evaluation.neighbours:write_neighbours",
+    "nearest_neighbours": "kclr.evaluation.neighbours:nearest_neighbours",
+    "plot_neighbours_grid": "kclr.evaluation.neighbours:plot_neighbours_grid",
+    "plot_embedding": "kclr.evaluation.neighbours:plot_embedding",
+    "pca_2d": "kclr.evaluation.neighbours:pca_2d",
     "linear_evaluation": "kclr.evaluation.linear:linear_evaluation",
     "train_linear_classifier": "kclr.evaluation.linear:train_linear_classifier",
     "finetune": "kclr.evaluation.finetune:finetune",

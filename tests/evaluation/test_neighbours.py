@@ -216,3 +216,13 @@ def test_cli_bad_input_is_a_clear_error(exported, folder, tmp_path):
     zero = run(str(exported), "--data", str(folder), "--queries", "0")
     assert zero.exit_code == 2 and "--queries" in zero.output
     assert not (tmp_path / "grid.png").exists()
+
+
+def test_public_names_resolve_lazily_to_this_module():
+    import kclr.evaluation
+    from kclr.evaluation import neighbours
+
+    for name in ("write_neighbours", "nearest_neighbours", "plot_neighbours_grid",
+                 "plot_embedding", "pca_2d"):  # fmt: skip
+        assert name in kclr.evaluation.__all__
+        assert getattr(kclr.evaluation, name) is getattr(neighbours, name)

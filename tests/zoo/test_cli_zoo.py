@@ -140,3 +140,13 @@ def test_push_out_writes_upload_folder(tmp_path):
         "metadata.json",
         "model.weights.h5",
     ]
+
+
+def test_eval_commands_name_an_unknown_model_without_a_traceback(zoo_env):
+    for command in ("knn", "linear", "neighbours"):
+        args = ["eval", command, "simclr-r50-8x", "--data", "demo"]
+        args += ["--out", "grid.png"] if command == "neighbours" else []
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.output.startswith("Error: Unknown model 'simclr-r50-8x'"), result.output
+        assert "Traceback" not in result.output and "KeyError" not in result.output
