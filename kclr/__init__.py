@@ -17,6 +17,7 @@ _LAZY = {
     "data": "kclr.data",
     "distribute": "kclr.distribute",
     "evaluation": "kclr.evaluation",
+    "export": "kclr.export",
     "losses": "kclr.losses",
     "models": "kclr.models",
     "optimizers": "kclr.optimizers",
