@@ -5,6 +5,7 @@
 importable. `plain_model` clones the graph instead, layer by layer, and replaces each kclr
 layer by built-in layers that compute the same function at inference:
 
+- the ResNets' `Conv2D` (a matrix product on 1x1 maps) -> `keras.layers.Conv2D`, same weights;
 - `kclr.models.BatchNormalization` -> `keras.layers.BatchNormalization` with the same config
   and weights (kclr's subclass changes only how batch moments are computed in training on
   one replica; momentum, epsilon and the inference path are Keras's own);
@@ -30,7 +31,7 @@ import numpy as np
 from kclr.models.adapters import ApplicationPreprocessing, TokenPooling
 from kclr.models.batch_norm import BatchNormalization
 from kclr.models.heads import ProjectionHead
-from kclr.models.resnet import SKMix, SKSqueeze
+from kclr.models.resnet import Conv2D, SKMix, SKSqueeze
 
 
 class NotPlainError(ValueError):
@@ -77,6 +78,10 @@ def _replace(layer, assignments):
             "cannot be written as a plain `.keras` file. Export it with --format "
             "saved_model, tflite or onnx instead."
         )
+    if isinstance(layer, Conv2D):  # kclr's only changes how a 1x1 map is computed
+        plain = keras.layers.Conv2D.from_config(layer.get_config())
+        assignments.append((plain, layer.get_weights()))
+        return plain
     if isinstance(layer, BatchNormalization):
         config = layer.get_config()
         plain = keras.layers.BatchNormalization.from_config(config)

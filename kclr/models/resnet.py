@@ -66,13 +66,51 @@ def _blocks(depth: int) -> tuple[str, tuple[int, int, int, int]]:
 
 
 # ----------------------------------------------------------------------------- blocks
+@keras.saving.register_keras_serializable(package="kclr")
+class Conv2D(layers.Conv2D):
+    """`keras.layers.Conv2D`, computed as one matrix product on a 1x1 feature map.
+
+    A stride-1 `"same"` convolution with an odd kernel sees only zero padding outside a
+    1x1 input, so its output is the input times the kernel's centre tap: the same
+    function, values and gradients (the other taps' gradients are zero either way), up
+    to the order of float additions. On small images the last group of a ResNet runs
+    on 1x1 maps (32 px with the ImageNet stem), where TensorFlow's CPU convolution
+    kernels, and their gradients most of all, take tens of times longer than the matrix
+    product (`benchmarks/profile_step.py`). Everywhere else it is `Conv2D` itself; the
+    variables are the same (same names, same checkpoints).
+    """
+
+    def call(self, inputs):
+        if not self._centre_tap_only(inputs.shape):
+            return super().call(inputs)
+        row, col = ((k - 1) // 2 for k in self.kernel_size)
+        kernel = self.kernel[row, col]  # [in, out]
+        outputs = ops.matmul(ops.reshape(inputs, (-1, inputs.shape[-1])), kernel)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        outputs = ops.reshape(outputs, (-1, 1, 1, self.filters))
+        return outputs if self.activation is None else self.activation(outputs)
+
+    def _centre_tap_only(self, shape) -> bool:
+        return (
+            len(shape) == 4
+            and tuple(shape[1:3]) == (1, 1)
+            and self.padding == "same"
+            and tuple(self.strides) == (1, 1)
+            and tuple(self.dilation_rate) == (1, 1)
+            and self.groups == 1
+            and self.data_format == "channels_last"
+            and all(k % 2 == 1 for k in self.kernel_size)
+        )
+
+
 def conv(x, filters: int, kernel_size: int, strides: int, name: str):
     """Conv2D with the authors' fixed padding (`Conv2dFixedPadding`)."""
     if strides > 1 and kernel_size > 1:
         pad_beg = (kernel_size - 1) // 2
         pad_end = kernel_size - 1 - pad_beg
         x = layers.ZeroPadding2D(((pad_beg, pad_end), (pad_beg, pad_end)), name=f"{name}_pad")(x)
-    return layers.Conv2D(
+    return Conv2D(
         filters,
         kernel_size,
         strides=strides,

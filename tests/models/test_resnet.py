@@ -229,3 +229,50 @@ def test_basic_block_sk_uses_resnet_d_only():
     assert model.get_layer("group2_block0_shortcut_pad").padding == ((0, 1), (0, 1))
     assert model.get_layer("group2_block0_shortcut_conv").strides == (1, 1)
     assert model(np.zeros((1, 32, 32, 3), "float32")).shape == (1, 128)
+
+
+@pytest.mark.parametrize("kernel_size, bias", [(3, False), (1, True), (5, False)])
+def test_conv_on_a_1x1_map_equals_keras_conv2d_values_and_gradients(kernel_size, bias):
+    """kclr's Conv2D takes the centre tap on 1x1 maps: the same outputs and gradients."""
+    from kclr.models.resnet import Conv2D
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(6, 1, 1, 8)).astype("float32"))
+    reference = keras.layers.Conv2D(5, kernel_size, padding="same", use_bias=bias)
+    fast = Conv2D(5, kernel_size, padding="same", use_bias=bias)
+    reference.build(x.shape)
+    fast.build(x.shape)
+    weights = [np.random.default_rng(1).normal(size=w.shape) for w in reference.weights]
+    reference.set_weights(weights)
+    fast.set_weights(weights)
+    assert fast._centre_tap_only(x.shape)
+    results = []
+    for layer in (reference, fast):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.range(5, dtype=y.dtype))
+        results.append([y, *tape.gradient(loss, [x, *layer.trainable_weights])])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6, atol=1e-6)
+    assert np.abs(np.asarray(results[1][2])).sum() > 0  # the kernel's gradient is not vacuous
+
+
+def test_conv_keeps_keras_conv2d_off_1x1_maps_and_the_resnet_uses_it():
+    from kclr.export import plain_model
+    from kclr.models.resnet import Conv2D
+
+    layer = Conv2D(4, 3, padding="same")
+    assert not layer._centre_tap_only((2, 2, 2, 3))  # a 2x2 map: the convolution itself
+    assert not Conv2D(4, 3, strides=2, padding="same")._centre_tap_only((2, 1, 1, 3))
+    assert not Conv2D(4, 3, padding="same")._centre_tap_only((2, None, None, 3))
+    encoder = ResNet(depth=18, width_multiplier=0.125, cifar_stem=False)
+    convs = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(isinstance(layer, Conv2D) for layer in convs)
+    # 32 px with the ImageNet stem: group 4 runs on 1x1 maps, and matches a plain rebuild.
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(2).uniform(size=(3, 32, 32, 3)).astype("float32")
+    plain = plain_model(encoder, 32)
+    assert not any(type(layer) is Conv2D for layer in plain._flatten_layers())
+    np.testing.assert_allclose(
+        np.asarray(plain(images)), np.asarray(encoder(images, training=False)), atol=1e-5
+    )
