@@ -42,7 +42,7 @@ MODELS = {
     # name: (depth, cifar_stem, image size)
     "r18_cifar": (18, True, 32),
     "r50": (50, False, 224),
-    "demo": (18, False, 32),  # `kclr fit --preset demo`: set --width 0.25 --batch 256
+    "demo": (18, False, 24),  # `kclr fit --preset demo`: set --width 0.25 --batch 256
 }
 TRAINERS = ("plain_keras", "kclr_sync_bn", "kclr_no_sync_bn")
 DEMO = {"width": 0.25, "batch": 256, "optimizer": "adam", "head": "v1"}
@@ -55,6 +55,7 @@ def _parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=None, help="samples, 2 views each (64)")
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default=None, help="(sgd)")
     parser.add_argument("--head", choices=["v1", "v2"], default=None, help="(v2)")
+    parser.add_argument("--image-size", type=int, default=None, help="(the model's)")
     parser.add_argument(
         "--trainers",
         nargs="+",
@@ -132,6 +133,7 @@ def build(which, args, policy, xla, weights=None):
     import kclr
 
     depth, cifar_stem, size = MODELS[args.model]
+    size = args.image_size or size
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(0)
     encoder = kclr.models.ResNet(
@@ -205,6 +207,7 @@ def run_config(args, policy, xla):
     import tensorflow as tf
 
     depth, cifar_stem, size = MODELS[args.model]
+    size = args.image_size or size
     views = np.random.default_rng(0).uniform(size=(args.batch, 2, size, size, 3))
     views = views.astype("float32")
     data = tf.data.Dataset.from_tensors({"views": views}).repeat()
@@ -278,6 +281,11 @@ def main(argv=None):
     from kclr import runtime
 
     cpu_path = runtime.apply_onednn(args.onednn)  # before TensorFlow is imported
+    if "pytorch" in args.trainers and torch_unavailable() is None:
+        # A torch optimizer imports torch._dynamo and triton (CUDA builds of torch) on
+        # first use, and triton's import crashes once TensorFlow is loaded; imported
+        # first, both run side by side.
+        import torch._dynamo  # noqa: F401
     import tensorflow as tf
 
     results = []
@@ -291,7 +299,7 @@ def main(argv=None):
         "cpu_path": cpu_path,
         "model": args.model,
         "width": args.width,
-        "image_size": MODELS[args.model][2],
+        "image_size": args.image_size or MODELS[args.model][2],
         "batch": args.batch,
         "views": 2,
         "optimizer": "Adam(0.002)" if args.optimizer == "adam" else "SGD(0.1, momentum=0.9)",
