@@ -1,7 +1,7 @@
 """Learning on real images: kclr beside raw pixels, a random encoder and (optionally) lightly.
 
-Pretrains the demo's network and recipe (`kclr fit --preset demo`: ResNet-18 width 0.25,
-ImageNet stem, 32 px, v1 head of 64, NT-Xent T = 0.1, Adam 0.002 x B/256 with one warmup
+Pretrains the demo's network and recipe (`kclr fit --preset demo` at 32 px, the size of
+the images: ResNet-18 width 0.25, ImageNet stem, v1 head of 64, NT-Xent T = 0.1, Adam 0.002 x B/256 with one warmup
 epoch and cosine decay, batch 256, SimCLR CIFAR augmentation with crops of area 0.5-1) on
 a real image folder for a named budget of epochs, then scores every frozen encoder with
 the same code: kclr's weighted cosine kNN (k = 200, T = 0.07) and its linear probe (30
@@ -106,7 +106,8 @@ def load_split(folder: pathlib.Path, split: str, size: int) -> tuple[np.ndarray,
 def pretrain_kclr(folder: pathlib.Path, epochs: int, out: pathlib.Path) -> dict:
     command = [sys.executable, "-m", "kclr.cli", "fit", "--preset", "demo", "--data",
                str(folder), "--out", str(out), "-q", "--set", f"train.epochs={epochs}",
-               "--set", "eval.monitor=false", "--set", "eval.baselines=false"]  # fmt: skip
+               "--set", "eval.monitor=false", "--set", "eval.baselines=false",
+               "--set", f"data.image_size={RECIPE['image_size']}"]  # fmt: skip
     start = time.perf_counter()
     process = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
