@@ -111,7 +111,7 @@ def export(
 
 def destination(out: str | os.PathLike, suffix: str | None) -> pathlib.Path:
     """`out` with the format's file suffix (added when missing), or a folder for folders."""
-    path = pathlib.Path(out)
+    path = pathlib.Path(out).absolute()  # the check runs in another working directory
     if suffix is None:
         if path.suffix in {s for _, s in WRITERS.values() if s}:
             raise ValueError(

@@ -240,3 +240,11 @@ def test_keras_hub_preset_loads_backbone_and_image_classifier(tmp_path):
     assert "preprocessor.json" in files
     keras_report = export(folder, "keras", tmp_path / "vit.keras")
     assert keras_report["max_abs_diff"] <= keras_report["bound"]
+
+
+def test_a_relative_out_is_made_absolute_for_the_check_in_another_directory(tmp_path, monkeypatch):
+    from kclr.export.api import destination
+
+    monkeypatch.chdir(tmp_path)
+    assert destination("vit_preset/", None) == tmp_path / "vit_preset"
+    assert destination("model", ".keras") == tmp_path / "model.keras"
