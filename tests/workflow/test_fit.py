@@ -175,8 +175,8 @@ def test_mistyped_eval_source_is_an_error_before_any_file(tmp_path):
 def test_run_plan_reads_every_plain_setting():
     cfg = config.resolve("demo")
     plan = runs.plan(cfg, num_examples=6000)
-    assert (plan.steps_per_epoch, plan.total_steps, plan.epochs) == (23, 23 * 65, 65)
+    assert (plan.steps_per_epoch, plan.total_steps, plan.epochs) == (23, 23 * 52, 52)
     assert plan.monitor == {
-        "source": "demo", "where": "data.source", "every_n_epochs": 13, "max_examples": 6000,
+        "source": "demo", "where": "data.source", "every_n_epochs": 26, "max_examples": 6000,
     }  # fmt: skip
     assert plan.checkpoint == {"every_steps": 299, "keep": 2}
