@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 import kclr
-from kclr import config
+from kclr.run import config
 from kclr.run import fit as runs
 
 

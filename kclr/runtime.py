@@ -17,6 +17,9 @@ from kclr import runtime
 line = runtime.apply_onednn("auto")   # before `import tensorflow`
 print(line)                           # "CPU path: oneDNN off (runtime.onednn=auto: ...)"
 ```
+
+`kclr fit` reads the setting from its merged sources (`kclr.run.config.merge_sources`),
+which import no TensorFlow either.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
-from typing import Any
 
 ONEDNN = ("auto", "on", "off")
 ENV = "TF_ENABLE_ONEDNN_OPTS"
@@ -68,38 +70,23 @@ _APPLIED: dict[str, tuple[bool, str]] = {}  # setting -> the choice this process
 
 def apply_onednn(setting: str = "auto") -> str:
     """Sets `TF_ENABLE_ONEDNN_OPTS` for `setting` before TensorFlow is imported; returns the
-    line the run log shows. After the import it changes nothing and says so."""
+    line the run log shows (`cpu_path`). After the import it changes nothing and says so."""
+    if "tensorflow" not in sys.modules:
+        enabled, reason = _APPLIED.get(setting) or choose_onednn(setting)
+        os.environ[ENV] = "1" if enabled else "0"
+        _APPLIED[setting] = (enabled, reason)
+    return cpu_path(setting)
+
+
+def cpu_path(setting: str = "auto") -> str:
+    """The run log's line for `runtime.onednn=setting`: the path TensorFlow took, and
+    whether that is the one asked for (a setting applied after the import cannot act)."""
     enabled, reason = _APPLIED.get(setting) or choose_onednn(setting)
-    if "tensorflow" in sys.modules:
-        actual = os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "off")
-        if actual == enabled:
-            return f"CPU path: oneDNN {'on' if actual else 'off'} ({reason})"
-        return (
-            f"CPU path: oneDNN {'on' if actual else 'off'}: {reason} asks for "
-            f"{'on' if enabled else 'off'}, but TensorFlow was imported before it could act; "
-            f"set {ENV}={int(enabled)} before importing TensorFlow, or use `kclr fit`"
-        )
-    os.environ[ENV] = "1" if enabled else "0"
-    _APPLIED[setting] = (enabled, reason)
-    return f"CPU path: oneDNN {'on' if enabled else 'off'} ({reason})"
-
-
-def setting_from(
-    preset: str | None, files: Any = (), values: dict | None = None, overrides: Any = ()
-) -> str:
-    """`runtime.onednn` of a run's sources, read without resolving the config (which imports
-    TensorFlow): preset < files < values < overrides, as `kclr.config.resolve`."""
-    from kclr import presets
-    from kclr.run.config_sources import load_file, parse_override
-
-    setting = "auto"
-    sources = [presets.get(preset)] if preset is not None else []
-    sources += [load_file(path) for path in files]
-    sources += [values or {}] + [parse_override(text) for text in overrides]
-    for source in sources:
-        runtime = source.get("runtime") if isinstance(source, dict) else None
-        if isinstance(runtime, dict) and "onednn" in runtime:
-            setting = runtime["onednn"]
-    if isinstance(setting, bool):  # YAML reads `off` / `on` as booleans
-        setting = "on" if setting else "off"
-    return setting
+    actual = os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "off")
+    if actual == enabled:
+        return f"CPU path: oneDNN {'on' if actual else 'off'} ({reason})"
+    return (
+        f"CPU path: oneDNN {'on' if actual else 'off'}: {reason} asks for "
+        f"{'on' if enabled else 'off'}, but TensorFlow was imported before it could act; "
+        f"set {ENV}={int(enabled)} before importing TensorFlow, or use `kclr fit`"
+    )

@@ -16,10 +16,10 @@ import tensorflow as tf
 import yaml
 from click.testing import CliRunner
 
-from kclr import config, registry
+from kclr import registry
 from kclr.cli import main
+from kclr.run import config, rundir
 from kclr.run import fit as runs
-from kclr.run import rundir
 from kclr.testing.plugins import write_distribution
 
 PLUGIN = """

@@ -212,7 +212,7 @@ class Fancy(keras.optimizers.SGD):
 
 def test_plugin_optimizer_receives_every_configured_argument(site):
     """A third-party optimizer installed through an entry point, configured in a run config."""
-    from kclr import config
+    from kclr.run import config
     from kclr.run import fit as runs
 
     write_distribution(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import keras
 import pytest
 
-from kclr import config, registry, spec
+from kclr import registry, spec
 from kclr.optimizers import LARS, WarmupCosineDecay
+from kclr.run import config
 from kclr.run import fit as runs
 
 

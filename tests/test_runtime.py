@@ -37,14 +37,15 @@ def test_cpu_flags_reads_cpuinfo(tmp_path):
     assert runtime.cpu_flags(tmp_path / "missing") == set()
 
 
-def test_setting_from_the_run_sources_without_importing_tensorflow(tmp_path):
+def test_the_setting_of_the_merged_sources_without_importing_tensorflow(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("runtime: {onednn: on}\n")  # YAML reads `on` as true
     code = textwrap.dedent(f"""
         import sys
-        from kclr import runtime
-        print(runtime.setting_from("demo"), runtime.setting_from("demo", [{str(config)!r}]),
-              runtime.setting_from("demo", [{str(config)!r}], overrides=["runtime.onednn=off"]),
+        from kclr.run.config import merge_sources, onednn_setting
+        print(onednn_setting(merge_sources("demo")),
+              onednn_setting(merge_sources("demo", [{str(config)!r}])),
+              onednn_setting(merge_sources("demo", [{str(config)!r}], ["runtime.onednn=off"])),
               "tensorflow" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -52,7 +53,7 @@ def test_setting_from_the_run_sources_without_importing_tensorflow(tmp_path):
 
 
 def test_config_reads_on_off_words_and_rejects_others():
-    from kclr import config
+    from kclr.run import config
 
     assert config.resolve("tiny", overrides=["runtime.onednn=off"]).runtime.onednn == "off"
     assert config.resolve("tiny").runtime.onednn == "auto"

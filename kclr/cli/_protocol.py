@@ -17,7 +17,7 @@ def protocol_spec(
     section: str, model: str, preset, config_files, overrides, options: dict[str, Any]
 ) -> dict[str, Any]:
     """The `section` spec (`"linear_eval"` or `"finetune"`) with CLI `options` applied."""
-    from kclr import config
+    from kclr.run import config
 
     values: dict[str, Any] = {}
     meta = pathlib.Path(str(model)) / "metadata.json"

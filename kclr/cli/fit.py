@@ -59,9 +59,9 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
     with code 75; run it again with --resume to continue. When another worker is lost
     (no heartbeat for train.worker_timeout_seconds) the others exit with code 69.
     """
-    from kclr import config
+    from kclr import runtime
+    from kclr.run import config
 
-    extra = list(overrides)
     values: dict = {}
     if data is not None:
         values.setdefault("data", {})["source"] = data
@@ -71,11 +71,10 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
         values.setdefault("train", {})["precision"] = precision
     if preset is None and not config_files:
         raise click.UsageError("Give --preset NAME and/or --config FILE (see `kclr presets list`).")
-    from kclr import runtime
-
-    try:  # the CPU path is chosen before the config's components import TensorFlow
-        runtime.apply_onednn(runtime.setting_from(preset, config_files, values, extra))
-        cfg = config.resolve(preset, files=config_files, values=values, overrides=extra)
+    try:  # merged without TensorFlow: the CPU path is chosen before the components import it
+        merged = config.merge_sources(preset, config_files, overrides, values)
+        runtime.apply_onednn(config.onednn_setting(merged))
+        cfg = config.from_dict(merged)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
 

@@ -39,7 +39,7 @@ def show(name: str, overrides: tuple[str, ...], config_files: tuple[str, ...], f
     """Print preset NAME as a fully resolved configuration (defaults + preset + overrides)."""
     import json
 
-    from kclr import config
+    from kclr.run import config
 
     try:
         cfg = config.resolve(name, files=config_files, overrides=overrides)

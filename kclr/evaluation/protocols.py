@@ -242,13 +242,12 @@ def evaluate_model(
     kclr.evaluation.evaluate_model("runs/demo/export", "demo", "knn", k=20)
     ```
     """
-    from kclr import compat, registry, spec
+    from kclr import registry, spec
 
     if not isinstance(protocol, Protocol):
         checked = spec.normalize(protocol, "protocol")
         if checked["name"] not in ("linear", "knn"):
             raise ValueError(f"protocol must be 'linear' or 'knn'; received {checked['name']!r}.")
-        settings = compat.migrate_protocol_settings(settings)
         checked["config"].update(settings)
         protocol = spec.build(registry.protocols, checked, where="protocol")
     encoder, _ = load_model(model)

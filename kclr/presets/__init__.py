@@ -1,9 +1,9 @@
 """Training presets: named, partial run configurations stored as YAML data.
 
 Each preset is one `NAME.yaml` file in this package holding a `description` and
-the sections of `kclr.config.Config` it changes from the defaults. Presets are
+the sections of `kclr.run.config.Config` it changes from the defaults. Presets are
 data, not code paths: `kclr fit --preset NAME` resolves the same file through
-`kclr.config.resolve`, which validates every key.
+`kclr.run.config.resolve`, which validates every key.
 
 | preset | what it is |
 |---|---|

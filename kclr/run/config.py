@@ -14,9 +14,8 @@ order. Within a component, a source that names a *different* component replaces 
 spec; one with the same name (or no name) merges into its `config`. Every key is
 checked: an unknown section, plain key, component name or constructor argument
 raises `ConfigError`, which names the key and suggests the closest valid one.
-Configurations written for kclr 0.1.0 (flat `model`, `optimizer.learning_rate`, ...)
-are migrated with a `FutureWarning` (see `kclr.compat`). Files, `--set` overrides and
-`resolve` live in `kclr.run.config_sources`; `kclr.config` offers both.
+`merge_sources` merges a run's sources without importing TensorFlow (so `kclr fit`
+reads `runtime.onednn` before anything imports it); `resolve` merges and validates.
 
 The defaults are the SimCLR v1 paper's ImageNet recipe (Chen et al., 2020,
 "A Simple Framework for Contrastive Learning of Visual Representations",
@@ -27,7 +26,7 @@ cosine decay, weight decay 1e-6, batch 4096, 100 epochs.
 Example:
 
 ```python
-from kclr import config
+from kclr.run import config
 
 cfg = config.resolve("simclr_r50", overrides=["optimizer.config.momentum=0.95"])
 cfg.optimizer                 # {'name': 'lars', 'config': {'momentum': 0.95, 'weight_decay': 1e-06}}
@@ -40,6 +39,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import json
+import pathlib
 import types
 import typing
 from typing import Any
@@ -355,17 +356,14 @@ def from_dict(values: dict[str, Any]) -> Config:
     """Builds a validated `Config` from a (possibly partial) nested dictionary.
 
     Missing sections take the defaults (a component section given here replaces its
-    default). A 0.1.0-style dictionary is migrated first. Raises `ConfigError` for an
+    default). Raises `ConfigError` for an
     unknown section, key, component or argument (with the closest valid name) and for a
     plain value of the wrong type or range.
     """
-    from kclr import compat
-
     if not isinstance(values, dict):
         raise ConfigError(
             f"A configuration must be a mapping of sections, received {type(values).__name__}."
         )
-    values = compat.migrate_config(values)
     top = section_types(Config)
     kwargs: dict[str, Any] = {}
     for name, section_values in values.items():
@@ -424,3 +422,128 @@ def _merge_spec(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+# ------------------------------------------------------------------ sources
+def parse_override(text: str) -> dict[str, Any]:
+    """Parses one `section.key=value` override into a nested dictionary.
+
+    The value is read as YAML, so `0.5`, `true`, `null`, `[1, 2]` and
+    `{color_jitter_strength: 0.5}` have their natural types; quote a string
+    that would otherwise parse as a number.
+    """
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(
+            f"Invalid override {text!r}: expected `section.key=value`, "
+            "e.g. `--set optimizer.config.momentum=0.95`."
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Invalid value in override {text!r}: {error}") from None
+    parts = key.split(".")
+    if len(parts) == 1 and (parts[0] in ("preset", "description") or parts[0] in COMPONENTS):
+        return {parts[0]: value}  # e.g. `--set optimizer={name: sgd, config: {momentum: 0.9}}`
+    if len(parts) < 2:
+        raise ConfigError(
+            f"Invalid override key {key!r}: expected `section.key` with a section among "
+            f"{[k for k in section_types(Config) if k not in ('preset', 'description')]}."
+            f"{suggest(key, valid_keys())}"
+        )
+    nested: dict[str, Any] = {}
+    cursor = nested
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def load_file(path: str | pathlib.Path) -> dict[str, Any]:
+    """Reads a (partial) configuration from a `.yaml`, `.yml` or `.json` file."""
+    import yaml
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Configuration file not found: {str(path)!r}.")
+    text = path.read_text()
+    try:
+        if path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            values = yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        raise ConfigError(f"Could not parse configuration file {str(path)!r}: {error}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"Configuration file {str(path)!r} must hold a mapping of sections, "
+            f"received {type(values).__name__}."
+        )
+    return values
+
+
+def resolve(
+    preset: str | None = None,
+    files: typing.Sequence[str | pathlib.Path] = (),
+    overrides: typing.Sequence[str] = (),
+    values: dict[str, Any] | None = None,
+) -> Config:
+    """Resolves a preset, config files, a dictionary and `key=value` overrides into a `Config`.
+
+    Later sources win: preset < files (in order) < `values` < overrides.
+
+    Args:
+        preset: a preset name from `kclr.presets.names()`, or None for the defaults.
+        files: YAML/JSON files with partial configurations.
+        overrides: strings like `"optimizer.config.momentum=0.95"`.
+        values: a partial nested dictionary.
+
+    Returns:
+        A validated `Config`.
+
+    Example:
+
+    ```python
+    cfg = config.resolve("demo", overrides=["train.epochs=2", "loss.config.temperature=0.2"])
+    ```
+    """
+    return from_dict(merge_sources(preset, files, overrides, values))
+
+
+def merge_sources(
+    preset: str | None = None,
+    files: typing.Sequence[str | pathlib.Path] = (),
+    overrides: typing.Sequence[str] = (),
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The merged, not yet validated dictionary of `resolve`'s sources (same order).
+
+    Imports no TensorFlow: `kclr fit` reads `runtime.onednn` from it (`onednn_setting`)
+    before validating, which builds the components.
+    """
+    from kclr import presets
+
+    sources: list[dict[str, Any]] = []
+    if preset is not None:
+        sources.append({**presets.get(preset), "preset": preset})
+    sources.extend(load_file(path) for path in files)
+    if values:
+        sources.append(values)
+    sources.extend(parse_override(text) for text in overrides)
+    merged = {k: copy.deepcopy(v.default) for k, v in COMPONENTS.items()}
+    for source in sources:
+        merged = merge(merged, source)
+    return merged
+
+
+def onednn_setting(merged: dict[str, Any]) -> str:
+    """`runtime.onednn` of a merged dictionary (`merge_sources`), checked, without TensorFlow."""
+    runtime = merged.get("runtime")
+    if runtime is None:
+        return RuntimeConfig.onednn
+    return _plain_section("runtime", RuntimeConfig, runtime).onednn

@@ -1,7 +1,7 @@
 """`kclr fit` as a Python API: build the components a config names, `fit` once, export.
 
 `fit(config, out=RUN_DIR)` builds the encoder, projection head, loss, optimizer,
-schedule and augmentation recipe from their specs (`kclr.config`), trains a
+schedule and augmentation recipe from their specs (`kclr.run.config`), trains a
 `kclr.ContrastiveTrainer` with one `fit` call whose callbacks
 (`kclr.trainer.callbacks`) do the checkpoints, the NaN guard, the CSV, TensorBoard,
 the kNN monitor and the curves, exports the encoder in the zoo format and draws its
@@ -20,7 +20,7 @@ last good checkpoint is kept and nothing is exported.
 Example:
 
 ```python
-from kclr import config
+from kclr.run import config
 from kclr.run import fit
 
 cfg = config.resolve("demo", overrides=["train.epochs=2"])
@@ -66,7 +66,7 @@ class FitResult:
 
 # ------------------------------------------------------------------------ components
 def run_values(cfg: kconfig.Config, run: RunPlan | None = None) -> dict[str, Any]:
-    """The values the run offers its components (`kclr.config.RUN_VALUES`).
+    """The values the run offers its components (`kclr.run.config.RUN_VALUES`).
 
     Each component takes those it declares in its `run_arguments`.
     """
@@ -192,7 +192,7 @@ def fit(
     arguments) is checked before the run directory is touched.
 
     Args:
-        cfg: a resolved `kclr.config.Config` (`kclr.config.resolve(...)`).
+        cfg: a resolved `kclr.run.config.Config` (`kclr.run.config.resolve(...)`).
         out: the run directory (default `runs/<preset>-<timestamp>`).
         resume: continue the run in `out` from its last checkpoint.
         verbose: 0 silent, 1 Keras progress bars, 2 one line per epoch.
@@ -240,7 +240,7 @@ def fit(
           f"{run.num_examples} examples, batch {cfg.data.global_batch_size}, "
           f"{run.steps_per_epoch} steps/epoch, {run.total_steps} steps, "
           f"{strategy.num_replicas_in_sync} replica(s). Run directory: {run_dir}")  # fmt: skip
-    _echo(verbose, runtime.apply_onednn(cfg.runtime.onednn))  # chosen by `kclr fit`, or late
+    _echo(verbose, runtime.cpu_path(cfg.runtime.onednn))  # chosen by `kclr fit`, or too late
     if run.bad_files:
         _echo(verbose, bad_files.describe(run.bad_files))
     initial_epoch = start_step // run.steps_per_epoch

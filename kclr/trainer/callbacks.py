@@ -232,12 +232,6 @@ class StepCheckpoint(keras.callbacks.Callback):
         variables = state_variables(self.model)
         with np.load(self.directory / info["file"]) as data:
             saved = set(data.files)
-            if "model_0" in saved:
-                raise RunDirectoryError(
-                    f"Checkpoint {info['file']} was written by kclr 0.1.0 (weights by position); "
-                    "it cannot be restored by name. Finish that run with kclr 0.1.0, or start a "
-                    "new run directory."
-                )
             missing, extra = sorted(set(variables) - saved), sorted(saved - set(variables))
             if missing or extra:
                 raise RunDirectoryError(

@@ -50,7 +50,7 @@ def test_a_folder_gets_both_baselines_and_the_same_raw_pixels_as_arrays(splits):
     folder = knn_table(_encoder(), knn_data(str(root), 8, None), protocol, _encoder())
     assert set(folder) == {"raw_pixels", "random_encoder", "pretrained_encoder"}
     assert folder["raw_pixels"] == 100.0  # red vs blue
-    # the raw-pixel figure of 0.1.0 (NumPy only): flattened uint8 / 255
+    # the raw-pixel reference (NumPy only): flattened uint8 / 255
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
     reference = protocol.run(
         {"features": flat(arrays["train"][0]), "labels": arrays["train"][1]},

@@ -152,7 +152,8 @@ def exported(tmp_path_factory):
     """The `tiny` preset's encoder (untrained), exported in the zoo format."""
     import keras
 
-    from kclr import config, zoo
+    from kclr import zoo
+    from kclr.run import config
     from kclr.run import fit as runs
 
     keras.utils.set_random_seed(0)

@@ -16,7 +16,8 @@ def exported(tmp_path_factory):
     """A tiny encoder + head exported in the zoo format (no training needed)."""
     import keras
 
-    from kclr import config, zoo
+    from kclr import zoo
+    from kclr.run import config
     from kclr.run import fit as runs
 
     cfg = config.resolve("tiny")
@@ -80,7 +81,9 @@ def test_eval_knn_and_linear_write_json_next_to_the_model(exported):
     data = _small_demo()
     knn = evaluate_model(str(path), data, "knn", k=10)
     assert 0 <= knn["top1"] <= 100 and knn["num_train"] == 200 and knn["num_test"] == 100
-    linear = evaluate_model(str(path), data, "linear", epochs=2, linear_batch_size=64)
+    linear = evaluate_model(
+        str(path), data, {"name": "linear", "config": {"epochs": 2, "batch_size": 64}}
+    )
     assert 0 <= linear["top1"] <= linear["top5"] <= 100
     saved = json.loads((path.parent / "export.results.json").read_text())
     assert saved["knn"]["top1"] == knn["top1"] and saved["linear"]["top1"] == linear["top1"]
@@ -145,7 +148,7 @@ def test_eval_linear_and_finetune_read_the_protocol_specs_of_the_run(exported, t
     """`linear_eval` / `finetune` saved with a run are what the commands run; options win."""
     import shutil
 
-    from kclr import config
+    from kclr.run import config
 
     path, _ = exported
     folder = tmp_path / "export"

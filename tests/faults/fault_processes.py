@@ -11,7 +11,7 @@ TINY = ["--preset", "tiny", "-q", "--set", "data.num_examples=64", "--set", "eva
 
 def tiny_config(**values):
     """The `tiny` preset without the kNN monitor, with `section.key=value` overrides."""
-    from kclr import config
+    from kclr.run import config
 
     overrides = ["data.num_examples=64", "eval.monitor=false"]
     overrides += [f"{key.replace('__', '.')}={value}" for key, value in values.items()]

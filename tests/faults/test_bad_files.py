@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kclr import config, data
+from kclr import data
 from kclr.data import bad_files
+from kclr.run import config
 from kclr.run import fit as runs
 from kclr.run.plan import plan
 

@@ -122,7 +122,8 @@ def test_worker_timeout_reaches_the_coordination_service():
         import json, os
         os.environ["TF_CONFIG"] = json.dumps(
             {{"cluster": {{"worker": ["127.0.0.1:{port}"]}}, "task": {{"type": "worker", "index": 0}}}})
-        from kclr import config, distribute
+        from kclr import distribute
+        from kclr.run import config
         from tensorflow.python.eager import context
         cfg = config.resolve("tiny", overrides=["train.worker_timeout_seconds=7.5"])
         distribute.get_strategy("multiworker",

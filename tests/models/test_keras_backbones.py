@@ -14,8 +14,9 @@ import pytest
 import tensorflow as tf
 
 import kclr
-from kclr import config, registry, spec
+from kclr import registry, spec
 from kclr.models import KerasApplicationsEncoder, KerasHubEncoder
+from kclr.run import config
 
 SIZE = 32
 VIT = {"patch_size": 8, "num_layers": 2, "num_heads": 2, "hidden_dim": 32, "mlp_dim": 64}

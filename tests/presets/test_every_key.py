@@ -13,7 +13,8 @@ import copy
 
 import pytest
 
-from kclr import config, presets, registry, spec
+from kclr import presets, registry, spec
+from kclr.run import config
 from kclr.run import fit as runs
 
 ALTERNATIVES = {

@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from kclr import config, presets
+from kclr import presets
+from kclr.run import config
 
 
 def test_every_preset_resolves_and_round_trips():
@@ -96,37 +97,13 @@ def test_command_line_overrides_reach_any_key_of_any_spec():
     assert adam.optimizer == {"name": "adam", "config": {}}
 
 
-def test_old_flat_keys_are_migrated_with_a_warning():
-    with pytest.warns(FutureWarning, match="optimizer.learning_rate -> schedule.config"):
-        cfg = config.resolve(
-            "simclr_r50",
-            overrides=["optimizer.learning_rate=0.5", "model.depth=18", "eval.linear_epochs=3"],
-        )
-    assert cfg.schedule["config"]["base_learning_rate"] == 0.5
-    assert cfg.encoder["config"]["depth"] == 18
-    assert cfg.linear_eval["config"]["epochs"] == 3
-    old = {  # a whole 0.1.0 config section set
-        "model": {"encoder": "resnet", "depth": 18, "head": "v2", "projection_dim": 64,
-                  "sync_bn": False, "ft_proj_selector": 1},
-        "loss": {"name": "supcon", "temperature": 0.2, "base_temperature": None},
-        "optimizer": {"name": "adam", "learning_rate": 0.01, "momentum": 0.9, "weight_decay": 0.0},
-        "data": {"recipe": "simclr_cifar", "recipe_overrides": {"blur": True}, "image_size": 32},
-    }  # fmt: skip
-    with pytest.warns(FutureWarning):
-        cfg = config.from_dict(old)
-    assert cfg.encoder == {
-        "name": "resnet",
-        "config": {"depth": 18, "width_multiplier": 1.0, "sync_bn": False},
-    }
-    assert cfg.projection_head == {
-        "name": "projection_head",
-        "config": {"version": "v2", "output_dim": 64, "sync_bn": False},
-    }
-    assert cfg.loss == {"name": "supcon", "config": {"temperature": 0.2}}
-    assert cfg.optimizer == {"name": "adam", "config": {}}  # 0.1.0 passed adam no momentum
-    assert cfg.schedule["config"]["base_learning_rate"] == 0.01
-    assert cfg.augmentation == {"name": "simclr_cifar", "config": {"blur": True}}
-    assert cfg.finetune["config"]["ft_proj_selector"] == 1
+def test_flat_keys_of_an_old_layout_are_unknown_keys():
+    with pytest.raises(
+        config.ConfigError, match=r"`optimizer` has unknown key\(s\) \['learning_rate'\]"
+    ):
+        config.resolve("simclr_r50", overrides=["optimizer.learning_rate=0.5"])
+    with pytest.raises(config.ConfigError, match=r"Unknown configuration section 'model'"):
+        config.from_dict({"model": {"depth": 18}})
 
 
 def test_file_overrides_yaml_and_json_then_command_line_wins(tmp_path):

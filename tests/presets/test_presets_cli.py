@@ -44,7 +44,7 @@ def test_show_reads_like_the_recipe():
         assert line in text
     import yaml
 
-    from kclr import config
+    from kclr.run import config
 
     assert config.to_dict(config.from_dict(yaml.safe_load(text))) == config.to_dict(
         config.resolve("simclr_r50")

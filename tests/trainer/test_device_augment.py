@@ -124,7 +124,7 @@ def test_first_call_builds_the_augmenter_without_applying_it():
 
 @pytest.mark.parametrize("bad", ["gpu"])
 def test_runs_config_key_is_validated(bad):
-    from kclr import config
+    from kclr.run import config
 
     with pytest.raises(config.ConfigError, match="data.photometric"):
         config.from_dict({"data": {"photometric": bad}})

@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A 2-step `tiny` preset run (in-process); returns the FitResult."""
-    from kclr import config
+    from kclr.run import config
     from kclr.run import fit as runs
 
     cfg = config.resolve("tiny")

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from kclr import config
+from kclr.run import config
 from kclr.run import fit as runs
 from kclr.testing.processes import free_ports
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from kclr import config
+from kclr.run import config
 from kclr.run import fit as runs
 
 

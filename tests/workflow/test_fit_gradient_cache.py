@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kclr import config
 from kclr.cli import main
+from kclr.run import config
 from kclr.run import fit as runs
 
 OVERRIDES = [

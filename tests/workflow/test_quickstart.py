@@ -8,7 +8,7 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_preset_beats_both_baselines_by_15_points(tmp_path):
-    from kclr import config
+    from kclr.run import config
     from kclr.run import fit as runs
 
     result = runs.fit(config.resolve("demo"), out=tmp_path / "demo", verbose=0)

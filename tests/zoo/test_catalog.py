@@ -13,12 +13,12 @@ from kclr.zoo import catalog
 from kclr.zoo.catalog import cards, release
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-OLD_NAMES = [
+FIRST_NAMES = [
     "simclr-r50-1x",
     "simclr-r50-2x",
     "simclr-r50-4x",
-    "simclrv2-r50-1x",
-    "simclrv2-r50-2x",
+    "simclrv2-r50-1x-sk0",
+    "simclrv2-r50-2x-sk0",
     "simclrv2-r50-1x-sk1",
     "simclrv2-r50-2x-sk1",
 ]
@@ -36,10 +36,11 @@ def test_the_whole_release_is_in_the_catalog():
         assert f"simclrv2-r152-3x-sk1{suffix}" in names
     for name in ("simclr-r50-4x-ft10", "simclr-r50-1x-ft100", "simclrv2-r50-1x-sk0-ft10"):
         assert name in names
-    for name in OLD_NAMES:  # the first names keep working
+    for name in FIRST_NAMES:
         assert catalog.is_known(name)
-    assert catalog.get("simclrv2-r50-1x").name == "simclrv2-r50-1x-sk0"
-    assert catalog.get("simclrv2-r50-1x-sk0").aliases == ["simclrv2-r50-1x"]
+    assert not catalog.is_known("simclrv2-r50-1x")  # one name per model: the `-sk0` is written
+    with pytest.raises(catalog.UnknownModelError, match="Did you mean .*'simclrv2-r50-1x-sk0'"):
+        catalog.get("simclrv2-r50-1x")
 
 
 def test_reported_numbers_come_from_the_reference_or_are_null():
@@ -106,7 +107,7 @@ def test_urls_follow_the_bucket_layout(monkeypatch):
     }
     assert len(catalog.get("simclr-r50-2x-ft10").checkpoint_sources()) == 1
     monkeypatch.setenv("KCLR_OFFICIAL_CHECKPOINT_URL", "http://mirror.local/")
-    urls = catalog.get("simclrv2-r50-2x").checkpoint_urls()
+    urls = catalog.get("simclrv2-r50-2x-sk0").checkpoint_urls()
     assert urls["model.ckpt-250228.index"] == (
         "http://mirror.local/simclr-checkpoints/simclrv2/pretrained/r50_2x_sk0/model.ckpt-250228.index"
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pathlib
 
 import keras
 import numpy as np
@@ -140,34 +139,6 @@ def test_preprocess_matches_the_authors_centre_crop():
     )
     with pytest.raises(ValueError, match="expects RGB images"):
         kclr.zoo.preprocess(np.zeros((4, 4)))
-
-
-OLD_FOLDER = pathlib.Path(__file__).parent / "data" / "kclr-0.1.0-tiny"
-
-
-def test_a_folder_written_by_kclr_0_1_0_still_loads(tmp_path):
-    """The fixture was written by kclr 0.1.0 (`kclr.zoo.model/1`, flat heads) with the
-    outputs it computed; kclr reads the old form and rebuilds the same model."""
-    raw = json.loads((OLD_FOLDER / "config.json").read_text())
-    assert raw["format"] == "kclr.zoo.model/1" and raw["projection_head"]["version"] == "v1"
-    expected = np.load(str(OLD_FOLDER) + ".expected.npz")
-    model = kclr.zoo.load(OLD_FOLDER, include_head=True)
-    outputs = model(expected["images"])
-    for key in ("features", "projection", "logits"):
-        np.testing.assert_allclose(np.asarray(outputs[key]), expected[key], atol=1e-5)
-    # Upgraded in memory to the spec form, which a re-save writes.
-    assert model.zoo_config["projection_head"] == {
-        "name": "projection_head",
-        "config": {"hidden_dim": None, "output_dim": 8, "sync_bn": False, "version": "v1"},
-    }
-    encoder, head, supervised = kclr.zoo.folder.format.build_from_config(model.zoo_config)
-    assert isinstance(head, ProjectionHead) and supervised.units == 3
-    encoder = kclr.zoo.load(OLD_FOLDER)
-    again = kclr.zoo.save(encoder, tmp_path / "new", preprocessing={"image_size": 16})
-    assert json.loads((again / "config.json").read_text())["format"] == "kclr.zoo.model/2"
-    np.testing.assert_allclose(
-        np.asarray(kclr.zoo.load(again)(expected["images"])), expected["features"], atol=1e-5
-    )
 
 
 def test_zoo_config_errors_name_the_field_and_the_closest_argument(tiny, tmp_path):

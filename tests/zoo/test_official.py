@@ -108,7 +108,7 @@ def test_v2_files_with_head(small_catalog, bucket, zoo_env, r50_tf1_shapes, caps
     arrays = random_arrays(scale_shapes(r50_tf1_shapes, WIDTH), seed=8)
     arrays["memory"] = np.zeros((8, 128), np.float32)
     _serve(bucket, V2, _checkpoint_files(zoo_env, arrays, 250228))
-    model = kclr.zoo.load("simclrv2-r50-1x", include_head=True)  # the old name still works
+    model = kclr.zoo.load("simclrv2-r50-1x-sk0", include_head=True)
     assert (kclr.zoo.cache_dir() / "zoo" / "simclrv2-r50-1x-sk0").is_dir()
     images = np.random.default_rng(2).uniform(size=(2, 32, 32, 3)).astype("float32")
     outputs = model(images)
@@ -168,7 +168,7 @@ def test_a_modified_cached_download_is_refused(small_catalog, bucket, zoo_env, r
 def test_offline_without_cache_says_what_to_download(zoo_env, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OfflineError) as info:
-        kclr.zoo.load("simclrv2-r50-2x")
+        kclr.zoo.load("simclrv2-r50-2x-sk0")
     message = str(info.value)
     assert "offline mode is on" in message
     assert (

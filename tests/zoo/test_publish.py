@@ -73,7 +73,8 @@ def test_publish_end_to_end_then_load_prefers_the_hub(release, zoo_env, monkeypa
     with HubServer() as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         result = CliRunner().invoke(
-            main, ["zoo", "publish", "simclrv2-r50-1x", "--org", "kclr-test", "--lock", str(lock)]
+            main,
+            ["zoo", "publish", "simclrv2-r50-1x-sk0", "--org", "kclr-test", "--lock", str(lock)],
         )
         assert result.exit_code == 0, result.output
         pinned = json.loads(lock.read_text())
@@ -99,7 +100,7 @@ def test_publish_end_to_end_then_load_prefers_the_hub(release, zoo_env, monkeypa
         assert catalog.get(NAME).hub == entry
         kclr.zoo.cache.clear()
         bucket.requests.clear()
-        encoder = kclr.zoo.load("simclrv2-r50-1x")
+        encoder = kclr.zoo.load("simclrv2-r50-1x-sk0")
         assert bucket.requests == []
         assert any(path.startswith(f"/{repo}/resolve/") for _, path in hub.requests)
     images = np.random.default_rng(3).uniform(size=(2, 32, 32, 3)).astype("float32")

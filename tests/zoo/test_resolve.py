@@ -68,21 +68,3 @@ def test_a_local_folder_and_a_run_directory_resolve_to_the_zoo_folder(saved):
 def test_an_unknown_name_suggests_catalog_names(zoo_env):
     with pytest.raises(KeyError, match="simclr-r50-1x"):
         resolve("simclr-r50-1y")
-
-
-@pytest.mark.parametrize(
-    "module, name, moved",
-    [
-        ("kclr.zoo.io", "load_folder", "kclr.zoo.folder.format"),
-        ("kclr.zoo.hub", "push", "kclr.zoo.publish.upload"),
-        ("kclr.zoo.hub", "parse_hf", "kclr.zoo.sources.hub"),
-    ],
-)
-def test_old_module_paths_still_work_with_a_deprecation_warning(module, name, moved):
-    import importlib
-    import sys
-
-    sys.modules.pop(module, None)
-    with pytest.warns(DeprecationWarning, match=rf"`{module}` is deprecated: import from"):
-        old = importlib.import_module(module)
-    assert getattr(old, name) is getattr(importlib.import_module(moved), name)

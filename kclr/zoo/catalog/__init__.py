@@ -57,7 +57,6 @@ class CatalogEntry:
     saved_model: str
     has_projection_head: bool | None
     ft_proj_selector: int
-    aliases: list[str]
     hub: dict[str, Any]
 
     @property
@@ -142,10 +141,6 @@ def _load() -> dict[str, CatalogEntry]:
     return _load_cached(os.fspath(path), stamp)
 
 
-def _aliases() -> dict[str, str]:
-    return {alias: e.name for e in _load().values() for alias in e.aliases}
-
-
 def names() -> list[str]:
     """Names of the published models."""
     return list(_load())
@@ -156,18 +151,12 @@ def entries() -> list[CatalogEntry]:
     return list(_load().values())
 
 
-def canonical(name: str) -> str:
-    """The catalog name for `name` (old names such as `simclrv2-r50-1x` are aliases)."""
-    return _aliases().get(name, name)
-
-
 def get(name: str) -> CatalogEntry:
-    """The catalog entry for `name` (or an alias); a clear error with suggestions otherwise."""
+    """The catalog entry for `name`; a clear error with suggestions otherwise."""
     catalog = _load()
-    name = canonical(name)
     if name in catalog:
         return catalog[name]
-    close = difflib.get_close_matches(name, list(catalog) + list(_aliases()), n=3)
+    close = difflib.get_close_matches(name, list(catalog), n=3)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise UnknownModelError(
         f"Unknown model {name!r}.{hint} The catalog has {len(catalog)} models; "
@@ -176,8 +165,8 @@ def get(name: str) -> CatalogEntry:
 
 
 def is_known(name: str) -> bool:
-    """True for a catalog name or alias."""
-    return canonical(name) in _load()
+    """True for a catalog name."""
+    return name in _load()
 
 
 _ARCH_RE = re.compile(r"^r(?P<depth>\d+)_(?P<width>\d+(?:\.\d+)?)x(?:_sk(?P<sk>[01]))?$")

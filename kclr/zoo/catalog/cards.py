@@ -238,8 +238,7 @@ def catalog_table(link: bool = False) -> list[str]:
         "|---|---|---:|---:|---|" + ("---|" if link else ""),
     ]
     for e in catalog.entries():
-        name = e.name + "".join(f" (alias `{a}`)" for a in e.aliases)
-        row = f"| {name} | {e.title} | {e.feature_dim} | {e.top1_text} | {e.top1_protocol} |"
+        row = f"| {e.name} | {e.title} | {e.feature_dim} | {e.top1_text} | {e.top1_protocol} |"
         lines.append(row + (f" [{e.name}.md]({e.name}.md) |" if link else ""))
     return lines
 

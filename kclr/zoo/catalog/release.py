@@ -93,8 +93,6 @@ V2_TOP1 = {  # (depth, width, sk) -> category -> top-1 (README table; colab wher
     (152, 3, 1): {"pretrained": 79.9},
 }
 V2_TOP1_FROM_COLAB = {(152, 3, 1)}
-# Old names kept working.
-ALIASES = {"simclrv2-r50-1x": "simclrv2-r50-1x-sk0", "simclrv2-r50-2x": "simclrv2-r50-2x-sk0"}
 V1_ZIP = "simclr-gcs/checkpoints/ResNet50_{width}x.zip"
 
 
@@ -168,5 +166,4 @@ def expand() -> list[dict[str, Any]]:
     rows += [_v2(d, w, sk, c) for d, w, sk in V2_ARCHS for c in V2_CATEGORIES]
     for row in rows:
         row.update(dataset="imagenet-1k", license="apache-2.0")
-        row["aliases"] = sorted(a for a, name in ALIASES.items() if name == row["name"])
     return rows

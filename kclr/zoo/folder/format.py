@@ -13,10 +13,8 @@
 ```
 
 A head is written as its spec: the registry name and the head's whole `get_config()`
-(its constructor arguments), so a plugin head keeps every argument. Folders written
-by kclr 0.1.0 (`kclr.zoo.model/1`, flat heads) are read through `kclr.compat` and
-upgraded to this form in memory; nothing writes the old form. Loading builds the models through the
-registry and reads the weights with `load_weights` (HDF5 arrays only); no pickle, no
+(its constructor arguments), so a plugin head keeps every argument. Loading builds the
+models through the registry and reads the weights with `load_weights` (HDF5 arrays only); no pickle, no
 Lambda layers, nothing from the folder is executed. Unknown fields are refused.
 
 The file names, the all-or-nothing writing and the sha256 checks live in
@@ -34,7 +32,6 @@ import pathlib
 from typing import Any
 
 from kclr import __version__, registry, spec
-from kclr.compat import ZOO_FORMAT_V1, upgrade_zoo_head
 from kclr.zoo.catalog import cards
 from kclr.zoo.folder.files import (
     CARD_FILE,
@@ -117,10 +114,7 @@ def _check_spec(where: str, value: Any, table: Any, source: str) -> dict[str, An
 
 
 def validate_config(config: Any, source: str = CONFIG_FILE) -> dict[str, Any]:
-    """Checks a zoo `config.json` against kclr's schema; returns it in the current form.
-
-    A 0.1.0 config (`kclr.zoo.model/1`, flat heads) is upgraded to the spec form.
-    """
+    """Checks a zoo `config.json` against kclr's schema; returns the checked specs."""
     if not isinstance(config, dict):
         raise ZooFormatError(f"{source}: expected a JSON object, received {type(config).__name__}.")
     unknown = sorted(set(config) - CONFIG_KEYS)
@@ -129,15 +123,14 @@ def validate_config(config: Any, source: str = CONFIG_FILE) -> dict[str, Any]:
             f"{source}: unknown field(s) {unknown}; allowed fields: {sorted(CONFIG_KEYS)}. "
             "kclr refuses configs it does not understand instead of guessing."
         )
-    if config.get("format") not in (FORMAT, ZOO_FORMAT_V1):
+    if config.get("format") != FORMAT:
         raise ZooFormatError(
-            f"{source}: format {config.get('format')!r} is not supported; expected {FORMAT!r} "
-            f"(or {ZOO_FORMAT_V1!r}, written by kclr 0.1.0)."
+            f"{source}: format {config.get('format')!r} is not supported; expected {FORMAT!r}."
         )
     out = {"format": FORMAT}
     out["encoder"] = _check_spec("encoder", config.get("encoder"), registry.encoders, source)
     for where in ("projection_head", "supervised_head"):
-        head = upgrade_zoo_head(where, config.get(where), source)
+        head = config.get(where)
         out[where] = None if head is None else _check_spec(where, head, registry.heads, source)
     if config.get("preprocessing") is not None:
         _check_keys("preprocessing", config["preprocessing"], PREPROCESSING_KEYS, source)

@@ -98,7 +98,7 @@ def publish(
     """Publishes catalog models to `ORG/<name>` and records them in the lock file.
 
     Args:
-        names: catalog names (or aliases).
+        names: catalog names.
         org: Hub user or organisation.
         lock: lock file to update (default: the one the catalog reads).
         reference_root: folder holding the authors' SavedModels as `<name>/`; by

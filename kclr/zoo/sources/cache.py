@@ -16,7 +16,6 @@ import os
 import pathlib
 import shutil
 
-from kclr.zoo import catalog
 from kclr.zoo.sources.http import RECORD_FILE, HashRecord
 
 CACHE_ENV = "KCLR_CACHE"
@@ -75,7 +74,7 @@ def clear(names: list[str] | None = None, hashes: bool = False) -> list[CacheIte
     unless `hashes=True`. Returns what was removed.
     """
 
-    wanted = None if not names else {catalog.canonical(n) for n in names}
+    wanted = None if not names else set(names)
     removed = []
     for item in items():
         if wanted is None or item.name in wanted:
