@@ -1,13 +1,15 @@
-"""The import graph of kclr/: no cycles, and no module reaches into another module's private names.
+"""The import graph of kclr/: imports go down the layers, no cycles, no reach into private names.
 
-Every import counts, also one written inside a function: an import moved into a function to dodge a
-cycle still makes the two modules depend on each other.
+The layers are those of docs/architecture.md (`LAYERS`). Every import counts, also one written inside
+a function: an import moved into a function to dodge a cycle or a layer still makes the two modules
+depend on each other. Only imports under `if TYPE_CHECKING:` (which never run) are left out.
 """
 
 from __future__ import annotations
 
 import ast
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -15,14 +17,29 @@ import pytest
 
 PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1] / "kclr"
 
+# docs/architecture.md, top to bottom: a part imports only parts of its own layer or below.
+# A part is a sub-package or top-level module of kclr (`kclr` itself is the package's face).
+LAYERS: list[tuple[str, set[str]]] = [
+    ("entry points", {"cli", "testing"}),
+    ("run", {"run"}),
+    ("evaluation, zoo, export", {"evaluation", "zoo", "export"}),
+    ("training", {"trainer"}),
+    ("data", {"data"}),
+    ("components", {"augment", "models", "losses", "optimizers"}),
+    (
+        "spec, registry, leaves",
+        {"kclr", "_lazy", "spec", "registry", "presets", "runtime", "distribute", "durable"},
+    ),
+]
 
-def _module_name(path: pathlib.Path) -> str:
-    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+
+def _module_name(path: pathlib.Path, root: pathlib.Path = PACKAGE_ROOT) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _modules() -> dict[str, pathlib.Path]:
-    return {_module_name(path): path for path in sorted(PACKAGE_ROOT.rglob("*.py"))}
+def _modules(root: pathlib.Path = PACKAGE_ROOT) -> dict[str, pathlib.Path]:
+    return {_module_name(path, root): path for path in sorted(root.rglob("*.py"))}
 
 
 def _is_private(name: str) -> bool:
@@ -50,8 +67,8 @@ def _type_checking_blocks(tree: ast.AST) -> set[int]:
     return lines
 
 
-def _analyse():
-    modules = _modules()
+def _analyse(root: pathlib.Path = PACKAGE_ROOT):
+    modules = _modules(root)
     edges: dict[str, set[str]] = {name: set() for name in modules}
     private_uses: list[str] = []
     for module, path in modules.items():
@@ -133,11 +150,65 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def _part(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def _layer_of(part: str) -> int | None:
+    """The layer's index, 0 at the top (None: the part is in no layer)."""
+    return next((i for i, (_, parts) in enumerate(LAYERS) if part in parts), None)
+
+
+def _upward_imports(edges: dict[str, set[str]]) -> list[str]:
+    """Every import from a lower layer to a higher one, and every part in no layer."""
+    found = []
+    for module, targets in sorted(edges.items()):
+        here = _layer_of(_part(module))
+        if here is None:
+            found.append(f"{module}: `{_part(module)}` is in no layer of LAYERS")
+            continue
+        for target in sorted(targets):
+            there = _layer_of(_part(target))
+            if there is not None and there < here:
+                found.append(
+                    f"{module} ({LAYERS[here][0]}) imports {target} ({LAYERS[there][0]}, above)"
+                )
+    return found
+
+
 def test_the_analysis_sees_a_cycle_and_a_private_import():
     # The checker itself can fail: a two-module cycle is one component, a private import is listed.
     edges = {"kclr.a": {"kclr.b"}, "kclr.b": {"kclr.a"}, "kclr.c": {"kclr.a"}}
     assert _cycles(edges) == [["kclr.a", "kclr.b"]]
     assert _is_private("_helper") and not _is_private("__version__")
+
+
+def test_the_layer_check_fails_on_a_planted_upward_import(tmp_path):
+    # A copy of kclr/ with one import against the order, written inside a function, fails;
+    # the same import under `if TYPE_CHECKING:` does not.
+    root = tmp_path / "kclr"
+    shutil.copytree(PACKAGE_ROOT, root, ignore=shutil.ignore_patterns("__pycache__"))
+    step = root / "trainer" / "step.py"
+    text = step.read_text()
+    step.write_text(text + "\n\ndef _planted():\n    from kclr.run import fit\n\n    return fit\n")
+    found = _upward_imports(_analyse(root)[0])
+    assert found == ["kclr.trainer.step (training) imports kclr.run.fit (run, above)"]
+    step.write_text(
+        text
+        + "\nfrom typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from kclr.run import fit\n"
+    )
+    assert _upward_imports(_analyse(root)[0]) == []
+    assert _upward_imports({"kclr.newpart.x": set()}) == [
+        "kclr.newpart.x: `newpart` is in no layer of LAYERS"
+    ]
+
+
+def test_imports_go_down_the_layers_of_docs_architecture():
+    found = _upward_imports(_analyse()[0])
+    assert not found, "imports against the layer order of docs/architecture.md:\n" + "\n".join(
+        found
+    )
 
 
 def test_kclr_has_no_import_cycle():

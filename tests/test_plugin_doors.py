@@ -21,6 +21,7 @@ from kclr.cli import main
 from kclr.run import config, rundir
 from kclr.run import fit as runs
 from kclr.testing.plugins import write_distribution
+from kclr.trainer.callbacks import read_metrics
 
 PLUGIN = """
 import keras
@@ -145,7 +146,7 @@ def test_kclr_fit_config_uses_the_plugin_components(plugin, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     # The schedule got the run's batch size (tiny: 8): 0.32 x 8 / 256 = 0.01.
-    rows = rundir.read_metrics(out / rundir.METRICS_FILE)
+    rows = read_metrics(out / rundir.METRICS_FILE)
     assert rows and all(row["learning_rate"] == pytest.approx(0.01) for row in rows)
     saved = yaml.safe_load((out / rundir.CONFIG_FILE).read_text())
     assert saved["projection_head"] == {"name": "tiny_head", "config": {"output_dim": 8}}

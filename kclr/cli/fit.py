@@ -80,6 +80,7 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
 
     from kclr.distribute import WORKER_LOST_EXIT_CODE, WorkerLostError
     from kclr.run import fit as runs
+    from kclr.trainer.callbacks import NonFiniteLossError
     from kclr.trainer.preemption import PREEMPTED_EXIT_CODE, Preempted
 
     try:
@@ -90,7 +91,7 @@ def command(preset, config_files, data, overrides, strategy, precision, out, res
     except WorkerLostError as error:  # the others of the run: restart all with --resume
         click.echo(f"Error: {error}", err=True)
         raise SystemExit(WORKER_LOST_EXIT_CODE) from None
-    except (runs.NonFiniteLossError, ValueError, FileNotFoundError) as error:
+    except (NonFiniteLossError, ValueError, FileNotFoundError) as error:
         # Config, run-directory, data and batch-size errors all say what to change.
         raise click.ClickException(str(error)) from None
     click.echo(f"Finished {result.steps} steps in {result.seconds:.0f}s.")

@@ -14,7 +14,8 @@ position: the run reads one repeated pipeline seeded by `train.seed` (reshuffled
 each pass, random parameters keyed by position), so global batch `i` is the same in
 every run, and a resumed run starts the pipeline at its step. A resumed run
 therefore ends with the weights of an uninterrupted run, up to floating-point
-reduction order. A non-finite loss stops training with `NonFiniteLossError`; the
+reduction order. A non-finite loss stops training with
+`kclr.trainer.callbacks.NonFiniteLossError`; the
 last good checkpoint is kept and nothing is exported.
 
 Example:
@@ -41,11 +42,11 @@ from typing import Any
 from kclr.run import config as kconfig
 from kclr.run import rundir
 from kclr.run.plan import RunPlan, plan
-from kclr.run.rundir import NonFiniteLossError, RunDirectoryError
+from kclr.run.rundir import RunDirectoryError
 
 NEIGHBOURS_MAX_EXAMPLES = 2000  # images searched for the neighbours of `rundir.NEIGHBOURS_FILE`
 
-__all__ = ["FitResult", "NonFiniteLossError", "RunDirectoryError", "RunPlan", "fit", "plan"]
+__all__ = ["FitResult", "RunDirectoryError", "RunPlan", "fit", "plan"]
 
 
 @dataclasses.dataclass
@@ -142,6 +143,7 @@ def _device_augmenter(cfg: kconfig.Config):
 
 def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, monitor_data):
     """The run's callbacks, in the order their docstrings ask for."""
+    from kclr.evaluation.monitor import KNNMonitor
     from kclr.trainer import callbacks as cb
 
     checkpoints = run_dir / rundir.CHECKPOINT_DIR
@@ -149,7 +151,7 @@ def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, mo
     if monitor_data is not None:
         knn = monitor_data["protocol"]
         out.append(
-            cb.KNNMonitor(*monitor_data["data"], k=knn.k, temperature=knn.temperature,
+            KNNMonitor(*monitor_data["data"], k=knn.k, temperature=knn.temperature,
                           every_n_epochs=run.monitor["every_n_epochs"])
         )  # fmt: skip
     out += [
@@ -203,7 +205,7 @@ def fit(
         A `FitResult` (run directory, steps, history, final kNN, export path).
 
     Raises:
-        NonFiniteLossError: the loss became NaN/Inf (the last good checkpoint is kept).
+        kclr.trainer.callbacks.NonFiniteLossError: the loss became NaN/Inf (the last good checkpoint is kept).
         kclr.distribute.WorkerLostError: another worker stopped answering (see
             `train.worker_timeout_seconds`); restart every worker with `resume`.
         RunDirectoryError: `out` exists without `resume`, or cannot be resumed.
@@ -421,9 +423,9 @@ def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ve
 
 
 def _write_results(run_dir: pathlib.Path, results: dict) -> None:
-    rundir.atomic_write(
-        run_dir / rundir.RESULTS_FILE, (json.dumps(results, indent=2) + "\n").encode()
-    )
+    from kclr.durable import atomic_write
+
+    atomic_write(run_dir / rundir.RESULTS_FILE, (json.dumps(results, indent=2) + "\n").encode())
 
 
 def _echo(verbose: int, message: str) -> None:

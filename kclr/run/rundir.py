@@ -1,4 +1,4 @@
-"""Run directories: their file names, one atomic writer, the resolved config and the metrics CSV.
+"""Run directories: their file names, the checks before a run uses one, the resolved config.
 
 | path | what |
 |---|---|
@@ -12,19 +12,20 @@
 | `results.json` | final kNN results (and the baselines when `eval.baselines`), unreadable files |
 | `.lock` | the host and pid of the `kclr fit` using the directory (`kclr.run.lock`) |
 
-Every file is written with `atomic_write` (temporary file, fsync, rename), so a
-killed process never leaves a truncated file and a reader sees the old or the new
-content, never a mix.
+Every file is written with `kclr.durable.atomic_write` (temporary file, fsync, rename),
+so a killed process never leaves a truncated file and a reader sees the old or the new
+content, never a mix. The trainer's callbacks write `metrics.csv`, `curves.png` and the
+checkpoints (`kclr.trainer.callbacks`); this module names the files.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 import os
 import pathlib
 from typing import Any
+
+from kclr.durable import atomic_write
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
@@ -39,22 +40,6 @@ LOCK_FILE = ".lock"  # `kclr.run.lock`: the host and pid of the `fit` using the 
 
 class RunDirectoryError(ValueError):
     """The run directory cannot be used as asked (exists without --resume, ...)."""
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss."""
-
-
-def atomic_write(path: str | os.PathLike, data: bytes) -> pathlib.Path:
-    """Writes `data` to `path` through a temporary file and `os.replace` (atomic on POSIX)."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 def default_run_dir(preset: str | None, root: str = "runs") -> pathlib.Path:
@@ -120,27 +105,3 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str:
         elif a.get(key) != b.get(key):
             return f"`{prefix}{key}` was {a.get(key)!r}, now {b.get(key)!r}"
     return ""
-
-
-def write_metrics(path: pathlib.Path, history: list[dict[str, float]]) -> pathlib.Path:
-    """Writes the epoch rows as CSV (columns in order of first appearance)."""
-    keys: list[str] = []
-    for row in history:
-        keys.extend(k for k in row if k not in keys)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys or ["epoch", "step"])
-    writer.writeheader()
-    for row in history:
-        writer.writerow(row)
-    return atomic_write(path, buffer.getvalue().encode("utf-8"))
-
-
-def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Reads `metrics.csv` back as a list of dicts of floats (empty when missing)."""
-    if not pathlib.Path(path).exists():
-        return []
-    with open(path, newline="") as handle:
-        return [
-            {k: float(v) for k, v in row.items() if v not in ("", None)}
-            for row in csv.DictReader(handle)
-        ]

@@ -1,7 +1,8 @@
 """What happens around the training step, one `keras.callbacks.Callback` each.
 
 `kclr.run.fit.fit` wires these around a single `ContrastiveTrainer.fit` call; each
-works alone with any Keras model trained by `fit`:
+works alone with any Keras model trained by `fit` (the kNN monitor is
+`kclr.evaluation.KNNMonitor`):
 
 | callback | what |
 |---|---|
@@ -12,7 +13,6 @@ works alone with any Keras model trained by `fit`:
 | `EpochLine` | prints one line of metrics per epoch |
 | `TensorBoardScalars` | epoch metrics as TensorBoard scalars (needs only TensorFlow) |
 | `CurvesPNG` | plots `metrics.csv` into a PNG at the end of training |
-| `KNNMonitor` | online kNN accuracy (from `kclr.evaluation`) |
 
 Example:
 
@@ -29,6 +29,7 @@ trainer.fit(dataset, epochs=10, steps_per_epoch=100, callbacks=[
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -40,15 +41,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from kclr.evaluation.monitor import KNNMonitor
-from kclr.run.rundir import (
-    NonFiniteLossError,
-    RunDirectoryError,
-    atomic_write,
-    read_metrics,
-    write_metrics,
-)
+from kclr.durable import atomic_write
 from kclr.trainer import checkpoint_files
+from kclr.trainer.checkpoint_files import CheckpointError
 
 LATEST = "latest.json"
 
@@ -56,15 +51,20 @@ __all__ = [
     "CurvesPNG",
     "EpochBoundaries",
     "EpochLine",
-    "KNNMonitor",
     "MetricsCSV",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "StepCheckpoint",
     "TensorBoardScalars",
     "plot_curves",
+    "read_metrics",
     "state_variables",
+    "write_metrics",
 ]
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
 
 
 def _step(model) -> int:
@@ -205,7 +205,7 @@ class StepCheckpoint(keras.callbacks.Callback):
             return None
         info = json.loads(path.read_text())
         if not (self.directory / info["file"]).exists():
-            raise RunDirectoryError(
+            raise CheckpointError(
                 f"{path} names {info['file']}, which is missing; the checkpoint directory was "
                 "modified by hand. Restore the file or start a new run."
             )
@@ -234,7 +234,7 @@ class StepCheckpoint(keras.callbacks.Callback):
             saved = set(data.files)
             missing, extra = sorted(set(variables) - saved), sorted(saved - set(variables))
             if missing or extra:
-                raise RunDirectoryError(
+                raise CheckpointError(
                     f"Checkpoint {info['file']} does not fit this model: missing {missing[:5]}, "
                     f"unexpected {extra[:5]}. It was written by a different configuration; "
                     "resume with the run's own configuration or start a new run."
@@ -266,6 +266,30 @@ class StepCheckpoint(keras.callbacks.Callback):
             if path.name != name:
                 path.unlink(missing_ok=True)
                 checkpoint_files.checksum_path(path).unlink(missing_ok=True)
+
+
+def write_metrics(path: pathlib.Path, history: list[dict[str, float]]) -> pathlib.Path:
+    """Writes the epoch rows as CSV (columns in order of first appearance)."""
+    keys: list[str] = []
+    for row in history:
+        keys.extend(k for k in row if k not in keys)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys or ["epoch", "step"])
+    writer.writeheader()
+    for row in history:
+        writer.writerow(row)
+    return atomic_write(path, buffer.getvalue().encode("utf-8"))
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Reads `metrics.csv` back as a list of dicts of floats (empty when missing)."""
+    if not pathlib.Path(path).exists():
+        return []
+    with open(path, newline="") as handle:
+        return [
+            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(handle)
+        ]
 
 
 class MetricsCSV(keras.callbacks.Callback):

@@ -26,9 +26,10 @@ import shutil
 import zipfile
 from typing import Any
 
-from kclr.run.rundir import RunDirectoryError, atomic_write
+from kclr.durable import atomic_write
 
 __all__ = [
+    "CheckpointError",
     "CheckpointWriteError",
     "checksum_path",
     "newest_good",
@@ -39,7 +40,11 @@ __all__ = [
 _NAME = re.compile(r"^ckpt-(\d+)\.npz$")
 
 
-class CheckpointWriteError(RunDirectoryError):
+class CheckpointError(ValueError):
+    """A run's checkpoints cannot be restored or written as asked."""
+
+
+class CheckpointWriteError(CheckpointError):
     """A checkpoint could not be written (disk full, file size limit, permissions)."""
 
 
@@ -115,7 +120,7 @@ def newest_good(directory: str | os.PathLike, info: dict[str, Any]) -> tuple[dic
     """The checkpoint to restore: `info` (from `latest.json`) if it verifies, else an older one.
 
     Returns `(info, note)`; `note` is a one-line message when a bad checkpoint was
-    passed over. Raises `RunDirectoryError` when no checkpoint verifies.
+    passed over. Raises `CheckpointError` when no checkpoint verifies.
     """
     directory = pathlib.Path(directory)
     reason = problem(directory / info["file"])
@@ -134,7 +139,7 @@ def newest_good(directory: str | os.PathLike, info: dict[str, Any]) -> tuple[dic
                 f"previous good one, {name} (step {step})."
             )
             return {"file": name, "step": step, "epoch": None}, note
-    raise RunDirectoryError(
+    raise CheckpointError(
         f"Checkpoint {directory / info['file']} is corrupt ({reason}) and no older checkpoint "
         f"in {directory} verifies. Start a new run directory."
     )

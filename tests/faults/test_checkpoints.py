@@ -16,8 +16,8 @@ import pytest
 
 from kclr.run import fit as runs
 from kclr.run import lock as run_lock
-from kclr.run.rundir import RunDirectoryError
 from kclr.trainer import checkpoint_files
+from kclr.trainer.checkpoint_files import CheckpointError
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from fault_processes import TINY, kclr_fit, tiny_config  # noqa: E402
@@ -38,7 +38,7 @@ def test_newest_good_passes_over_a_truncated_checkpoint(tmp_path):
         "resuming from the previous good one, ckpt-000000004.npz (step 4)."
     )
     (tmp_path / "ckpt-000000004.npz").write_bytes(b"")
-    with pytest.raises(RunDirectoryError, match="no older checkpoint .* verifies"):
+    with pytest.raises(CheckpointError, match="no older checkpoint .* verifies"):
         checkpoint_files.newest_good(tmp_path, {"file": newest.name})
 
 

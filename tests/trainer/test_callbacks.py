@@ -8,8 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from kclr.run.rundir import NonFiniteLossError, RunDirectoryError, read_metrics
 from kclr.trainer import callbacks as cb
+from kclr.trainer.callbacks import NonFiniteLossError, read_metrics
+from kclr.trainer.checkpoint_files import CheckpointError
 
 
 def _model():
@@ -82,7 +83,7 @@ def test_checkpoint_of_another_model_is_refused_by_name(tmp_path):
               callbacks=[cb.StepCheckpoint(tmp_path)])  # fmt: skip
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="other")])
     other.compile(optimizer="sgd", loss="mse")
-    with pytest.raises(RunDirectoryError, match="does not fit this model"):
+    with pytest.raises(CheckpointError, match="does not fit this model"):
         _fit(other, epochs=1, steps_per_epoch=1,
                   callbacks=[cb.StepCheckpoint(tmp_path)])  # fmt: skip
 

@@ -11,6 +11,7 @@ import yaml
 
 from kclr.run import config
 from kclr.run import fit as runs
+from kclr.trainer.callbacks import NonFiniteLossError
 
 
 def test_two_step_fit_writes_every_artefact(tiny_run):
@@ -136,7 +137,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
                 kernel.assign(kernel * np.nan)
 
     cfg = config.resolve("tiny", overrides=["train.steps=5", "eval.monitor=false"])
-    with pytest.raises(runs.NonFiniteLossError) as info:
+    with pytest.raises(NonFiniteLossError) as info:
         runs.fit(cfg, out=tmp_path / "nan", verbose=0, callbacks=[PoisonAfter()])
     message = str(info.value)
     assert "NaN/Inf at step 3" in message and "ckpt-000000002.npz (step 2)" in message
