@@ -186,7 +186,9 @@ def _batch_norm(center: bool, sync_bn: bool, name: str) -> BatchNormalization:
 
 
 @heads.register("supervised_head", description="Linear classifier Dense(num_classes)")
-def SupervisedHead(num_classes: int, name: str = "head_supervised") -> layers.Dense:  # noqa: N802
+def SupervisedHead(  # noqa: N802
+    num_classes: int, name: str = "head_supervised", dtype=None
+) -> layers.Dense:
     """Linear classifier on top of the features (the authors' `SupervisedHead`).
 
     A `Dense(num_classes)` with bias and `N(0, 0.01)` kernel initialisation, no BN.
@@ -194,6 +196,7 @@ def SupervisedHead(num_classes: int, name: str = "head_supervised") -> layers.De
     Args:
         num_classes: number of classes.
         name: layer name.
+        dtype: the layer's dtype policy (None: the global one).
 
     Example:
 
@@ -204,4 +207,4 @@ def SupervisedHead(num_classes: int, name: str = "head_supervised") -> layers.De
     """
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer; received {num_classes!r}.")
-    return layers.Dense(num_classes, kernel_initializer=_dense_init(), name=name)
+    return layers.Dense(num_classes, kernel_initializer=_dense_init(), name=name, dtype=dtype)

@@ -106,14 +106,22 @@ def build_optimizer(cfg: kconfig.Config, run: RunPlan):
     return build(cfg, "optimizer", learning_rate=schedule)
 
 
-def build_trainer(cfg: kconfig.Config, run: RunPlan, strategy):
-    """A compiled `ContrastiveTrainer` under `strategy`, seeded, at the run's precision."""
+def build_trainer(cfg: kconfig.Config, run: RunPlan, strategy, recipe=None):
+    """A compiled `ContrastiveTrainer` under `strategy`, seeded, at the run's precision.
+
+    `recipe` is the run's built augmentation (`build(cfg, "augmentation")` when None); its
+    photometric stage runs in the train step when `data.photometric` puts it there.
+    """
     import keras
 
+    from kclr import data as kdata
     from kclr.trainer import ContrastiveTrainer
 
     keras.mixed_precision.set_global_policy(run.precision)
     keras.utils.set_random_seed(run.seed)
+    if recipe is None:
+        recipe = build(cfg, "augmentation")
+    on_device = kdata.resolve_photometric(cfg.data.photometric) == "device"
     with strategy.scope():
         encoder, head = build_models(cfg)
         # Create every variable now (from shapes, no forward pass), so that a checkpoint
@@ -122,7 +130,7 @@ def build_trainer(cfg: kconfig.Config, run: RunPlan, strategy):
         trainer = ContrastiveTrainer(
             encoder,
             head,
-            device_augmenter=_device_augmenter(cfg),
+            device_augmenter=kdata.photometric_stage(recipe) if on_device else None,
             augment_seed=run.seed,
             gradient_cache_chunk_size=run.gradient_cache_chunk_size,
         )
@@ -132,39 +140,47 @@ def build_trainer(cfg: kconfig.Config, run: RunPlan, strategy):
     return trainer
 
 
-def _device_augmenter(cfg: kconfig.Config):
-    """The recipe's photometric stage when `data.photometric` puts it in the train step."""
-    from kclr import data as kdata
+@dataclasses.dataclass
+class RunCallbacks:
+    """The callbacks of one run, by name; `ordered` is the list handed to Keras."""
 
-    if kdata.resolve_photometric(cfg.data.photometric) != "device":
-        return None
-    return kdata.photometric_stage(build(cfg, "augmentation"))
+    checkpoint: Any
+    metrics: Any
+    preemption: Any
+    ordered: list
 
 
-def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, monitor_data):
+def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, monitor_data,
+               start: dict | None, signals) -> RunCallbacks:  # fmt: skip
     """The run's callbacks, in the order their docstrings ask for."""
     from kclr.evaluation.monitor import KNNMonitor
     from kclr.trainer import callbacks as cb
+    from kclr.trainer import preemption
 
-    checkpoints = run_dir / rundir.CHECKPOINT_DIR
-    out: list = [cb.EpochBoundaries(run.steps_per_epoch, run.total_steps)]
+    checkpoint = cb.StepCheckpoint(
+        run_dir / rundir.CHECKPOINT_DIR, save=is_chief, restore=start, **run.checkpoint
+    )
+    metrics = cb.MetricsCSV(work_dir / rundir.METRICS_FILE)
+    ordered: list = [cb.EpochBoundaries(run.steps_per_epoch, run.total_steps)]
     if monitor_data is not None:
         knn = monitor_data["protocol"]
-        out.append(
+        ordered.append(
             KNNMonitor(*monitor_data["data"], k=knn.k, temperature=knn.temperature,
-                          every_n_epochs=run.monitor["every_n_epochs"])
+                       every_n_epochs=run.monitor["every_n_epochs"])
         )  # fmt: skip
-    out += [
-        cb.NonFiniteLossGuard(checkpoints),
-        cb.StepCheckpoint(checkpoints, save=is_chief, **run.checkpoint),
-        cb.MetricsCSV(work_dir / rundir.METRICS_FILE),
+    ordered += [
+        cb.NonFiniteLossGuard(run_dir / rundir.CHECKPOINT_DIR),
+        checkpoint,
+        metrics,
         cb.TensorBoardScalars(work_dir / rundir.LOG_DIR),
     ]
     if verbose == 2:  # with Keras's progress bars (verbose 1) the line would repeat them
-        out.append(cb.EpochLine(run.epochs))
+        ordered.append(cb.EpochLine(run.epochs))
     if is_chief:
-        out.append(cb.CurvesPNG(run_dir / rundir.METRICS_FILE, run_dir / rundir.CURVES_FILE))
-    return out
+        ordered.append(cb.CurvesPNG(run_dir / rundir.METRICS_FILE, run_dir / rundir.CURVES_FILE))
+    preempt = preemption.PreemptionCheckpoint(signals, checkpoint)
+    ordered.append(preempt)
+    return RunCallbacks(checkpoint, metrics, preempt, ordered)
 
 
 def _monitor_data(cfg: kconfig.Config, run: RunPlan):
@@ -212,32 +228,30 @@ def fit(
     """
     from kclr import distribute, runtime
     from kclr.data import bad_files
-    from kclr.run import lock as run_lock
     from kclr.trainer import preemption
-    from kclr.trainer.callbacks import MetricsCSV
 
     started = time.time()
     strategy = strategy or distribute.get_strategy(
         cfg.train.strategy, worker_timeout_seconds=cfg.train.worker_timeout_seconds
     )
-    run, source = _check(cfg, strategy)
+    run, source = _plan(cfg)
     run_dir = pathlib.Path(out) if out is not None else rundir.default_run_dir(cfg.preset)
     is_chief = distribute.is_chief(strategy)
     if resume and is_chief and (run_dir / rundir.CONFIG_FILE).exists():
         saved = kconfig.to_dict(kconfig.from_dict(rundir.read_config(run_dir)))
         rundir.check_same_config(run_dir, saved, kconfig.to_dict(cfg))
-    trainer = build_trainer(cfg, run, strategy)
+    recipe = build(cfg, "augmentation")
+    trainer = build_trainer(cfg, run, strategy, recipe)
+    # The batch rules (replicas, gradient-cache chunks, size of the data), checked once.
+    trainer.check_batch(
+        cfg.data.global_batch_size, num_examples=run.num_examples, source=cfg.data.source
+    )
     monitor_data = _monitor_data(cfg, run)
-    lock = None
-    if is_chief:  # checked, then held until the run ends (or the process exits)
-        rundir.prepare(run_dir, resume)
-        lock = run_lock.acquire(run_dir, echo=lambda line: _echo(verbose, line))
-    work_dir = _work_dir(run_dir, resume, is_chief, cfg)
-    cbs = _callbacks(run, run_dir, work_dir, is_chief, verbose, monitor_data)
+    lock, work_dir = _claim(run_dir, resume, is_chief, cfg, verbose)
+    start = _start(run_dir, resume, verbose)
     signals = preemption.PreemptionSignals()
-    preempt = preemption.PreemptionCheckpoint(signals, _checkpoint_callback(cbs))
-    cbs.append(preempt)
-    start_step = _start_step(cbs, resume, verbose, run_dir)
+    cbs = _callbacks(run, run_dir, work_dir, is_chief, verbose, monitor_data, start, signals)
+    start_step = 0 if start is None else int(start["step"])
     _echo(verbose, f"Training {cfg.preset or 'custom config'} on {cfg.data.source!r}: "
           f"{run.num_examples} examples, batch {cfg.data.global_batch_size}, "
           f"{run.steps_per_epoch} steps/epoch, {run.total_steps} steps, "
@@ -249,27 +263,26 @@ def fit(
     with signals:  # SIGTERM / SIGINT: a checkpoint at the next step, then `Preempted`
         try:
             trainer.fit(  # a finished run resumes with no epoch: restore, curves, export
-                _dataset(cfg, run, source, start_step, strategy),
+                _dataset(cfg, run, source, recipe, start_step, strategy),
                 initial_epoch=initial_epoch,
                 epochs=run.epochs if start_step < run.total_steps else initial_epoch,
                 steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
-                callbacks=cbs + list(callbacks or []),
+                callbacks=cbs.ordered + list(callbacks or []),
                 verbose=1 if int(verbose) == 1 else 0,  # quiet: `EpochLine`, a line an epoch
             )
         except Exception as error:  # a lost peer aborts the collectives: name it
-            lost = distribute.lost_worker(error, strategy, _saved_step(cbs))
+            lost = distribute.lost_worker(error, strategy, _saved_step(cbs.checkpoint))
             if lost is None:
                 raise
             if lock is not None:
                 lock.release()
             raise lost from None
-    if preempt.preempted is not None:
+    if cbs.preemption.preempted is not None:
         if lock is not None:
             lock.release()
-        raise preempt.preempted
-    history = next(c for c in cbs if isinstance(c, MetricsCSV)).history
+        raise cbs.preemption.preempted
     step = int(trainer.optimizer.iterations.numpy())
-    result = FitResult(run_dir, step, run.epochs, history, trainer=trainer)
+    result = FitResult(run_dir, step, run.epochs, cbs.metrics.history, trainer=trainer)
     if is_chief:
         _finish(cfg, run, result, monitor_data, verbose)
         result.neighbours = _neighbours(cfg, run, result, source, verbose)
@@ -278,10 +291,10 @@ def fit(
     return result
 
 
-def _check(cfg: kconfig.Config, strategy):
-    """Resolves the training data and checks the batch; returns the `RunPlan` and source."""
+def _plan(cfg: kconfig.Config):
+    """Resolves the training data, counts it and checks its unreadable files; returns the
+    `RunPlan` and the source (the batch is checked by the trainer, `check_batch`)."""
     from kclr import data as kdata
-    from kclr import distribute
     from kclr.data import bad_files
 
     if cfg.data.source is None:
@@ -291,21 +304,14 @@ def _check(cfg: kconfig.Config, strategy):
         )
     source = kdata.resolve_source(cfg.data.source, "train")
     bad = bad_files.check_fraction(source, cfg.data.max_bad_fraction)
-    num_examples = cfg.data.num_examples or kdata.num_examples(source)
-    per_replica = distribute.check_global_batch_size(
-        cfg.data.global_batch_size, strategy, num_examples=num_examples, source=cfg.data.source
-    )
-    if cfg.train.gradient_cache_chunk_size is not None:
-        from kclr.trainer.gradient_cache import num_chunks
-
-        num_chunks(per_replica, cfg.train.gradient_cache_chunk_size)
-    run = plan(cfg, num_examples)
+    run = plan(cfg, cfg.data.num_examples or kdata.num_examples(source))
     run.bad_files = bad if bad["count"] else None
     return run, source
 
 
-def _work_dir(run_dir: pathlib.Path, resume: bool, is_chief: bool, cfg) -> pathlib.Path:
-    """The chief's run directory (prepared, config written) or a worker's scratch folder.
+def _claim(run_dir: pathlib.Path, resume: bool, is_chief: bool, cfg, verbose: int):
+    """The chief prepares the run directory once, locks it and writes the config; returns
+    the lock (None on other workers) and the folder this worker writes its logs to.
 
     Other workers read the chief's checkpoints (the run directory must be on a shared
     filesystem to resume) and write their logs to a scratch folder.
@@ -313,40 +319,39 @@ def _work_dir(run_dir: pathlib.Path, resume: bool, is_chief: bool, cfg) -> pathl
     if not is_chief:
         import tempfile
 
-        return pathlib.Path(tempfile.mkdtemp(prefix="kclr-worker-"))
+        return None, pathlib.Path(tempfile.mkdtemp(prefix="kclr-worker-"))
+    from kclr.run import lock as run_lock
+
     rundir.prepare(run_dir, resume)
+    lock = run_lock.acquire(run_dir, echo=lambda line: _echo(verbose, line))
     rundir.write_config(run_dir, kconfig.to_dict(cfg))
-    return run_dir
+    return lock, run_dir
 
 
-def _checkpoint_callback(cbs: list):
-    from kclr.trainer.callbacks import StepCheckpoint
+def _start(run_dir: pathlib.Path, resume: bool, verbose: int) -> dict | None:
+    """The checkpoint a resumed run restores (read once, here), or None for a new run."""
+    if not resume:
+        return None
+    from kclr.trainer.callbacks import read_latest
 
-    return next(c for c in cbs if isinstance(c, StepCheckpoint))
+    info = read_latest(run_dir / rundir.CHECKPOINT_DIR)
+    if info is None:
+        _echo(verbose, f"No checkpoint in {run_dir}; starting from step 0.")
+        return None
+    _echo(verbose, f"Resuming {run_dir} from {info['file']} (step {info['step']}).")
+    return info
 
 
-def _saved_step(cbs: list) -> int | None:
+def _saved_step(checkpoint) -> int | None:
     """The step of the newest checkpoint on disk (None: none yet)."""
     try:
-        info = _checkpoint_callback(cbs).latest()
+        info = checkpoint.latest()
     except (OSError, ValueError):  # only for the message: an unreadable latest.json says none
         return None
     return None if info is None else int(info["step"])
 
 
-def _start_step(cbs: list, resume: bool, verbose: int, run_dir: pathlib.Path) -> int:
-    """The step the checkpoint callback will restore (0 for a new run)."""
-    checkpoint = _checkpoint_callback(cbs)
-    info = checkpoint.latest() if resume else None
-    if info is None:
-        if resume:
-            _echo(verbose, f"No checkpoint in {run_dir}; starting from step 0.")
-        return 0
-    _echo(verbose, f"Resuming {run_dir} from {info['file']} (step {info['step']}).")
-    return int(info["step"])
-
-
-def _dataset(cfg: kconfig.Config, run: RunPlan, source, start_step: int, strategy):
+def _dataset(cfg: kconfig.Config, run: RunPlan, source, recipe, start_step: int, strategy):
     """The run's stream of pretraining batches from global step `start_step` on."""
     from kclr import data as kdata
     from kclr import distribute
@@ -354,7 +359,7 @@ def _dataset(cfg: kconfig.Config, run: RunPlan, source, start_step: int, strateg
     distributed = strategy.num_replicas_in_sync > 1 or distribute.is_multi_worker(strategy)
     return kdata.pretraining_dataset(
         source,
-        recipe=build(cfg, "augmentation"),
+        recipe=recipe,
         shuffle=True,
         repeat=True,
         deterministic=True,

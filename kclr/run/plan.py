@@ -23,7 +23,6 @@ class RunPlan:
     epochs: int
     dataset: dict[str, Any]
     precision: str
-    strategy: str
     jit_compile: bool
     gradient_cache_chunk_size: int | None
     seed: int
@@ -31,7 +30,6 @@ class RunPlan:
     export: bool
     monitor: dict[str, Any] | None
     baselines: bool
-    max_bad_fraction: float = 0.01
     bad_files: dict[str, Any] | None = None  # `kclr.data.bad_files.report` of the source
 
 
@@ -61,7 +59,6 @@ def plan(cfg: kconfig.Config, num_examples: int) -> RunPlan:
             "photometric": data.photometric,
         },
         precision=train.precision,
-        strategy=train.strategy,
         jit_compile=train.jit_compile,
         gradient_cache_chunk_size=train.gradient_cache_chunk_size,
         seed=train.seed,
@@ -69,5 +66,4 @@ def plan(cfg: kconfig.Config, num_examples: int) -> RunPlan:
         export=train.export,
         monitor=monitor,
         baselines=ev.baselines,
-        max_bad_fraction=data.max_bad_fraction,
     )

@@ -177,11 +177,25 @@ def assert_equal_replica_batches(batch):
     )
 
 
-def check_dataset_batch(data, strategy, chunk_size=None):
-    """Raises a clear error when a dataset's static batch does not divide across the
-    replicas of `strategy`, or the per-replica batch into chunks of `chunk_size`."""
+def check_batch(global_batch_size, strategy, chunk_size=None, num_examples=None, source=None):
+    """The batch rules of a run, in one place: the global batch divides across the replicas
+    of `strategy` (and fits the data when `num_examples` is given), and the per-replica
+    batch into gradient-cache chunks of `chunk_size`. Returns the per-replica batch;
+    raises a clear error otherwise."""
+    from kclr.distribute import check_global_batch_size
+
+    per_replica = check_global_batch_size(
+        global_batch_size, strategy, num_examples=num_examples, source=source
+    )
+    if chunk_size is not None:
+        num_chunks(per_replica, chunk_size)
+    return per_replica
+
+
+def static_batch(data) -> int | None:
+    """The static batch of a `tf.data.Dataset`'s views (None: not a dataset, or unknown)."""
     if not isinstance(data, tf.data.Dataset):
-        return
+        return None
     spec = data.element_spec
     if isinstance(spec, dict):
         spec = spec.get("views")
@@ -189,12 +203,8 @@ def check_dataset_batch(data, strategy, chunk_size=None):
         spec = spec[0] if spec else None
     shape = getattr(spec, "shape", None)
     if shape is None or shape.rank is None or shape.rank == 0 or shape[0] is None:
-        return
-    from kclr.distribute import check_global_batch_size
-
-    per_replica = check_global_batch_size(int(shape[0]), strategy)
-    if chunk_size is not None:
-        num_chunks(per_replica, chunk_size)
+        return None
+    return int(shape[0])
 
 
 def global_rows(local_batch, num_views, start=0, count=None):

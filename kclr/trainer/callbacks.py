@@ -57,6 +57,7 @@ __all__ = [
     "StepCheckpoint",
     "TensorBoardScalars",
     "plot_curves",
+    "read_latest",
     "read_metrics",
     "state_variables",
     "write_metrics",
@@ -172,6 +173,26 @@ def state_variables(model) -> dict[str, Any]:
     return out
 
 
+def read_latest(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """`latest.json` of a checkpoint folder as a dict (`file`, `step`, `epoch`), or None
+    before the first save. A checkpoint whose checksum fails is passed over for the newest
+    older one that verifies, with a printed note naming the bad file."""
+    directory = pathlib.Path(directory)
+    path = directory / LATEST
+    if not path.exists():
+        return None
+    info = json.loads(path.read_text())
+    if not (directory / info["file"]).exists():
+        raise CheckpointError(
+            f"{path} names {info['file']}, which is missing; the checkpoint directory was "
+            "modified by hand. Restore the file or start a new run."
+        )
+    info, note = checkpoint_files.newest_good(directory, info)
+    if note is not None:
+        print(note, flush=True)
+    return info
+
+
 class StepCheckpoint(keras.callbacks.Callback):
     """Name-keyed checkpoints of the whole training state, in the style of `BackupAndRestore`.
 
@@ -180,40 +201,32 @@ class StepCheckpoint(keras.callbacks.Callback):
     `latest.json` naming it; both atomically, keeping the `keep` newest files. In
     `on_train_begin` (Keras has built the model from the first batch by then; the
     optimizer's slots are built from the trainable variables, no dummy step is run) it
-    restores the newest checkpoint if there is one, matching variables by name.
+    restores a checkpoint, matching variables by name.
 
     Args:
         directory: the checkpoint folder.
         every_steps: save period in optimizer steps.
         keep: how many checkpoints to keep.
         save: False on non-chief workers (they restore but never write).
+        restore: what `on_train_begin` restores: True, the newest good checkpoint of
+            `directory` (`read_latest`); a `read_latest` result the caller has read
+            already (`kclr.run.fit` reads it once to know its start step); None, nothing.
     """
 
-    def __init__(self, directory, every_steps: int = 500, keep: int = 2, save: bool = True):
+    def __init__(
+        self, directory, every_steps: int = 500, keep: int = 2, save: bool = True, restore=True
+    ):
         super().__init__()
         self.directory = pathlib.Path(directory)
         self.every_steps = int(every_steps)
         self.keep = max(1, int(keep))
         self.save = bool(save)
+        self.restore = restore
         self.restored: dict[str, Any] | None = None
-        self.note: str | None = None  # a corrupt checkpoint passed over on restore
 
     def latest(self) -> dict[str, Any] | None:
-        """`latest.json` as a dict (`file`, `step`, `epoch`), or None before the first save."""
-        path = self.directory / LATEST
-        if not path.exists():
-            return None
-        info = json.loads(path.read_text())
-        if not (self.directory / info["file"]).exists():
-            raise CheckpointError(
-                f"{path} names {info['file']}, which is missing; the checkpoint directory was "
-                "modified by hand. Restore the file or start a new run."
-            )
-        info, note = checkpoint_files.newest_good(self.directory, info)
-        if note is not None and note != self.note:
-            self.note = note
-            print(note, flush=True)
-        return info
+        """The newest good checkpoint on disk now (`read_latest`)."""
+        return read_latest(self.directory)
 
     def save_now(self) -> pathlib.Path | None:
         """Saves the current step now (e.g. on a preemption notice); returns the file written."""
@@ -222,7 +235,7 @@ class StepCheckpoint(keras.callbacks.Callback):
         return self.directory / f"ckpt-{step:09d}.npz" if self.save else None
 
     def on_train_begin(self, logs=None):
-        info = self.latest()
+        info = self.latest() if self.restore is True else self.restore
         if info is None:
             return
         optimizer = self.model.optimizer

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from kclr.data.teardown import closes_promptly
+from kclr.models.heads import SupervisedHead
 from kclr.trainer import batches as view_batches
 from kclr.trainer.gradient_cache import gradient_cache_step
 from kclr.trainer.metrics import LastValue, contrast_metrics
@@ -102,8 +103,8 @@ class ContrastiveTrainer(keras.Model):
         projection_head: layer mapping features to the list of hiddens
             `[h, ..., projection]` (e.g. `kclr.models.ProjectionHead`), or to
             the projection alone.
-        num_classes: if set, a supervised head `Dense(num_classes)` named
-            `head_supervised` is trained on the stopped-gradient hiddens.
+        num_classes: if set, a `kclr.models.SupervisedHead(num_classes)` (named
+            `head_supervised`) is trained on the stopped-gradient hiddens.
         ft_proj_selector: which hidden feeds the supervised head (0 = encoder
             output, -1 = projection).
         device_augmenter: optional layer applied to `[B*V, H, W, 3]` images on
@@ -170,18 +171,14 @@ class ContrastiveTrainer(keras.Model):
         self.augment_seed = int(augment_seed)
         self.supervised_head = None
         if self.num_classes is not None:
-            self.supervised_head = keras.layers.Dense(
-                self.num_classes,
-                kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-                name="head_supervised",
-                dtype=_head_dtype(),
-            )
+            self.supervised_head = SupervisedHead(self.num_classes, dtype=_head_dtype())
         self.contrastive_loss = None
         self.memory_queue = None  # the compiled loss's `MemoryQueue`, if it has one
         self.supervised_loss = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, name="sup_loss"
         )
         self._image_shape = None
+        self._checked_batch = None  # the global batch `check_batch` has checked
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.acc_tracker = keras.metrics.Mean(name="contrast_acc")
         self.entropy_tracker = keras.metrics.Mean(name="contrast_entropy")
@@ -411,10 +408,24 @@ class ContrastiveTrainer(keras.Model):
         self._check_dataset_batch(x)
         return super().evaluate(closes_promptly(x), *args, **kwargs)
 
+    def check_batch(self, global_batch_size: int, num_examples=None, source=None) -> int:
+        """Checks a global batch against this trainer (replicas, gradient-cache chunks) and,
+        when given, the size of the data; returns the per-replica batch.
+
+        `fit` and `evaluate` check their dataset's static batch; a batch checked here
+        (before the dataset exists, as `kclr fit` does) is not checked again.
+        """
+        per_replica = view_batches.check_batch(
+            global_batch_size, self.distribute_strategy, self.gradient_cache_chunk_size,
+            num_examples=num_examples, source=source,
+        )  # fmt: skip
+        self._checked_batch = int(global_batch_size)
+        return per_replica
+
     def _check_dataset_batch(self, x):
-        view_batches.check_dataset_batch(
-            x, self.distribute_strategy, self.gradient_cache_chunk_size
-        )
+        batch = view_batches.static_batch(x)
+        if batch is not None and batch != self._checked_batch:
+            self.check_batch(batch)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # An override of a private Keras method, kept because no public hook serves:
