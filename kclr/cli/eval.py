@@ -70,13 +70,15 @@ def linear(model, data, image_size, batch_size, no_write, epochs, linear_batch_s
     """
     from kclr.cli._protocol import protocol_spec
     from kclr.evaluation import evaluate_model
+    from kclr.zoo.door import open_model
 
     options = dict(epochs=epochs, batch_size=linear_batch_size, learning_rate=learning_rate,
                    weight_decay=weight_decay, seed=seed)  # fmt: skip
     try:
-        spec = protocol_spec("linear_eval", model, preset, config_files, overrides, options)
+        opened = open_model(model)
+        spec = protocol_spec("linear_eval", opened, preset, config_files, overrides, options)
         result = evaluate_model(
-            model, data, spec, image_size=image_size, batch_size=batch_size, write=not no_write
+            opened, data, spec, image_size=image_size, batch_size=batch_size, write=not no_write
         )
     except (ValueError, KeyError, FileNotFoundError, OSError) as error:  # KeyError: unknown model
         raise _usage_error(error) from None
@@ -168,13 +170,13 @@ def neighbours_grid(model, data, out, queries, neighbours, seed, split, image_si
           --embedding-plot pca.png
     """
     from kclr.evaluation.neighbours import write_neighbours
-    from kclr.evaluation.protocols import load_model, model_image_size
+    from kclr.zoo.door import open_model
 
     try:
-        encoder, _ = load_model(model)
-        size = image_size or model_image_size(encoder)
+        opened = open_model(model)
+        size = image_size or opened.image_size or 224
         info = write_neighbours(
-            encoder, data, out, embedding_plot=embedding_plot, queries=queries,
+            opened.encoder, data, out, embedding_plot=embedding_plot, queries=queries,
             neighbours=neighbours, seed=seed, split=split, image_size=size,
             batch_size=batch_size, max_examples=max_examples, title=str(model),
         )  # fmt: skip

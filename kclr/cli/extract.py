@@ -26,11 +26,11 @@ def command(model, data, split, out, image_size, batch_size) -> None:
     """Write MODEL's features of every image of --data (frozen encoder, BN in inference mode)."""
     from kclr import data as kdata
     from kclr.evaluation import extract_features, save_features
-    from kclr.evaluation.protocols import load_model, model_image_size
+    from kclr.zoo.door import open_model
 
     try:
-        encoder, _ = load_model(model)
-        size = image_size or model_image_size(encoder)
+        opened = open_model(model)
+        encoder, size = opened.encoder, image_size or opened.image_size or 224
         dataset = kdata.labelled_dataset(
             data, split=split, image_size=size, batch_size=batch_size, recipe="eval",
             with_filenames=True,
@@ -39,6 +39,8 @@ def command(model, data, split, out, image_size, batch_size) -> None:
         paths = save_features(out, features)
     except (ValueError, FileNotFoundError, OSError) as error:
         raise click.ClickException(str(error)) from None
+    except KeyError as error:  # an unknown model name: its message, with the closest names
+        raise click.ClickException(str(error.args[0])) from None
     shape = features["features"].shape
     click.echo(f"Extracted {shape[0]} features of size {shape[1]} from {data!r} ({split}).")
     for path in paths:

@@ -55,7 +55,7 @@ def command(model, data, label_fraction, ft_proj_selector, epochs, batch_size, l
     from kclr import registry, spec
     from kclr.cli._protocol import protocol_spec
     from kclr.evaluation import format_table, write_results
-    from kclr.evaluation.protocols import load_model, model_image_size
+    from kclr.zoo.door import open_model
 
     options = dict(
         label_fraction=label_fraction, ft_proj_selector=ft_proj_selector, epochs=epochs,
@@ -63,17 +63,20 @@ def command(model, data, label_fraction, ft_proj_selector, epochs, batch_size, l
         learning_rate_scaling=learning_rate_scaling, optimizer=optimizer, seed=seed,
     )  # fmt: skip
     try:
+        opened = open_model(model)
         protocol = spec.build(
             registry.protocols,
-            protocol_spec("finetune", model, preset, config_files, overrides, options),
+            protocol_spec("finetune", opened, preset, config_files, overrides, options),
             where="finetune",
         )
-        encoder, head = load_model(model, include_head=True)
         result = protocol.run(
-            encoder, data, projection_head=head, image_size=image_size or model_image_size(encoder)
-        )
+            opened.encoder, data, projection_head=opened.projection_head,
+            image_size=image_size or opened.image_size or 224,
+        )  # fmt: skip
     except (ValueError, FileNotFoundError, OSError) as error:
         raise click.ClickException(str(error)) from None
+    except KeyError as error:  # an unknown model name: its message, with the closest names
+        raise click.ClickException(str(error.args[0])) from None
     classifier = result.pop("model")
     result.update(
         protocol=f"finetune_{result['label_fraction']:g}", model=str(model), data=str(data)

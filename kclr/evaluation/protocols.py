@@ -1,7 +1,8 @@
 """Evaluation protocols on saved models: what `kclr eval`, `kclr finetune` and `kclr extract` run.
 
-A model is anything `kclr.zoo.load` accepts: a zoo name, `hf://owner/repo[@rev]`
-or a local folder written by `kclr.zoo.save` (e.g. `RUN_DIR/export`). Results
+A model is anything the one door, `kclr.zoo.door.open_model`, accepts: a zoo name,
+`hf://owner/repo[@rev]`, a run directory or a folder written by `kclr.zoo.save` (e.g.
+`RUN_DIR/export`), or a model it opened already (`LoadedModel`). Results
 are written as JSON next to a local model (`<folder>.results.json`, one entry
 per protocol) and returned as dicts.
 
@@ -13,47 +14,32 @@ whose constructor arguments are their settings, so a run config holds them as sp
 
 from __future__ import annotations
 
+import inspect
 import json
 import pathlib
 from typing import Any
 
 from kclr.durable import atomic_write
 from kclr.evaluation.features import extract_features
+from kclr.evaluation.fine_tuning import finetune
 from kclr.evaluation.knn import knn_evaluate
 from kclr.evaluation.linear import linear_evaluation
 from kclr.registry import protocols
 
 
-def load_model(spec: str, include_head: bool = False):
-    """Loads `spec` with `kclr.zoo.load`; with `include_head`, returns `(encoder, head)`.
-
-    The head is the `kclr.models.ProjectionHead` saved with the model (None if absent).
-    """
-    from kclr import zoo
-
-    if not include_head:
-        return zoo.load(spec), None
-    import keras
-
-    from kclr.models import ProjectionHead
-
-    plain = zoo.load(spec)
-    try:
-        bundle = zoo.load(spec, include_head=True)
-    except ValueError:  # saved without a projection head
-        return plain, None
-    head = next(layer for layer in bundle.layers if isinstance(layer, ProjectionHead))
-    encoder = keras.Model(bundle.inputs, head.input, name="encoder")
-    # Keep the zoo config (input size, ...) that `zoo.load` attaches to the encoder.
-    object.__setattr__(encoder, "zoo_config", getattr(plain, "zoo_config", None))
-    return encoder, head
+def defaults(function) -> dict[str, Any]:
+    """The keyword defaults of `function`: a protocol's settings default to those of the
+    function that runs it, stated once there."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(function).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
-def model_image_size(encoder, default: int = 224) -> int:
-    """The input side recorded in a zoo model's config (`preprocessing.image_size`)."""
-    config = getattr(encoder, "zoo_config", None) or {}
-    size = (config.get("preprocessing") or {}).get("image_size")
-    return int(size) if size else default
+KNN = defaults(knn_evaluate)
+LINEAR = defaults(linear_evaluation)
+FINETUNE = defaults(finetune)
 
 
 def features_for_splits(encoder, data: Any, image_size: int, batch_size: int = 256):
@@ -108,7 +94,7 @@ class KNNProtocol(Protocol):
         temperature: vote temperature.
     """
 
-    def __init__(self, k: int = 200, temperature: float = 0.07) -> None:
+    def __init__(self, k: int = KNN["k"], temperature: float = KNN["temperature"]) -> None:
         super().__init__(k=int(k), temperature=float(temperature))
 
     def run(self, train: dict, test: dict) -> dict[str, Any]:
@@ -122,7 +108,8 @@ class KNNProtocol(Protocol):
 
 @protocols.register("linear", description="SimCLR linear probe on cached frozen features")
 class LinearProtocol(Protocol):
-    """The SimCLR linear evaluation (Chen et al., 2020, B.6); see `linear_evaluation`.
+    """The SimCLR linear evaluation (Chen et al., 2020, B.6); see `linear_evaluation`, whose
+    defaults are the settings' defaults.
 
     Args:
         epochs: classifier epochs (90 on ImageNet).
@@ -136,13 +123,13 @@ class LinearProtocol(Protocol):
 
     def __init__(
         self,
-        epochs: int = 90,
-        batch_size: int = 4096,
-        learning_rate: float = 0.1,
-        learning_rate_scaling: str = "linear",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        seed: int = 0,
+        epochs: int = LINEAR["epochs"],
+        batch_size: int = LINEAR["batch_size"],
+        learning_rate: float = LINEAR["learning_rate"],
+        learning_rate_scaling: str = LINEAR["learning_rate_scaling"],
+        momentum: float = LINEAR["momentum"],
+        weight_decay: float = LINEAR["weight_decay"],
+        seed: int = LINEAR["seed"],
     ) -> None:
         super().__init__(
             epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
@@ -160,7 +147,8 @@ class LinearProtocol(Protocol):
 
 @protocols.register("finetune", description="SimCLRv2 fine-tuning on a label fraction")
 class FinetuneProtocol(Protocol):
-    """SimCLRv2 semi-supervised fine-tuning (Chen et al., 2020); see `finetune`.
+    """SimCLRv2 semi-supervised fine-tuning (Chen et al., 2020); see `finetune`, whose
+    defaults are the settings' defaults (`ft_proj_selector` None: chosen from the model).
 
     Args:
         label_fraction: fraction of the labels per class (0.01, 0.1; 1 = all).
@@ -174,17 +162,17 @@ class FinetuneProtocol(Protocol):
 
     def __init__(
         self,
-        label_fraction: float | None = 0.1,
+        label_fraction: float | None = FINETUNE["label_fraction"],
         ft_proj_selector: int | None = None,
-        epochs: int = 60,
-        batch_size: int = 1024,
-        learning_rate: float = 0.005,
-        learning_rate_scaling: str = "sqrt",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        optimizer: str = "lars",
-        recipe: str = "finetune",
-        seed: int = 0,
+        epochs: int = FINETUNE["epochs"],
+        batch_size: int = FINETUNE["batch_size"],
+        learning_rate: float = FINETUNE["learning_rate"],
+        learning_rate_scaling: str = FINETUNE["learning_rate_scaling"],
+        momentum: float = FINETUNE["momentum"],
+        weight_decay: float = FINETUNE["weight_decay"],
+        optimizer: str = FINETUNE["optimizer"],
+        recipe: str = FINETUNE["recipe"],
+        seed: int = FINETUNE["seed"],
     ) -> None:
         super().__init__(
             label_fraction=label_fraction, ft_proj_selector=ft_proj_selector,
@@ -195,8 +183,6 @@ class FinetuneProtocol(Protocol):
 
     def run(self, encoder, source: Any, projection_head=None, image_size: int = 224, verbose=1):
         """Fine-tunes `encoder` (in place) on `source`; returns `finetune`'s result dict."""
-        from kclr.evaluation.finetune import finetune
-
         settings = self.get_config()
         selector = settings.pop("ft_proj_selector")
         if selector is None:
@@ -223,7 +209,7 @@ def evaluate_model(
     (`LinearProtocol`: SGD Nesterov, cosine; `KNNProtocol`: weighted kNN).
 
     Args:
-        model: anything `kclr.zoo.load` accepts.
+        model: anything `kclr.zoo.door.open_model` accepts, or its `LoadedModel`.
         data: labelled data with train and test splits.
         protocol: a protocol name, a spec `{"name": "linear", "config": {...}}` or a
             built `Protocol`.
@@ -250,9 +236,12 @@ def evaluate_model(
             raise ValueError(f"protocol must be 'linear' or 'knn'; received {checked['name']!r}.")
         checked["config"].update(settings)
         protocol = spec.build(registry.protocols, checked, where="protocol")
-    encoder, _ = load_model(model)
-    size = image_size or model_image_size(encoder)
-    feats = features_for_splits(encoder, data, size, batch_size)
+    from kclr.zoo.door import LoadedModel, open_model
+
+    opened = model if isinstance(model, LoadedModel) else open_model(model)
+    model = opened.name
+    size = image_size or opened.image_size or 224
+    feats = features_for_splits(opened.encoder, data, size, batch_size)
     result = protocol.run(feats["train"], feats["test"])
     name = registry.protocols.name_of(protocol)
     result.update(

@@ -9,7 +9,7 @@ for fmt in ("keras", "saved_model", "onnx"):
     print(kclr.export.format_reports([kclr.export.export(model, fmt, f"out/{fmt}")]))
 ```
 
-Layout: `source` (what MODEL is: zoo folder / run / classifier file), `plain` (the graph
+Layout: `source` (MODEL, opened by `kclr.zoo.door.open_model`, sized for export), `plain` (the graph
 rebuilt from built-in Keras layers), `formats` (the writers), `keras_hub_preset` (the
 keras-hub preset folder), `check` (the no-kclr child process), `api` (`export`). Importing
 this package is cheap: TensorFlow is imported when `export` runs. See docs/export.md.
@@ -28,7 +28,7 @@ _LAZY = {
     "ExportCheckError": "kclr.export.check:ExportCheckError",
     "NotPlainError": "kclr.export.plain:NotPlainError",
     "NotKerasHubError": "kclr.export.keras_hub_preset:NotKerasHubError",
-    "load_source": "kclr.export.source:load_source",
+    "source": "kclr.export.source:source",
     "plain_model": "kclr.export.plain:plain_model",
 }
 

@@ -13,7 +13,8 @@ import numpy as np
 from kclr.export import formats
 from kclr.export.check import ExportCheckError, check_images, run_child
 from kclr.export.keras_hub_preset import keras_hub_encoder, write_keras_hub
-from kclr.export.source import Source, load_source
+from kclr.export.source import Source
+from kclr.export.source import source as export_source
 
 # format -> (writer, file suffix or None for a folder)
 WRITERS = {
@@ -95,7 +96,7 @@ def export(
         )
     if format == "onnx":
         formats.import_tf2onnx()  # fail before any work
-    source = load_source(model, image_size)
+    source = export_source(model, image_size)
     if format == "keras-hub":
         keras_hub_encoder(source)
     target.parent.mkdir(parents=True, exist_ok=True)

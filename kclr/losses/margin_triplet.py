@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kclr.losses.core import ContrastiveLoss, masked_logits, masked_mean
-from kclr.losses.nt_logistic import semi_hard_negatives
+from kclr.losses.core import masked_logits, masked_mean
+from kclr.losses.nt_logistic import MinedPairLoss, semi_hard_negatives
 from kclr.registry import losses
 
 
@@ -58,7 +58,7 @@ def margin_triplet(
 
 
 @losses.register("margin_triplet", description="Margin triplet loss (SimCLR paper ablation)")
-class MarginTriplet(ContrastiveLoss):
+class MarginTriplet(MinedPairLoss):
     """Margin triplet loss as a Keras loss (SimCLR paper ablation).
 
     Reference: Chen et al., ICML 2020 (https://arxiv.org/abs/2002.05709), Table 2.
@@ -86,17 +86,7 @@ class MarginTriplet(ContrastiveLoss):
         name: str = "margin_triplet",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.margin = float(margin)
-        self.semi_hard = bool(semi_hard)
-        self.normalize = bool(normalize)
+        super().__init__(margin, semi_hard, normalize, reduction, name, dtype)
 
-    def call(self, y_true, y_pred):
-        return _per_sample(
-            y_pred, self.labels_or_none(y_true), self.margin, self.semi_hard, self.normalize
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(margin=self.margin, semi_hard=self.semi_hard, normalize=self.normalize)
-        return config
+    SCALE = "margin"
+    sample_loss = staticmethod(_per_sample)

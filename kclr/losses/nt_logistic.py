@@ -20,6 +20,39 @@ def semi_hard_negatives(logits, positives, negatives):
     return tf.where(has_any, semi_hard, negatives)
 
 
+class MinedPairLoss(ContrastiveLoss):
+    """Base of the paper's pairwise comparison losses (NT-Logistic, margin triplet).
+
+    One scale argument, named by `SCALE` (the temperature or the margin), optional
+    semi-hard negative mining and L2 normalisation; `call` hands them to `sample_loss`,
+    the loss's per-sample function `(features, labels, scale, semi_hard, normalize)`.
+    """
+
+    SCALE = "temperature"
+
+    def __init__(self, scale, semi_hard, normalize, reduction, name, dtype):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        setattr(self, self.SCALE, float(scale))
+        self.semi_hard = bool(semi_hard)
+        self.normalize = bool(normalize)
+
+    @staticmethod
+    def sample_loss(features, labels, scale, semi_hard, normalize):
+        """Per-sample losses `[B]`; each loss names its own function."""
+        raise NotImplementedError
+
+    def call(self, y_true, y_pred):
+        scale = getattr(self, self.SCALE)
+        labels = self.labels_or_none(y_true)
+        return self.sample_loss(y_pred, labels, scale, self.semi_hard, self.normalize)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({self.SCALE: getattr(self, self.SCALE)})
+        config.update(semi_hard=self.semi_hard, normalize=self.normalize)
+        return config
+
+
 def nt_logistic(
     features, labels=None, temperature: float = 0.1, semi_hard: bool = False, normalize=True
 ):
@@ -69,7 +102,7 @@ def _per_sample(features, labels, temperature, semi_hard, normalize):
 
 
 @losses.register("nt_logistic", description="NT-Logistic loss (SimCLR paper ablation)")
-class NTLogistic(ContrastiveLoss):
+class NTLogistic(MinedPairLoss):
     """NT-Logistic loss as a Keras loss (SimCLR paper ablation).
 
     Reference: Chen et al., ICML 2020 (https://arxiv.org/abs/2002.05709), Table 2.
@@ -97,19 +130,6 @@ class NTLogistic(ContrastiveLoss):
         name: str = "nt_logistic",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.temperature = float(temperature)
-        self.semi_hard = bool(semi_hard)
-        self.normalize = bool(normalize)
+        super().__init__(temperature, semi_hard, normalize, reduction, name, dtype)
 
-    def call(self, y_true, y_pred):
-        return _per_sample(
-            y_pred, self.labels_or_none(y_true), self.temperature, self.semi_hard, self.normalize
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            temperature=self.temperature, semi_hard=self.semi_hard, normalize=self.normalize
-        )
-        return config
+    sample_loss = staticmethod(_per_sample)

@@ -11,7 +11,8 @@ kclr.zoo.save(encoder, "my-export")                 # config.json + model.weight
 Layout, one sub-package per concern: `folder` (the folder format, its files and sha256
 checks, safe extraction), `catalog` (the catalog, the release table, the model cards),
 `sources` (the one resolver, `sources.resolve`, for a name, `hf://`, an https URL or a
-folder; the Hub and HTTP downloads; kclr's cache), `conversion` (the authors' checkpoints
+folder; the Hub and HTTP downloads; kclr's cache), `door` (the one door for models:
+`open_model` opens anything a command takes as MODEL, once), `conversion` (the authors' checkpoints
 to Keras, comparison with their SavedModel) and `publish` (Hub upload, the lock file).
 
 Importing this package is cheap: TensorFlow and huggingface_hub are imported only
@@ -24,6 +25,8 @@ from kclr._lazy import lazy_exports
 
 _LAZY = {
     "load": "kclr.zoo.api:load",
+    "open_model": "kclr.zoo.door:open_model",
+    "LoadedModel": "kclr.zoo.door:LoadedModel",
     "pull": "kclr.zoo.api:pull",
     "resolve": "kclr.zoo.sources.resolve:resolve",
     "cache_dir": "kclr.zoo.sources.cache:cache_dir",

@@ -1,6 +1,7 @@
 """`kclr.zoo.load` / `kclr.zoo.pull`: a name, a Hub repo, a URL or a folder to a model.
 
-Both go through the one resolver, `kclr.zoo.sources.resolve`.
+`load` opens the model through the one door, `kclr.zoo.door.open_model`; `pull` only
+resolves it to a local folder (`kclr.zoo.sources.resolve`).
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import os
 import pathlib
 
-from kclr.zoo.folder.format import load_folder
-from kclr.zoo.sources.resolve import pins_for, resolve
+from kclr.zoo.door import open_model
+from kclr.zoo.folder.format import with_head
+from kclr.zoo.sources.resolve import resolve
 
 
 def pull(spec: str | os.PathLike, quiet: bool = False) -> pathlib.Path:
@@ -32,13 +34,15 @@ def load(spec: str | os.PathLike, include_head: bool = False):
 
     Args:
         spec: a catalog name (`"simclr-r50-1x"`, see `kclr zoo list`), a Hub reference
-            `"hf://owner/repo[@revision]"`, an https URL of a zoo folder, or a local zoo
-            folder / run directory.
+            `"hf://owner/repo[@revision]"`, an https URL of a zoo folder, a local zoo
+            folder / run directory, or a fine-tuned classifier `X.keras`
+            (`kclr.zoo.door.open_model` opens it).
         include_head: return a model whose output is a dict with `features`,
             `projection` (and `logits` if the checkpoint has a supervised head).
 
     Returns:
-        A Keras model. Prepare inputs with `kclr.zoo.preprocess`.
+        A Keras model (a classifier file: its classifier, images -> logits). Prepare
+        inputs with `kclr.zoo.preprocess`.
 
     Loading is safe by construction: only kclr's config schema and HDF5 weight arrays
     are read, the sha256 of the weights is checked against the pinned value and the
@@ -51,5 +55,9 @@ def load(spec: str | os.PathLike, include_head: bool = False):
     features = encoder(kclr.zoo.preprocess(images))  # [B, 2048]
     ```
     """
-    folder = resolve(spec)
-    return load_folder(folder, include_head=include_head, pins=pins_for(spec, folder))
+    opened = open_model(spec)
+    if not include_head:
+        return opened.model
+    if opened.bundle is None:
+        raise ValueError(f"include_head=True needs a zoo model; {opened.name!r} is a classifier.")
+    return with_head(opened, opened.name)

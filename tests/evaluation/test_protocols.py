@@ -105,11 +105,12 @@ def test_eval_unlabelled_or_missing_data_is_a_clear_error(exported, tmp_path):
 
 def test_finetune_with_a_label_fraction(exported):
     from kclr.evaluation import finetune
-    from kclr.evaluation.protocols import load_model
+    from kclr.zoo.door import open_model
 
     path, _ = exported
-    encoder, head = load_model(str(path), include_head=True)
-    assert head is not None
+    opened = open_model(str(path))
+    encoder, head = opened.encoder, opened.projection_head
+    assert head is not None and opened.output == "features" and opened.image_size == 16
     data = _small_demo()
     result = finetune(
         encoder, data, label_fraction=0.1, projection_head=head, ft_proj_selector=1,
@@ -188,7 +189,7 @@ def test_ft_proj_selector_chooses_what_the_classifier_reads(selector, features):
     # classifier on the encoder output (ResNet-18 at width 1/8: 64 features), 1 on the first
     # projection layer (hidden_dim 6).
     from kclr import registry
-    from kclr.evaluation.finetune import build_classifier
+    from kclr.evaluation.fine_tuning import build_classifier
 
     encoder = registry.encoders.get(
         "resnet", depth=18, width_multiplier=0.125, input_shape=(8, 8, 3)

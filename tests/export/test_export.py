@@ -197,11 +197,12 @@ def test_sk_resnet_refuses_the_keras_format():
 @pytest.mark.slow
 def test_fine_tuned_classifier_exports_its_logits(resnet_folder, tmp_path):
     """A classifier as `kclr finetune --out X` writes it (projection layer 1 + Dense)."""
-    from kclr.evaluation.finetune import build_classifier
-    from kclr.evaluation.protocols import load_model
+    from kclr.evaluation.fine_tuning import build_classifier
     from kclr.export import export
+    from kclr.zoo.door import open_model
 
-    encoder, head = load_model(str(resnet_folder), include_head=True)
+    opened = open_model(str(resnet_folder))
+    encoder, head = opened.encoder, opened.projection_head
     classifier = build_classifier(encoder, 3, projection_head=head, ft_proj_selector=1)
     dense = classifier.get_layer("head_supervised")
     kernel, bias = dense.get_weights()

@@ -308,13 +308,15 @@ def _metadata(metadata: dict[str, Any] | None, encoder, staging: pathlib.Path) -
 @dataclasses.dataclass(frozen=True)
 class Loaded:
     """A zoo folder's models with their weights read: `bundle` returns the dict of every
-    saved output (`features`, `projection`, `logits` as saved)."""
+    saved output (`features`, `projection`, `logits` as saved). The encoder carries the
+    folder's `zoo_config` and its `preprocess` (the input contract)."""
 
     bundle: Any
     encoder: Any
     projection_head: Any
     supervised_head: Any
     config: dict[str, Any]
+    metadata: dict[str, Any]
 
 
 def load_bundle(directory: str | os.PathLike, pins: dict[str, str | None] | None = None) -> Loaded:
@@ -325,7 +327,12 @@ def load_bundle(directory: str | os.PathLike, pins: dict[str, str | None] | None
     encoder, head, supervised = build_from_config(config)
     model = bundle(encoder, head, supervised, int(meta.get("ft_proj_selector") or 0))
     model.load_weights(directory / WEIGHTS_FILE)
-    return Loaded(model, encoder, head, supervised, config)
+    encoder.zoo_config = config
+    prep = {**DEFAULT_PREPROCESSING, **(config.get("preprocessing") or {})}
+    encoder.preprocess = functools.partial(
+        preprocess, image_size=int(prep["image_size"]), crop_fraction=prep["crop_fraction"]
+    )
+    return Loaded(model, encoder, head, supervised, config, meta)
 
 
 def load_folder(
@@ -340,24 +347,24 @@ def load_folder(
     encoder's `preprocess` attribute is `kclr.zoo.preprocess` with the folder's input
     contract (image size, crop fraction).
     """
+    loaded = load_bundle(directory, pins)
+    return with_head(loaded, directory) if include_head else loaded.encoder
+
+
+def with_head(loaded, where: Any):
+    """The model of `load_folder(include_head=True)` from a `Loaded` (or a
+    `kclr.zoo.door.LoadedModel`): images -> `features`, `projection`
+    (and `logits` if saved), carrying the folder's `zoo_config` and `preprocess`."""
     import keras
 
-    loaded = load_bundle(directory, pins)
-    encoder, config = loaded.encoder, loaded.config
-    encoder.zoo_config = config
-    prep = {**DEFAULT_PREPROCESSING, **(config.get("preprocessing") or {})}
-    encoder.preprocess = functools.partial(
-        preprocess, image_size=int(prep["image_size"]), crop_fraction=prep["crop_fraction"]
-    )
-    if not include_head:
-        return encoder
     if loaded.projection_head is None:
         raise ValueError(
-            f"include_head=True but {os.fspath(directory)!r} has no projection head (the "
+            f"include_head=True but {os.fspath(where)!r} has no projection head (the "
             "SimCLR v1 releases ship the encoder only). Use include_head=False."
         )
+    encoder = loaded.encoder
     model = keras.Model(loaded.bundle.input, loaded.bundle.output, name=f"{encoder.name}_with_head")
-    model.zoo_config = config
+    model.zoo_config = loaded.config
     model.preprocess = encoder.preprocess
     return model
 
@@ -378,6 +385,7 @@ __all__ = [
     "read_config",
     "read_metadata",
     "save",
+    "with_head",
     "validate_config",
     "verify_folder",
 ]
