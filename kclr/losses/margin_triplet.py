@@ -59,17 +59,11 @@ def margin_triplet(
 
 @losses.register("margin_triplet", description="Margin triplet loss (SimCLR paper ablation)")
 class MarginTriplet(MinedPairLoss):
-    """Margin triplet loss as a Keras loss (SimCLR paper ablation).
-
-    Reference: Chen et al., ICML 2020 (https://arxiv.org/abs/2002.05709), Table 2.
-    See `kclr.losses.margin_triplet`. `y_true`: optional labels; `y_pred`:
-    features `[batch, views, dim]`.
+    """Margin triplet loss as a Keras loss (see `margin_triplet` and `MinedPairLoss`).
 
     Args:
         margin: the margin `m`.
-        semi_hard: semi-hard negative mining.
-        normalize: L2-normalize the features first.
-        reduction, name, dtype: as for `keras.losses.Loss`.
+        semi_hard, normalize, reduction, name, dtype: as for `MinedPairLoss`.
 
     Example:
 

@@ -21,11 +21,19 @@ def semi_hard_negatives(logits, positives, negatives):
 
 
 class MinedPairLoss(ContrastiveLoss):
-    """Base of the paper's pairwise comparison losses (NT-Logistic, margin triplet).
+    """Base of the paper's pairwise comparison losses (NT-Logistic, margin triplet) as
+    Keras losses.
 
-    One scale argument, named by `SCALE` (the temperature or the margin), optional
-    semi-hard negative mining and L2 normalisation; `call` hands them to `sample_loss`,
-    the loss's per-sample function `(features, labels, scale, semi_hard, normalize)`.
+    Reference: Chen et al., ICML 2020 (https://arxiv.org/abs/2002.05709), Table 2.
+    `y_true`: optional labels; `y_pred`: features `[batch, views, dim]`. One scale
+    argument, named by `SCALE` (the temperature or the margin); `call` hands it, with the
+    arguments below, to `sample_loss`, the loss's per-sample function
+    `(features, labels, scale, semi_hard, normalize)`.
+
+    Args:
+        semi_hard: semi-hard negative mining.
+        normalize: L2-normalize the features first.
+        reduction, name, dtype: as for `keras.losses.Loss`.
     """
 
     SCALE = "temperature"
@@ -103,17 +111,11 @@ def _per_sample(features, labels, temperature, semi_hard, normalize):
 
 @losses.register("nt_logistic", description="NT-Logistic loss (SimCLR paper ablation)")
 class NTLogistic(MinedPairLoss):
-    """NT-Logistic loss as a Keras loss (SimCLR paper ablation).
-
-    Reference: Chen et al., ICML 2020 (https://arxiv.org/abs/2002.05709), Table 2.
-    See `kclr.losses.nt_logistic`. `y_true`: optional labels; `y_pred`:
-    features `[batch, views, dim]`.
+    """NT-Logistic loss as a Keras loss (see `nt_logistic` and `MinedPairLoss`).
 
     Args:
         temperature: temperature τ.
-        semi_hard: semi-hard negative mining.
-        normalize: L2-normalize the features first.
-        reduction, name, dtype: as for `keras.losses.Loss`.
+        semi_hard, normalize, reduction, name, dtype: as for `MinedPairLoss`.
 
     Example:
 
