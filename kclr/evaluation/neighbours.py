@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from kclr.durable import atomic_write
 from kclr.evaluation.features import extract_features
-from kclr.run.rundir import atomic_write
 
 # The grid's geometry in pixels (at `DPI`): one cell is an image with two lines of text
 # below it; the header holds the title. `grid_pixel_size` gives the PNG's size.

@@ -17,11 +17,11 @@ import json
 import pathlib
 from typing import Any
 
+from kclr.durable import atomic_write
 from kclr.evaluation.features import extract_features
 from kclr.evaluation.knn import knn_evaluate
 from kclr.evaluation.linear import linear_evaluation
 from kclr.registry import protocols
-from kclr.run.rundir import atomic_write
 
 
 def load_model(spec: str, include_head: bool = False):

@@ -1,4 +1,4 @@
-"""Run directories: their file names, one atomic writer, the resolved config and the metrics CSV.
+"""Run directories: their file names, the resolved config and the metrics CSV.
 
 | path | what |
 |---|---|
@@ -12,9 +12,9 @@
 | `results.json` | final kNN results (and the baselines when `eval.baselines`), unreadable files |
 | `.lock` | the host and pid of the `kclr fit` using the directory (`kclr.run.lock`) |
 
-Every file is written with `atomic_write` (temporary file, fsync, rename), so a
-killed process never leaves a truncated file and a reader sees the old or the new
-content, never a mix.
+Every file is written with `kclr.durable.atomic_write` (temporary file, fsync, rename,
+fsync of the folder), so a killed process never leaves a truncated file and a reader
+sees the old or the new content, never a mix.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import io
 import os
 import pathlib
 from typing import Any
+
+from kclr.durable import atomic_write
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
@@ -43,18 +45,6 @@ class RunDirectoryError(ValueError):
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
-
-
-def atomic_write(path: str | os.PathLike, data: bytes) -> pathlib.Path:
-    """Writes `data` to `path` through a temporary file and `os.replace` (atomic on POSIX)."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 def default_run_dir(preset: str | None, root: str = "runs") -> pathlib.Path:

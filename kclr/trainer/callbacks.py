@@ -40,11 +40,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from kclr.durable import atomic_write
 from kclr.evaluation.monitor import KNNMonitor
 from kclr.run.rundir import (
     NonFiniteLossError,
     RunDirectoryError,
-    atomic_write,
     read_metrics,
     write_metrics,
 )

@@ -40,6 +40,7 @@ from kclr.zoo.conversion.mapping import (
 )
 from kclr.zoo.conversion.official import Unit, official_layout
 from kclr.zoo.folder import format as io
+from kclr.zoo.folder.card import render_folder_card
 from kclr.zoo.sources import http
 
 __all__ = ["ConversionError", "Converted", "Unit", "convert", "official_layout", "open_checkpoint"]
@@ -250,7 +251,7 @@ def convert(
     include_heads: bool = True,
     cifar_stem: bool = False,
     metadata: dict[str, Any] | None = None,
-    card: str | None = None,
+    card: Callable[[dict[str, Any], dict[str, Any]], str] = render_folder_card,
     ft_proj_selector: int = 0,
     verify: bool | None = None,
     reference: str | os.PathLike | None = None,
@@ -268,7 +269,8 @@ def convert(
         include_heads: also convert the projection / supervised heads when present.
         cifar_stem: the checkpoint uses the CIFAR stem (3x3, no max-pool).
         metadata: extra fields for `metadata.json`.
-        card: model card text for `README.md` (default: generated).
+        card: renders `README.md` from the folder's config and metadata (default: the
+            generic card; the resolver passes the catalog's card for a catalog model).
         ft_proj_selector: which projection-head output feeds the supervised head (the
             authors' flag: 0 = the encoder features, 1 = the first head layer, as in
             SimCLRv2's fine-tuning from the middle of the head).
