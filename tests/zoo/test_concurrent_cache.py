@@ -51,7 +51,10 @@ def test_four_processes_share_one_cold_cache(zoo_env, r50_tf1_shapes):
         workers = [
             subprocess.Popen(
                 [sys.executable, str(WORKER), NAME, str(start), str(zoo_env / f"features-{i}.npy")],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=WORKER.parent,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=WORKER.parent,
             )  # fmt: skip
             for i, log in enumerate(logs)
         ]
