@@ -1,14 +1,26 @@
-"""`kclr.zoo.load` / `kclr.zoo.pull`: a name, a Hub repo, a URL or a folder to a model.
+"""`kclr.zoo.load` / `pull` / `convert` / `verify`: the zoo's doors, above its sub-packages.
 
-Both go through the one resolver, `kclr.zoo.sources.resolve`.
+`load` and `pull` go through the one resolver, `kclr.zoo.sources.resolve`; `convert` hands
+kclr's HTTP downloader to the converter (`kclr.zoo.conversion` never imports the
+sources); `verify` finds the model through the resolver and compares it with the authors'
+SavedModel (`kclr.zoo.conversion.compare`).
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+from typing import Any
 
-from kclr.zoo.folder.format import load_folder
+from kclr.zoo.conversion import converter
+from kclr.zoo.conversion.compare import (
+    TOLERANCE,
+    compare_with_saved_model,
+    folder_images,
+    generated_images,
+)
+from kclr.zoo.folder.format import load_bundle, load_folder
+from kclr.zoo.sources.http import download_checkpoint
 from kclr.zoo.sources.resolve import pins_for, resolve
 
 
@@ -53,3 +65,62 @@ def load(spec: str | os.PathLike, include_head: bool = False):
     """
     folder = resolve(spec)
     return load_folder(folder, include_head=include_head, pins=pins_for(spec, folder))
+
+
+def convert(
+    checkpoint: str | os.PathLike, arch: str | dict[str, Any] = "r50_1x", **options: Any
+) -> converter.Converted:
+    """Converts an authors' checkpoint (a path, a folder, an archive or an http(s) URL).
+
+    `kclr.zoo.conversion.converter.convert` with kclr's HTTP downloader (resumable,
+    content-checked) for URLs; every other argument (`out`, `ema`, `include_heads`,
+    `cifar_stem`, `metadata`, `card`, `ft_proj_selector`, `verify`, `reference`,
+    `verify_images`) is passed on as is.
+
+    Example:
+
+    ```python
+    encoder, head, _ = kclr.zoo.convert("r50_1x_sk0/model.ckpt-250228", "r50_1x",
+                                        out="simclrv2-r50-1x")
+    ```
+    """
+    return converter.convert(checkpoint, arch, download=download_checkpoint, **options)
+
+
+def verify(
+    model: str | os.PathLike,
+    reference: str | os.PathLike,
+    images: str | os.PathLike | None = None,
+    image_size: int = 224,
+    count: int = 4,
+    tolerance: float = TOLERANCE,
+) -> dict[str, Any]:
+    """Compares a kclr model (catalog name, `hf://` or folder) with the authors' SavedModel.
+
+    Args:
+        model: what `kclr.zoo.load` accepts.
+        reference: the authors' SavedModel folder.
+        images: a folder of images (prepared with `kclr.zoo.preprocess`); default:
+            `count` generated images of `image_size` pixels.
+        image_size: input size.
+        count: number of generated images.
+        tolerance: largest accepted relative difference.
+
+    Returns:
+        `{"outputs": {"features": {"max_abs", "max_rel"}, "logits": ...}, "passed": bool, ...}`.
+
+    Example:
+
+    ```python
+    result = kclr.zoo.verify("simclrv2-r50-1x-sk0", "r50_1x_sk0/saved_model")
+    print(result["outputs"]["features"]["max_rel"])
+    ```
+    """
+    folder = resolve(model)
+    loaded = load_bundle(folder, pins=pins_for(model, folder))
+    batch = (
+        folder_images(images, image_size)
+        if images is not None
+        else generated_images(count, image_size)
+    )
+    return compare_with_saved_model(loaded.bundle, reference, batch, tolerance=tolerance)

@@ -23,7 +23,6 @@ import os
 import pathlib
 import shutil
 import sys
-import tarfile
 import time
 import urllib.error
 import urllib.parse
@@ -351,28 +350,16 @@ def fetch_once(url: str, target: pathlib.Path, record: HashRecord, quiet: bool =
 
 
 # ----------------------------------------------------------------------------- official
-def _is_archive(path: pathlib.Path) -> bool:
-    return path.is_file() and (zipfile.is_zipfile(path) or tarfile.is_tarfile(path))
-
-
-def materialize(spec: str | os.PathLike, scratch: str | os.PathLike) -> str:
-    """Turns a URL / archive / path into a local path a checkpoint reader can open."""
-    scratch = pathlib.Path(scratch)
-    path = pathlib.Path(spec) if not is_url(spec) else None
-    if path is None:
-        name = pathlib.PurePosixPath(urllib.parse.urlparse(str(spec)).path).name or "checkpoint"
-        path = fetch(str(spec), scratch / "download" / name)
-        if name.endswith(".index"):  # a TF1 prefix: fetch its data shard too
-            data = name[: -len(".index")] + ".data-00000-of-00001"
-            fetch(str(spec)[: -len(".index")] + ".data-00000-of-00001", path.parent / data)
-    if _is_archive(path):
-        return os.fspath(safe_extract(path, scratch / "extracted"))
-    if not path.exists() and not pathlib.Path(f"{path}.index").exists():
-        raise FileNotFoundError(
-            f"Checkpoint {os.fspath(spec)!r} does not exist. Pass a checkpoint prefix, a folder, "
-            "a SavedModel folder, an archive or an http(s) URL."
-        )
-    return os.fspath(path)
+def download_checkpoint(url: str, folder: str | os.PathLike) -> pathlib.Path:
+    """Downloads the checkpoint file at `url` into `folder` (the `.data` shard of an
+    `.index` URL too); the downloader `kclr.zoo.convert` hands to the converter."""
+    folder = pathlib.Path(folder)
+    name = pathlib.PurePosixPath(urllib.parse.urlparse(url).path).name or "checkpoint"
+    path = fetch(url, folder / name)
+    if name.endswith(".index"):  # a TF1 prefix: fetch its data shard too
+        data = name[: -len(".index")] + ".data-00000-of-00001"
+        fetch(url[: -len(".index")] + ".data-00000-of-00001", folder / data)
+    return path
 
 
 def _alternatives(entry) -> str:
