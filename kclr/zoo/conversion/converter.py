@@ -34,6 +34,7 @@ from kclr.zoo.conversion.mapping import (
     HEADS,
     TF2_SUFFIX,
     ConversionError,
+    DamagedCheckpointError,
     Mapping,
     map_tf1,
     map_tf2,
@@ -44,7 +45,15 @@ from kclr.zoo.folder import format as io
 from kclr.zoo.folder.card import render_folder_card
 from kclr.zoo.folder.safety import safe_extract
 
-__all__ = ["ConversionError", "Converted", "Unit", "convert", "official_layout", "open_checkpoint"]
+__all__ = [
+    "ConversionError",
+    "Converted",
+    "DamagedCheckpointError",
+    "Unit",
+    "convert",
+    "official_layout",
+    "open_checkpoint",
+]
 
 
 # ----------------------------------------------------------------------------- reading
@@ -142,7 +151,17 @@ def open_checkpoint(path: str | os.PathLike) -> Source:
         if pathlib.Path(prefix).name == "variables" and (folder / "saved_model.pb").is_file()
         else None
     )
-    return Source(prefix, shapes, lambda name: np.asarray(reader.get_tensor(name)), saved_model)
+
+    def read(name: str) -> np.ndarray:
+        try:
+            return np.asarray(reader.get_tensor(name))
+        except (IndexError, tf.errors.OpError) as error:  # TF's words for a short data file
+            raise DamagedCheckpointError(
+                f"Cannot read {name!r} from the checkpoint {prefix!r} ({error}): its data file "
+                "is truncated or damaged. Download it again, or pass an intact copy."
+            ) from error
+
+    return Source(prefix, shapes, read, saved_model)
 
 
 # ----------------------------------------------------------------------------- convert

@@ -318,6 +318,14 @@ class HashRecord:
             )
         return actual
 
+    def forget(self, urls: list[str]) -> None:
+        """Removes the lines of `urls` (files that turned out unusable), under the lock."""
+        with durable.lock(self.lock_path()):
+            record = self.read()
+            if any(url in record for url in urls):
+                kept = {url: sha for url, sha in record.items() if url not in urls}
+                durable.atomic_write_text(self.path, json.dumps(kept, indent=2, sort_keys=True))
+
 
 def fetch_once(url: str, target: pathlib.Path, record: HashRecord, quiet: bool = False) -> str:
     """Downloads `url` to `target` unless it is there; checks it against the sha256 record.

@@ -24,7 +24,7 @@ import sys
 from kclr import durable
 from kclr.zoo import catalog
 from kclr.zoo.catalog import cards
-from kclr.zoo.conversion.converter import convert
+from kclr.zoo.conversion.converter import DamagedCheckpointError, convert
 from kclr.zoo.folder import format as io
 from kclr.zoo.folder.files import find_folder
 from kclr.zoo.sources import http, hub
@@ -172,10 +172,32 @@ def convert_official(
         )
     if not quiet:
         print(f"Fetching the authors' checkpoint of {entry.name} into {downloads}", file=sys.stderr)
-    folder, info = http.fetch_official(entry, downloads, hash_record(), quiet=quiet)
+    record = hash_record()
+    folder, info = http.fetch_official(entry, downloads, record, quiet=quiet)
     if not quiet:
         print(f"Converting {entry.name} ({entry.arch_name}) to Keras", file=sys.stderr)
-    result = convert(
+    try:
+        result = _convert(entry, folder, info, target, verify_with)
+    except DamagedCheckpointError as error:  # a truncated download never stays in the cache
+        for name in info["files"]:
+            (downloads / name).unlink(missing_ok=True)
+        record.forget([item["url"] for item in info["files"].values()])
+        raise DamagedCheckpointError(
+            f"{error}\nThe downloaded files of {entry.name} ({', '.join(info['files'])}) were "
+            f"removed from {downloads} and their lines from {record.path}: run the same command "
+            "again to download them afresh; if it happens again, the server's copy is damaged: "
+            "set KCLR_OFFICIAL_CHECKPOINT_URL to a mirror of the authors' bucket."
+        ) from error
+    if not quiet:
+        for line in [result.report["summary"], *result.report["notes"]]:
+            print(line, file=sys.stderr)
+    if any(source.get("archive") for source in entry.checkpoint["sources"]):
+        shutil.rmtree(downloads / "extracted", ignore_errors=True)
+    return target
+
+
+def _convert(entry, folder, info, target, verify_with):
+    return convert(
         folder,
         entry.arch,
         out=target,
@@ -192,9 +214,3 @@ def convert_official(
             entry, meta["sha256"][io.WEIGHTS_FILE], meta=meta
         ),
     )
-    if not quiet:
-        for line in [result.report["summary"], *result.report["notes"]]:
-            print(line, file=sys.stderr)
-    if any(source.get("archive") for source in entry.checkpoint["sources"]):
-        shutil.rmtree(downloads / "extracted", ignore_errors=True)
-    return target
