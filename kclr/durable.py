@@ -3,10 +3,10 @@
 Three tools, used by the run directory, checkpoints, features, neighbour grids,
 protocol results, exports, zoo folders, downloads and publishing:
 
-- `atomic_write(path, data)` / `atomic_write_text` / `atomic_writer`: the bytes go to a
-  temporary file beside `path` (a name of this process and thread), are fsynced, replace
-  `path` with `os.replace`, and the folder is fsynced so that the new name survives a
-  power cut. A reader sees the old or the new content, never a mix; a failure mid-write
+- `atomic_write(path, data)` / `atomic_write_text` / `atomic_writer` (a handle) /
+  `atomic_path` (a name, for `keras.Model.save`): the bytes go to a temporary file beside
+  `path` (a name of this process and thread), are fsynced, replace `path` with
+  `os.replace`, and the folder is fsynced so that the new name survives a power cut. A reader sees the old or the new content, never a mix; a failure mid-write
   removes the temporary file and leaves the old `path` as it was.
 - `staged_folder(target)`: a folder built beside `target`, fsynced and moved into its
   place only when complete; an existing `target` is replaced only after that
@@ -42,6 +42,7 @@ from typing import BinaryIO
 
 __all__ = [
     "LockTimeoutError",
+    "atomic_path",
     "atomic_write",
     "atomic_write_text",
     "atomic_writer",
@@ -93,6 +94,23 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
         tmp.unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """A temporary path (same suffix) that replaces `path` when the block ends without error.
+
+    For writers that take a file name rather than a handle (`keras.Model.save`, h5py). If
+    the block raises, the temporary file is removed and `path` keeps its old content.
+    """
+    path = pathlib.Path(path)
+    tmp = temporary_name(path)
+    tmp = tmp.with_name(tmp.name + path.suffix)
+    try:
+        yield tmp
+        move_into_place(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> pathlib.Path:

@@ -153,3 +153,17 @@ def test_a_lock_held_too_long_names_the_lock_file(tmp_path):
     assert holder.wait(timeout=60) == 0
     with durable.lock(tmp_path / "x.lock", timeout=5):  # free again once the holder ended
         pass
+
+
+def test_atomic_path_keeps_the_suffix_and_cleans_up_a_failed_writer(tmp_path):
+    target = tmp_path / "classifier.keras"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with durable.atomic_path(target) as staged:
+            assert staged.suffix == ".keras" and staged.parent == tmp_path
+            staged.write_bytes(b"half")
+            raise RuntimeError("killed")
+    assert target.read_bytes() == b"old" and _names(tmp_path) == ["classifier.keras"]
+    with durable.atomic_path(target) as staged:
+        staged.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and _names(tmp_path) == ["classifier.keras"]

@@ -5,14 +5,15 @@ connection, checked to be what it claims (a TF checkpoint index ends with the
 table magic number, a zip starts with `PK` and has a central directory, nothing is an
 HTML page) and only then moved into place atomically (`kclr.durable`). The sha256 of
 every file is recorded on first use (trust on first use, in the cache's `sha256.json`)
-and checked on every later use; a changed file is refused with both hashes.
+and checked on every later use; a changed file is refused with both hashes. HTTP 404
+and 401/403 are reported as "not found at URL" / "access denied at URL", and the next
+source of the model (e.g. the v1 zip after the anonymous files) is tried before giving up.
 
 Several processes may fill one cache at once (workers of a cluster on a shared home
 folder): `fetch_once` holds a lock per file, so one process downloads it and the others
 wait, then check the same file against the record; the record is updated under its own
-lock, so no process loses another's line. HTTP 404 and 401/403
-are reported as "not found at URL" / "access denied at URL", and the next source of the
-model (e.g. the v1 zip after the anonymous files) is tried before giving up.
+lock, so no process loses another's line. Under that lock `<file>.part` has one writer,
+which is what lets a later call resume it.
 """
 
 from __future__ import annotations

@@ -197,6 +197,7 @@ def convert_official(
 
 
 def _convert(entry, folder, info, target, verify_with):
+    """Converts the downloaded checkpoint of `entry` into `target` with the catalog's card."""
     return convert(
         folder,
         entry.arch,
