@@ -83,7 +83,10 @@ def command(model, data, label_fraction, ft_proj_selector, epochs, batch_size, l
     )
     path = write_results(model, result["protocol"], result)
     if out is not None:
-        classifier.save(str(out).rstrip("/") + ".keras")
+        from kclr import durable
+
+        with durable.atomic_path(str(out).rstrip("/") + ".keras") as staged:
+            classifier.save(staged)  # a killed process leaves the old file or none, never half
         click.echo(f"Fine-tuned classifier saved to {str(out).rstrip('/')}.keras")
     click.echo(format_table([result], ["protocol", "model", "num_labelled", "top1", "top5"]))
     if path is not None:

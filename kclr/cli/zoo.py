@@ -100,8 +100,8 @@ def convert(
     Non-model variables (global_step, optimizer slots, memory buffers, the EMA copy
     not selected) are skipped and listed in OUT/metadata.json.
     """
+    from kclr.zoo.api import convert as run_convert
     from kclr.zoo.conversion.compare import describe
-    from kclr.zoo.conversion.converter import convert as run_convert
 
     try:
         result = run_convert(
@@ -159,7 +159,7 @@ def verify(
     prints the largest absolute and relative differences of the features (and logits),
     and exits with status 1 when a relative difference is above --tolerance.
     """
-    from kclr.zoo.conversion.verify import verify
+    from kclr.zoo.api import verify
 
     try:
         result = verify(model, reference, images, image_size, count, tolerance)

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from kclr.durable import atomic_writer
+
 
 def _as_dataset(data: Any, batch_size: int):
     """`data` as a finite tf.data.Dataset of `(images, labels[, filenames])` or images."""
@@ -136,10 +138,9 @@ def extract_features(
 def save_features(path, features: dict[str, np.ndarray]) -> list[str]:
     """Writes `features.npy` plus `*.labels.npy` / `*.filenames.txt` beside it.
 
-    Files are written to a temporary name then renamed, so an interrupted run never
-    leaves a truncated file. Returns the paths written.
+    Each file is written with `kclr.durable.atomic_writer` (temporary name, fsync,
+    rename), so an interrupted run never leaves a truncated file. Returns the paths written.
     """
-    import os
     import pathlib
 
     path = pathlib.Path(path)
@@ -150,10 +151,8 @@ def save_features(path, features: dict[str, np.ndarray]) -> list[str]:
     written = []
 
     def _atomic(target: pathlib.Path, writer) -> None:
-        tmp = target.with_name(f".{target.name}.tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_writer(target) as handle:
             writer(handle)
-        os.replace(tmp, target)
         written.append(str(target))
 
     _atomic(path, lambda h: np.save(h, features["features"]))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import tempfile
 from typing import Any
 
 import numpy as np
 
+from kclr.durable import move_into_place
 from kclr.export import formats
 from kclr.export.check import ExportCheckError, check_images, run_child
 from kclr.export.keras_hub_preset import keras_hub_encoder, write_keras_hub
@@ -106,7 +106,7 @@ def export(
         report = _report(source, format, target, staged, details)
         if check:
             report.update(verify(source, format, staged, float16, details))
-        _move_into_place(staged, target)
+        move_into_place(staged, target)  # an old `target` is removed only after that
     return report
 
 
@@ -191,20 +191,6 @@ def size_of(path: pathlib.Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _move_into_place(staged: pathlib.Path, target: pathlib.Path) -> None:
-    """Moves the checked export to `target`; an old `target` is removed only after that."""
-    if not target.exists():
-        staged.rename(target)
-        return
-    backup = staged.with_name(f"{target.name}.old")
-    target.rename(backup)
-    staged.rename(target)
-    if backup.is_dir():
-        shutil.rmtree(backup)
-    else:
-        backup.unlink()
 
 
 def format_reports(reports: list[dict[str, Any]]) -> str:

@@ -39,6 +39,7 @@ import pathlib
 import time
 from typing import Any
 
+from kclr import durable
 from kclr.run import config as kconfig
 from kclr.run import rundir
 from kclr.run.plan import RunPlan, plan
@@ -428,9 +429,9 @@ def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ve
 
 
 def _write_results(run_dir: pathlib.Path, results: dict) -> None:
-    from kclr.durable import atomic_write
-
-    atomic_write(run_dir / rundir.RESULTS_FILE, (json.dumps(results, indent=2) + "\n").encode())
+    durable.atomic_write(
+        run_dir / rundir.RESULTS_FILE, (json.dumps(results, indent=2) + "\n").encode()
+    )
 
 
 def _echo(verbose: int, message: str) -> None:

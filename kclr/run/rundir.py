@@ -12,9 +12,10 @@
 | `results.json` | final kNN results (and the baselines when `eval.baselines`), unreadable files |
 | `.lock` | the host and pid of the `kclr fit` using the directory (`kclr.run.lock`) |
 
-Every file is written with `kclr.durable.atomic_write` (temporary file, fsync, rename),
-so a killed process never leaves a truncated file and a reader sees the old or the new
-content, never a mix. The trainer's callbacks write `metrics.csv`, `curves.png` and the
+Every file is written with `kclr.durable.atomic_write` (temporary file, fsync, rename,
+fsync of the folder), so a killed process never leaves a truncated file and a reader
+sees the old or the new content, never a mix.
+The trainer's callbacks write `metrics.csv`, `curves.png` and the
 checkpoints (`kclr.trainer.callbacks`); this module names the files.
 """
 

@@ -66,9 +66,9 @@ def write_checkpoint(directory: str | os.PathLike, name: str, data: bytes) -> pa
     path = directory / name
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _write(path, data)
+        atomic_write(path, data)  # a failed write removes its temporary file
         digest = hashlib.sha256(data).hexdigest()
-        _write(checksum_path(path), f"{digest}  {name}\n".encode())
+        atomic_write(checksum_path(path), f"{digest}  {name}\n".encode())
     except OSError as error:
         path.unlink(missing_ok=True)
         raise CheckpointWriteError(
@@ -78,15 +78,6 @@ def write_checkpoint(directory: str | os.PathLike, name: str, data: bytes) -> pa
             "continue with `kclr fit ... --resume`."
         ) from error
     return path
-
-
-def _write(path: pathlib.Path, data: bytes) -> None:
-    try:
-        atomic_write(path, data)
-    except OSError:
-        for tmp in path.parent.glob(f".{path.name}.tmp*"):  # what the failed write left
-            tmp.unlink(missing_ok=True)
-        raise
 
 
 def problem(path: str | os.PathLike) -> str | None:

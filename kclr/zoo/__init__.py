@@ -8,12 +8,14 @@ features = encoder(kclr.zoo.preprocess(images))     # [B, 2048]
 kclr.zoo.save(encoder, "my-export")                 # config.json + model.weights.h5 + ...
 ```
 
-Layout, one sub-package per concern: `folder` (the folder format, its files and sha256
-checks, safe extraction), `catalog` (the catalog, the release table, the model cards),
-`sources` (the one resolver, `sources.resolve`, for a name, `hf://`, an https URL or a
-folder; the Hub and HTTP downloads; kclr's cache), `door` (the one door for models:
-`open_model` opens anything a command takes as MODEL, once), `conversion` (the authors' checkpoints
-to Keras, comparison with their SavedModel) and `publish` (Hub upload, the lock file).
+Layout, one sub-package per concern, each importing only those before it: `folder` (the
+folder format, its files and sha256 checks, safe extraction, the generic card),
+`conversion` (the authors' checkpoints to Keras, comparison with their SavedModel),
+`catalog` (the catalog, the release table, the catalog's model cards), `sources` (the one
+resolver, `sources.resolve`, for a name, `hf://`, an https URL or a folder; the Hub and
+HTTP downloads; kclr's cache), then `door` (the one door for
+models: `open_model` opens anything a command takes as MODEL, once), `publish` (Hub upload,
+the lock file) and `api` (`load`, `pull`, `convert`, `verify`).
 
 Importing this package is cheap: TensorFlow and huggingface_hub are imported only
 when a function that needs them runs.
@@ -33,9 +35,9 @@ _LAZY = {
     "save": "kclr.zoo.folder.format:save",
     "load_folder": "kclr.zoo.folder.format:load_folder",
     "ZooFormatError": "kclr.zoo.folder.files:ZooFormatError",
-    "convert": "kclr.zoo.conversion.converter:convert",
+    "convert": "kclr.zoo.api:convert",
     "ConversionError": "kclr.zoo.conversion.mapping:ConversionError",
-    "verify": "kclr.zoo.conversion.verify:verify",
+    "verify": "kclr.zoo.api:verify",
     "push": "kclr.zoo.publish.upload:push",
     "prepare_upload": "kclr.zoo.publish.upload:prepare_upload",
     "preprocess": "kclr.zoo.preprocessing:preprocess",

@@ -11,6 +11,7 @@ import yaml
 
 from kclr.zoo import catalog
 from kclr.zoo.catalog import cards, release
+from kclr.zoo.conversion import official
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIRST_NAMES = [
@@ -133,16 +134,16 @@ def test_hub_entries_come_from_the_lock_file(tmp_path, monkeypatch):
 
 
 def test_arch_codes():
-    assert catalog.parse_arch("r50_2x_sk1") == {
+    assert official.parse_arch("r50_2x_sk1") == {
         "depth": 50,
         "width_multiplier": 2,
         "sk_ratio": 0.0625,
     }
-    assert catalog.parse_arch("R152_3x") == {"depth": 152, "width_multiplier": 3, "sk_ratio": 0.0}
-    assert catalog.parse_arch("r50_0.125x")["width_multiplier"] == 0.125
-    assert catalog.arch_code(50, 2, 0.0625) == "r50_2x_sk1"
+    assert official.parse_arch("R152_3x") == {"depth": 152, "width_multiplier": 3, "sk_ratio": 0.0}
+    assert official.parse_arch("r50_0.125x")["width_multiplier"] == 0.125
+    assert official.arch_code(50, 2, 0.0625) == "r50_2x_sk1"
     with pytest.raises(ValueError, match="Unknown architecture code 'resnet50'"):
-        catalog.parse_arch("resnet50")
+        official.parse_arch("resnet50")
 
 
 def test_catalog_import_is_light():

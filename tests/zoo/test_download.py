@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from bucket_server import BucketServer
@@ -122,3 +126,54 @@ def test_offline_mode_downloads_nothing(bucket, tmp_path, monkeypatch):
     with pytest.raises(OfflineError, match="Offline mode is on"):
         download.fetch(f"{bucket.url}/ckpt/model.ckpt-1.index", tmp_path / "o.index")
     assert bucket.requests == []
+
+
+def test_fetch_once_refuses_a_truncated_index_and_keeps_nothing(bucket, tmp_path):
+    record = HashRecord(tmp_path / "sha256.json")
+    bucket.files["/ckpt/model.ckpt-2.index"] = INDEX[:-100]  # the end of the file is missing
+    url = f"{bucket.url}/ckpt/model.ckpt-2.index"
+    with pytest.raises(ContentError) as info:
+        download.fetch_once(url, tmp_path / "m" / "model.ckpt-2.index", record, quiet=True)
+    message = str(info.value)
+    assert url in message and "magic number" in message
+    assert "KCLR_OFFICIAL_CHECKPOINT_URL" in message and "kclr zoo convert --from" in message
+    assert list((tmp_path / "m").iterdir()) == [] and record.read() == {}
+
+
+def test_fetch_once_removes_a_tampered_download_and_names_the_fix(bucket, tmp_path):
+    record = HashRecord(tmp_path / "sha256.json")
+    url = f"{bucket.url}/ckpt/model.ckpt-1.index"
+    target = tmp_path / "m" / "model.ckpt-1.index"
+    first = download.fetch_once(url, target, record, quiet=True)
+    assert first == sha256_of(target) and record.read() == {url: first}
+    target.unlink()  # the cache was cleared, the record kept; the server's file then changed
+    bucket.files["/ckpt/model.ckpt-1.index"] = b"x" + INDEX
+    with pytest.raises(IntegrityError) as info:
+        download.fetch_once(url, target, record, quiet=True)
+    message = str(info.value)
+    assert os.fspath(target) in message and url in message and first in message
+    assert "delete its line from that record" in message
+    assert list(target.parent.iterdir()) == [] and record.read() == {url: first}
+
+
+_RECORDER = """
+import pathlib, sys
+from kclr.zoo.sources.http import HashRecord
+
+folder, index = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+record = HashRecord(folder / "sha256.json")
+for step in range(20):
+    file = folder / f"f{index}-{step}"
+    file.write_bytes(f"{index} {step}".encode())
+    record.check(file, f"http://x/{file.name}")
+"""
+
+
+def test_the_record_keeps_every_line_of_concurrent_writers(tmp_path):
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _RECORDER, str(tmp_path), str(i)]) for i in range(4)
+    ]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 4
+    record = HashRecord(tmp_path / "sha256.json").read()
+    assert len(record) == 80
+    assert record["http://x/f3-19"] == sha256_of(tmp_path / "f3-19")

@@ -221,3 +221,28 @@ def test_missing_hub_copy_falls_back_to_the_authors_files(
     np.testing.assert_allclose(
         np.asarray(encoder(images)), reference_forward(arrays, images), rtol=2e-4, atol=2e-4
     )
+
+
+def test_a_truncated_data_file_is_named_removed_and_fetched_afresh(
+    small_catalog, bucket, zoo_env, v1_arrays
+):
+    files = _checkpoint_files(zoo_env, v1_arrays, 225206)
+    data = ".data-00000-of-00001"
+    _serve(bucket, V1, {**files, data: files[data][:-1000]})  # the server's copy is cut short
+    with pytest.raises(kclr.zoo.ConversionError) as info:
+        kclr.zoo.load("simclr-r50-1x")
+    message = str(info.value)
+    assert "truncated or damaged" in message and "model.ckpt-225206" in message
+    assert "run the same command again" in message and "KCLR_OFFICIAL_CHECKPOINT_URL" in message
+    cache = kclr.zoo.cache_dir()
+    assert list((cache / "downloads" / "simclr-r50-1x").iterdir()) == []
+    assert json.loads((cache / "downloads" / "sha256.json").read_text()) == {}
+    assert not (cache / "zoo" / "simclr-r50-1x").exists()
+    _serve(bucket, V1, files)  # an intact copy is not refused as "changed": nothing was trusted
+    images = np.random.default_rng(1).uniform(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(kclr.zoo.load("simclr-r50-1x")(images)),
+        reference_forward(v1_arrays, images),
+        rtol=2e-4,
+        atol=2e-4,
+    )

@@ -15,12 +15,12 @@ import difflib
 import json
 import os
 import pathlib
-import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from kclr.zoo.catalog import release
+from kclr.zoo.conversion.official import arch_code
 
 OFFICIAL_URL_ENV = "KCLR_OFFICIAL_CHECKPOINT_URL"
 DEFAULT_OFFICIAL_URL = "https://storage.googleapis.com"
@@ -167,31 +167,3 @@ def get(name: str) -> CatalogEntry:
 def is_known(name: str) -> bool:
     """True for a catalog name."""
     return name in _load()
-
-
-_ARCH_RE = re.compile(r"^r(?P<depth>\d+)_(?P<width>\d+(?:\.\d+)?)x(?:_sk(?P<sk>[01]))?$")
-
-
-def parse_arch(code: str) -> dict[str, Any]:
-    """Parses an architecture code such as `r50_1x`, `r50_2x_sk1`, `r152_3x_sk1`.
-
-    Returns `ResNet` keyword arguments (`depth`, `width_multiplier`, `sk_ratio`).
-    """
-    match = _ARCH_RE.match(code.strip().lower())
-    if not match:
-        raise ValueError(
-            f"Unknown architecture code {code!r}. Expected r<depth>_<width>x[_sk0|_sk1], "
-            "e.g. 'r50_1x', 'r50_2x_sk1', 'r152_3x_sk1'."
-        )
-    width = float(match["width"])
-    return {
-        "depth": int(match["depth"]),
-        "width_multiplier": int(width) if width.is_integer() else width,
-        "sk_ratio": 0.0625 if match["sk"] == "1" else 0.0,
-    }
-
-
-def arch_code(depth: int, width_multiplier: float, sk_ratio: float = 0.0, **_: Any) -> str:
-    """Inverse of `parse_arch`: `(50, 2, 0.0625)` -> `r50_2x_sk1`."""
-    width = int(width_multiplier) if float(width_multiplier).is_integer() else width_multiplier
-    return f"r{depth}_{width}x_sk{1 if sk_ratio > 0 else 0}"

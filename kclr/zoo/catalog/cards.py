@@ -1,17 +1,21 @@
-"""Model cards (README.md with Hugging Face Hub metadata) for zoo folders and the catalog."""
+"""The model cards of catalog models (README.md with Hugging Face Hub metadata).
+
+A folder that is no catalog model gets the generic card of `kclr.zoo.folder.card`;
+`render_catalog_card` is the renderer the resolver hands to the folder writer for a
+catalog model.
+"""
 
 from __future__ import annotations
 
-import json
 import pathlib
-import string
 import sys
-from importlib import resources
 from typing import Any
 
+from kclr.durable import atomic_write_text
 from kclr.zoo import catalog
 from kclr.zoo.catalog import DEFAULT_OFFICIAL_URL, CatalogEntry
 from kclr.zoo.conversion.compare import describe
+from kclr.zoo.folder.card import template
 
 _BIBTEX = {
     "https://arxiv.org/abs/2002.05709": """@inproceedings{chen2020simple,
@@ -33,11 +37,6 @@ _LICENSES = {
         "(https://github.com/google-research/simclr) under which the checkpoints were released."
     )
 }
-
-
-def _template(name: str) -> string.Template:
-    text = resources.files("kclr.zoo").joinpath("cards", name).read_text(encoding="utf-8")
-    return string.Template(text)
 
 
 _TASKS = {
@@ -163,50 +162,7 @@ def render_catalog_card(
         "publication_note": note,
         "bibtex": _BIBTEX.get(entry.paper_url, entry.paper),
     }
-    return _template("model_card.md").substitute(values)
-
-
-def _yaml_list(items: list[str]) -> str:
-    return "\n".join(f"- {item}" for item in items) if items else "[]"
-
-
-def render_folder_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
-    """Model card for a folder written by `kclr.zoo.save` (uses optional metadata fields:
-    `title`, `license`, `tags`, `datasets`, `metrics` (dict name -> value), `repo`)."""
-    metrics = metadata.get("metrics") or {}
-    results = (
-        "\n".join(f"- {k}: {v}" for k, v in metrics.items())
-        if isinstance(metrics, dict) and metrics
-        else "No evaluation results recorded."
-    )
-    tags = ["kclr", "keras", "self-supervised-learning", "contrastive-learning"]
-    tags += [t for t in metadata.get("tags", []) if t not in tags]
-    preprocessing = config.get("preprocessing") or {}
-    head = config.get("projection_head")
-    supervised = config.get("supervised_head")
-    values = {
-        "title": metadata.get("title") or f"kclr {config['encoder']['name']} encoder",
-        "license": metadata.get("license", "apache-2.0"),
-        "tags": _yaml_list(tags),
-        "datasets": _yaml_list(list(metadata.get("datasets", []))),
-        "metrics": _yaml_list(sorted(metrics) if isinstance(metrics, dict) else []),
-        "encoder_name": config["encoder"]["name"],
-        "encoder_config": json.dumps(config["encoder"]["config"], sort_keys=True),
-        "feature_dim": metadata.get("feature_dim", "?"),
-        "head": json.dumps(head, sort_keys=True) if head else "none",
-        "supervised": json.dumps(supervised, sort_keys=True) if supervised else "none",
-        "image_size": preprocessing.get("image_size", 224),
-        "crop": (
-            f"central crop keeping {preprocessing['crop_fraction']} of the shorter side"
-            if preprocessing.get("crop_fraction")
-            else "no crop"
-        ),
-        "results": results,
-        "load_name": f"hf://{metadata['repo']}" if metadata.get("repo") else "path/to/folder",
-        "weights_sha256": metadata.get("sha256", {}).get("model.weights.h5", "?"),
-        "kclr_version": metadata.get("kclr_version", "?"),
-    }
-    return _template("export_card.md").substitute(values)
+    return template("model_card.md").substitute(values)
 
 
 def write_catalog_cards(directory: str) -> list[str]:
@@ -216,7 +172,7 @@ def write_catalog_cards(directory: str) -> list[str]:
     written = []
     for entry in catalog.entries():
         path = root / f"{entry.name}.md"
-        path.write_text(render_catalog_card(entry), encoding="utf-8")
+        atomic_write_text(path, render_catalog_card(entry))
         written.append(str(path))
     lines = [
         "# kclr model zoo: model cards",
@@ -227,7 +183,7 @@ def write_catalog_cards(directory: str) -> list[str]:
         "",
         *catalog_table(link=True),
     ]
-    (root / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(root / "README.md", "\n".join(lines) + "\n")
     return written
 
 

@@ -21,28 +21,39 @@ import dataclasses
 import os
 import pathlib
 import re
+import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from kclr.zoo.catalog import arch_code, parse_arch
 from kclr.zoo.conversion import compare
 from kclr.zoo.conversion.mapping import (
     HEADS,
     TF2_SUFFIX,
     ConversionError,
+    DamagedCheckpointError,
     Mapping,
     map_tf1,
     map_tf2,
     summary,
 )
-from kclr.zoo.conversion.official import Unit, official_layout
+from kclr.zoo.conversion.official import Unit, arch_code, official_layout, parse_arch
 from kclr.zoo.folder import format as io
-from kclr.zoo.sources import http
+from kclr.zoo.folder.card import render_folder_card
+from kclr.zoo.folder.safety import safe_extract
 
-__all__ = ["ConversionError", "Converted", "Unit", "convert", "official_layout", "open_checkpoint"]
+__all__ = [
+    "ConversionError",
+    "Converted",
+    "DamagedCheckpointError",
+    "Unit",
+    "convert",
+    "official_layout",
+    "open_checkpoint",
+]
 
 
 # ----------------------------------------------------------------------------- reading
@@ -58,6 +69,42 @@ class Source:
     @property
     def format(self) -> str:
         return "tf2" if any(TF2_SUFFIX in k for k in self.shapes) else "tf1"
+
+
+def _is_url(spec: str | os.PathLike) -> bool:
+    return isinstance(spec, str) and spec.split("://", 1)[0] in {"http", "https"}
+
+
+def local_checkpoint(
+    spec: str | os.PathLike,
+    scratch: str | os.PathLike,
+    download: Callable[[str, pathlib.Path], os.PathLike] | None = None,
+) -> str:
+    """A local path a checkpoint reader can open, from a path, an archive or an http(s) URL.
+
+    An archive is extracted into `scratch` (`kclr.zoo.folder.safety.safe_extract`); a URL is
+    fetched into `scratch/download` with `download(url, folder)`, which the caller supplies
+    (`kclr.zoo.convert` passes kclr's HTTP downloader), so conversion never reaches for
+    the network on its own.
+    """
+    scratch = pathlib.Path(scratch)
+    if _is_url(spec):
+        if download is None:
+            raise ConversionError(
+                f"{spec!r} is a URL; convert it with `kclr.zoo.convert` (which downloads it), "
+                "or download it first and pass the local file."
+            )
+        path = pathlib.Path(download(str(spec), scratch / "download"))
+    else:
+        path = pathlib.Path(spec)
+    if path.is_file() and (zipfile.is_zipfile(path) or tarfile.is_tarfile(path)):
+        return os.fspath(safe_extract(path, scratch / "extracted"))
+    if not path.exists() and not pathlib.Path(f"{path}.index").exists():
+        raise FileNotFoundError(
+            f"Checkpoint {os.fspath(spec)!r} does not exist. Pass a checkpoint prefix, a folder, "
+            "a SavedModel folder, an archive or an http(s) URL."
+        )
+    return os.fspath(path)
 
 
 def find_checkpoint(path: str | os.PathLike) -> str:
@@ -104,7 +151,17 @@ def open_checkpoint(path: str | os.PathLike) -> Source:
         if pathlib.Path(prefix).name == "variables" and (folder / "saved_model.pb").is_file()
         else None
     )
-    return Source(prefix, shapes, lambda name: np.asarray(reader.get_tensor(name)), saved_model)
+
+    def read(name: str) -> np.ndarray:
+        try:
+            return np.asarray(reader.get_tensor(name))
+        except (IndexError, tf.errors.OpError) as error:  # TF's words for a short data file
+            raise DamagedCheckpointError(
+                f"Cannot read {name!r} from the checkpoint {prefix!r} ({error}): its data file "
+                "is truncated or damaged. Download it again, or pass an intact copy."
+            ) from error
+
+    return Source(prefix, shapes, read, saved_model)
 
 
 # ----------------------------------------------------------------------------- convert
@@ -250,11 +307,12 @@ def convert(
     include_heads: bool = True,
     cifar_stem: bool = False,
     metadata: dict[str, Any] | None = None,
-    card: str | None = None,
+    card: Callable[[dict[str, Any], dict[str, Any]], str] = render_folder_card,
     ft_proj_selector: int = 0,
     verify: bool | None = None,
     reference: str | os.PathLike | None = None,
     verify_images: Any = None,
+    download: Callable[[str, pathlib.Path], os.PathLike] | None = None,
 ) -> Converted:
     """Converts an authors' checkpoint into kclr's ResNet (and heads).
 
@@ -268,7 +326,8 @@ def convert(
         include_heads: also convert the projection / supervised heads when present.
         cifar_stem: the checkpoint uses the CIFAR stem (3x3, no max-pool).
         metadata: extra fields for `metadata.json`.
-        card: model card text for `README.md` (default: generated).
+        card: renders `README.md` from the folder's config and metadata (default: the
+            generic card; the resolver passes the catalog's card for a catalog model).
         ft_proj_selector: which projection-head output feeds the supervised head (the
             authors' flag: 0 = the encoder features, 1 = the first head layer, as in
             SimCLRv2's fine-tuning from the middle of the head).
@@ -278,6 +337,8 @@ def convert(
         reference: the authors' SavedModel folder to verify against (e.g. when the
             source is the TF1 checkpoint of the same model).
         verify_images: images for that comparison (default: generated, 224 px).
+        download: `download(url, folder) -> path` for an http(s) `checkpoint`
+            (`kclr.zoo.convert` passes kclr's HTTP downloader; see `local_checkpoint`).
 
     Returns:
         A `Converted` tuple `(encoder, projection_head, supervised_head)` (heads None
@@ -293,7 +354,7 @@ def convert(
     kwargs = parse_arch(arch) if isinstance(arch, str) else dict(arch)
     kwargs["cifar_stem"] = kwargs.get("cifar_stem", cifar_stem)
     with tempfile.TemporaryDirectory(prefix="kclr-convert-") as scratch:
-        local = http.materialize(checkpoint, scratch)
+        local = local_checkpoint(checkpoint, scratch, download)
         source = open_checkpoint(local)
         layout = official_layout(kwargs["depth"], kwargs.get("sk_ratio", 0.0), kwargs["cifar_stem"])
         mapper = map_tf2 if source.format == "tf2" else map_tf1

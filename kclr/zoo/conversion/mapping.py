@@ -44,6 +44,10 @@ class ConversionError(ValueError):
     """The checkpoint does not fit the requested architecture."""
 
 
+class DamagedCheckpointError(ConversionError):
+    """A checkpoint's index lists a variable that its data file cannot deliver (truncated)."""
+
+
 def skip_reason(name: str) -> str | None:
     """Why a variable is not a model variable (`None` when it is one)."""
     parts = name.replace(TF2_SUFFIX, "").split("/")

@@ -1,4 +1,5 @@
-"""The authors' network layout: creation order, TF2 object paths and variable order.
+"""The authors' network layout: architecture codes, creation order, TF2 object paths and
+variable order.
 
 Reference: google-research/simclr `resnet.py`, `tf2/resnet.py`, `tf2/model.py`.
 
@@ -18,11 +19,40 @@ Three views of the same variables are needed to read every release form:
 from __future__ import annotations
 
 import dataclasses
+import re
+from typing import Any
 
 BN_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
 ENCODER = "resnet_model"
 HEAD = "_projection_head"
 SUPERVISED = "supervised_head"
+
+_ARCH_RE = re.compile(r"^r(?P<depth>\d+)_(?P<width>\d+(?:\.\d+)?)x(?:_sk(?P<sk>[01]))?$")
+
+
+def parse_arch(code: str) -> dict[str, Any]:
+    """Parses an architecture code of the authors' release: `r50_1x`, `r50_2x_sk1`, `r152_3x_sk1`.
+
+    Returns `ResNet` keyword arguments (`depth`, `width_multiplier`, `sk_ratio`).
+    """
+    match = _ARCH_RE.match(code.strip().lower())
+    if not match:
+        raise ValueError(
+            f"Unknown architecture code {code!r}. Expected r<depth>_<width>x[_sk0|_sk1], "
+            "e.g. 'r50_1x', 'r50_2x_sk1', 'r152_3x_sk1'."
+        )
+    width = float(match["width"])
+    return {
+        "depth": int(match["depth"]),
+        "width_multiplier": int(width) if width.is_integer() else width,
+        "sk_ratio": 0.0625 if match["sk"] == "1" else 0.0,
+    }
+
+
+def arch_code(depth: int, width_multiplier: float, sk_ratio: float = 0.0, **_: Any) -> str:
+    """Inverse of `parse_arch`: `(50, 2, 0.0625)` -> `r50_2x_sk1`."""
+    width = int(width_multiplier) if float(width_multiplier).is_integer() else width_multiplier
+    return f"r{depth}_{width}x_sk{1 if sk_ratio > 0 else 0}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,21 +1,19 @@
-"""A zoo folder's files: writing them all or nothing, and checking their sha256.
+"""A zoo folder's files: their names, the destination check, and checking their sha256.
 
 `kclr.zoo.folder.format` decides what the files hold (the config schema, the weights' layout,
-the metadata); this module writes a folder next to its destination and moves it into
-place at the end, and checks a folder's files against `metadata.json` and pins.
+the metadata) and writes a folder with `kclr.durable.staged_folder` (built next to its
+destination, moved into place at the end); this module checks a folder's files against
+`metadata.json` and pins.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pathlib
-import shutil
-import tempfile
-from collections.abc import Iterator
 from typing import Any
 
+from kclr.durable import atomic_write_text
 from kclr.zoo.folder.safety import IntegrityError, sha256_of, verify_sha256
 
 CONFIG_FILE = "config.json"
@@ -42,38 +40,9 @@ def check_destination(directory: pathlib.Path) -> None:
             )
 
 
-@contextlib.contextmanager
-def staged(directory: pathlib.Path) -> Iterator[pathlib.Path]:
-    """A temporary folder next to `directory`, moved into its place when the block ends.
-
-    If the block raises, the temporary folder is removed and `directory` is untouched;
-    an existing `directory` is replaced only once the new folder is complete.
-    """
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        yield staging
-        _move_into_place(staging, directory)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-
-
-def _move_into_place(staging: pathlib.Path, directory: pathlib.Path) -> None:
-    if directory.exists():
-        backup = directory.with_name(f".{directory.name}.old")
-        if backup.exists():
-            shutil.rmtree(backup)
-        directory.rename(backup)
-        staging.rename(directory)
-        shutil.rmtree(backup)
-    else:
-        staging.rename(directory)
-
-
 def write_json(path: pathlib.Path, data: Any) -> None:
-    """Writes `data` as indented JSON with a final newline."""
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    """Writes `data` as indented JSON with a final newline (atomically)."""
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def sha256_table(directory: pathlib.Path) -> dict[str, str]:

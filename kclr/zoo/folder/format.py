@@ -29,10 +29,12 @@ import functools
 import json
 import os
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 from kclr import __version__, registry, spec
-from kclr.zoo.catalog import cards
+from kclr.durable import staged_folder
+from kclr.zoo.folder.card import render_folder_card
 from kclr.zoo.folder.files import (
     CARD_FILE,
     CONFIG_FILE,
@@ -44,7 +46,6 @@ from kclr.zoo.folder.files import (
     read_json,
     read_metadata,
     sha256_table,
-    staged,
     verify_folder,
     write_json,
 )
@@ -232,7 +233,7 @@ def save(
     head=None,
     metadata: dict[str, Any] | None = None,
     supervised_head=None,
-    card: str | None = None,
+    card: Callable[[dict[str, Any], dict[str, Any]], str] = render_folder_card,
     preprocessing: dict[str, Any] | None = None,
 ) -> pathlib.Path:
     """Saves an encoder (and optionally its heads) as a kclr zoo folder.
@@ -250,7 +251,8 @@ def save(
         metadata: extra JSON-serialisable fields for `metadata.json` (e.g. dataset,
             metrics, `license`, `datasets`, `tags`).
         supervised_head: optional supervised `Dense` head.
-        card: model card text; by default one is rendered from the config and metadata.
+        card: renders the `README.md` model card from the config and the metadata
+            (sha256 included); default: the generic card (`kclr.zoo.folder.card`).
         preprocessing: input contract (`image_size`, `crop_fraction`, `input`);
             default 224 px with a 0.875 centre crop (no crop for images of <= 32 px).
 
@@ -265,13 +267,12 @@ def save(
     check_destination(directory)
     config = _config(encoder, head, supervised_head, preprocessing)
     json.dumps(metadata or {})  # fail early on non-serialisable metadata
-    with staged(directory) as staging:
+    with staged_folder(directory) as staging:
         bundle(encoder, head, supervised_head).save_weights(staging / WEIGHTS_FILE)
         write_json(staging / CONFIG_FILE, config)
         meta = _metadata(metadata, encoder, staging)
         write_json(staging / METADATA_FILE, meta)
-        text = card if card is not None else cards.render_folder_card(config, meta)
-        (staging / CARD_FILE).write_text(text, encoding="utf-8")
+        (staging / CARD_FILE).write_text(card(config, meta), encoding="utf-8")
     return directory
 
 

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from typing import Any
 
+from kclr import durable
 from kclr.zoo import catalog
 from kclr.zoo.folder import format as io
 from kclr.zoo.publish.upload import push
@@ -38,26 +39,20 @@ def fetch_saved_model(entry: catalog.CatalogEntry, quiet: bool = False) -> pathl
     record = hash_record()
     base = entry.saved_model_url()
     for name in SAVED_MODEL_FILES:
-        target = folder / name
-        url = f"{base}/{name}"
-        if not target.exists():
-            http.fetch(url, target, quiet=quiet)
-        record.check(target, url)
+        http.fetch_once(f"{base}/{name}", folder / name, record, quiet=quiet)
     return folder
 
 
 def write_lock(path: str | os.PathLike, updates: dict[str, dict[str, Any]]) -> pathlib.Path:
-    """Merges `updates` into the lock file at `path` (written atomically)."""
+    """Merges `updates` into the lock file at `path` (atomically, under an inter-process lock,
+    so that two publishing processes keep each other's entries)."""
     path = pathlib.Path(path)
-    models = catalog.read_hub_lock(path) if path.is_file() else {}
-    models.update(updates)
-    data = {"format": catalog.HUB_LOCK_FORMAT, "models": dict(sorted(models.items()))}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as sink:
-        sink.write(json.dumps(data, indent=2) + "\n")
-    os.replace(temporary, path)
-    return path
+    with durable.lock(path.with_name(f".{path.name}.lock")):
+        models = catalog.read_hub_lock(path) if path.is_file() else {}
+        models.update(updates)
+        data = {"format": catalog.HUB_LOCK_FORMAT, "models": dict(sorted(models.items()))}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return durable.atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def publish_one(

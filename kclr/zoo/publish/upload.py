@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import shutil
 import tempfile
 from typing import Any
 
+from kclr.durable import atomic_write_text
 from kclr.zoo import catalog
 from kclr.zoo.catalog import cards
 from kclr.zoo.folder import format as io
-from kclr.zoo.folder.files import find_folder
+from kclr.zoo.folder.card import render_folder_card
+from kclr.zoo.folder.files import find_folder, write_json
 from kclr.zoo.sources.hub import parse_hf
 
 
@@ -32,15 +33,15 @@ def prepare_upload(
     for name in (io.CONFIG_FILE, io.WEIGHTS_FILE):
         shutil.copy2(folder / name, destination / name)
     meta = {**meta, **({"repo": repo} if repo else {})}
-    (destination / io.METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    write_json(destination / io.METADATA_FILE, meta)
     name = meta.get("catalog_name")
     if name and catalog.is_known(name):
         card = cards.render_catalog_card(
             catalog.get(name), meta["sha256"][io.WEIGHTS_FILE], meta=meta
         )
     else:
-        card = cards.render_folder_card(io.read_config(folder), meta)
-    (destination / io.CARD_FILE).write_text(card, encoding="utf-8")
+        card = render_folder_card(io.read_config(folder), meta)
+    atomic_write_text(destination / io.CARD_FILE, card)
     return destination
 
 

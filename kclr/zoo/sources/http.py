@@ -3,11 +3,17 @@
 A download is written to `<file>.part`, resumed with HTTP range requests after a cut
 connection, checked to be what it claims (a TF checkpoint index ends with the
 table magic number, a zip starts with `PK` and has a central directory, nothing is an
-HTML page) and only then moved into place atomically. The sha256 of every file is
-recorded on first use (trust on first use, in the cache's `sha256.json`) and checked
-on every later use; a changed file is refused with both hashes. HTTP 404 and 401/403
-are reported as "not found at URL" / "access denied at URL", and the next source of the
-model (e.g. the v1 zip after the anonymous files) is tried before giving up.
+HTML page) and only then moved into place atomically (`kclr.durable`). The sha256 of
+every file is recorded on first use (trust on first use, in the cache's `sha256.json`)
+and checked on every later use; a changed file is refused with both hashes. HTTP 404
+and 401/403 are reported as "not found at URL" / "access denied at URL", and the next
+source of the model (e.g. the v1 zip after the anonymous files) is tried before giving up.
+
+Several processes may fill one cache at once (workers of a cluster on a shared home
+folder): `fetch_once` holds a lock per file, so one process downloads it and the others
+wait, then check the same file against the record; the record is updated under its own
+lock, so no process loses another's line. Under that lock `<file>.part` has one writer,
+which is what lets a later call resume it.
 """
 
 from __future__ import annotations
@@ -18,8 +24,6 @@ import os
 import pathlib
 import shutil
 import sys
-import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -27,6 +31,7 @@ import urllib.request
 import zipfile
 from typing import Any
 
+from kclr import durable
 from kclr.zoo.folder.safety import IntegrityError, safe_extract, sha256_of, verify_sha256
 
 TF_TABLE_MAGIC = (0xDB4775248B80FB57).to_bytes(8, "little")  # leveldb/TF table footer
@@ -111,7 +116,9 @@ def check_content(path: str | os.PathLike, kind: str | None, url: str = "") -> N
     if problem:
         raise ContentError(
             f"The file from {where} is not a {kind} file: {problem} ({size} bytes). It was "
-            "not kept; the download was cut or the server sent something else.",
+            "not kept; the download was cut or the server sent something else. Try again; "
+            "if it persists, set KCLR_OFFICIAL_CHECKPOINT_URL to a mirror of the authors' "
+            "bucket, or download the file yourself and pass it to `kclr zoo convert --from`.",
             url,
         )
 
@@ -210,7 +217,9 @@ def fetch(
     Args:
         url: http(s) URL.
         destination: final path; the download grows in `<destination>.part`, which a
-            later call resumes with an HTTP range request.
+            later call resumes with an HTTP range request. One writer per destination:
+            where other processes may fetch the same file, call `fetch_once`, which
+            holds a lock around this.
         sha256: pinned hash; a mismatch is refused (`IntegrityError`) and not kept.
         quiet: no progress bar.
         attempts: connection attempts (each resumes where the last one stopped).
@@ -256,8 +265,7 @@ def fetch(
     except Exception:
         partial.unlink(missing_ok=True)
         raise
-    os.replace(partial, destination)
-    return destination
+    return durable.move_into_place(partial, destination)
 
 
 # ----------------------------------------------------------------------------- sha256 record
@@ -272,51 +280,95 @@ class HashRecord:
             return {}
         return json.loads(self.path.read_text(encoding="utf-8"))
 
+    def lock_path(self, file: str | os.PathLike | None = None) -> pathlib.Path:
+        """The inter-process lock of the record, or of the download of `file`.
+
+        Locks are hidden files beside the record (`.sha256.json.lock`, and
+        `.locks/<name>--<file>.lock` for a file under the record's folder), so the
+        download folders hold only the downloaded files.
+        """
+        if file is None:
+            return self.path.with_name(f".{self.path.name}.lock")
+        file = pathlib.Path(file)
+        try:
+            name = "--".join(file.relative_to(self.path.parent).parts)
+        except ValueError:
+            return file.with_name(f".{file.name}.lock")
+        return self.path.parent / ".locks" / f"{name}.lock"
+
     def check(self, file: str | os.PathLike, url: str) -> str:
-        """Records `file`'s sha256 for `url` on first use; refuses a changed file later."""
+        """Records `file`'s sha256 for `url` on first use; refuses a changed file later.
+
+        The record is read, updated and replaced under its lock, so a line that another
+        process adds at the same time is kept.
+        """
         actual = sha256_of(file)
-        record = self.read()
-        recorded = record.get(url)
-        if recorded is None:
-            record[url] = actual
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as sink:
-                json.dump(record, sink, indent=2, sort_keys=True)
-            os.replace(temporary, self.path)
-        elif recorded != actual:
+        with durable.lock(self.lock_path()):
+            record = self.read()
+            recorded = record.get(url)
+            if recorded is None:
+                record[url] = actual
+                text = json.dumps(record, indent=2, sort_keys=True)
+                durable.atomic_write_text(self.path, text)
+        if recorded is not None and recorded != actual:
             raise IntegrityError(
                 f"Refusing {os.fspath(file)!r} from {url}: its sha256 is {actual} but "
                 f"{recorded} was recorded when it was first downloaded ({self.path}). The "
-                "file changed since; if you trust the new one, delete its line from that "
-                "record (or run `kclr zoo cache clear --all`) and try again."
+                "file changed since and was not kept; if you trust the new one, delete its "
+                "line from that record (or run `kclr zoo cache clear --all`) and try again."
             )
         return actual
 
+    def forget(self, urls: list[str]) -> None:
+        """Removes the lines of `urls` (files that turned out unusable), under the lock."""
+        with durable.lock(self.lock_path()):
+            record = self.read()
+            if any(url in record for url in urls):
+                kept = {url: sha for url, sha in record.items() if url not in urls}
+                durable.atomic_write_text(self.path, json.dumps(kept, indent=2, sort_keys=True))
+
+
+def fetch_once(url: str, target: pathlib.Path, record: HashRecord, quiet: bool = False) -> str:
+    """Downloads `url` to `target` unless it is there; checks it against the sha256 record.
+
+    Safe when several processes ask for the same file at once: a lock per file
+    (`record.lock_path(target)`) lets one of them download it, the others wait and then
+    check the same file against the record. A file that fails the check is removed when this
+    call downloaded it (a file already in the cache is left for the user to inspect).
+
+    Returns:
+        The file's sha256.
+    """
+    target = pathlib.Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def waiting() -> None:
+        if not quiet:
+            print(f"Waiting for another process to download {target.name}", file=sys.stderr)
+
+    with durable.lock(record.lock_path(target), waiting=waiting):
+        fresh = not target.exists()
+        if fresh:
+            fetch(url, target, quiet=quiet)
+        try:
+            return record.check(target, url)
+        except IntegrityError:
+            if fresh:  # a changed file from the server never stays in the cache
+                target.unlink()
+            raise
+
 
 # ----------------------------------------------------------------------------- official
-def _is_archive(path: pathlib.Path) -> bool:
-    return path.is_file() and (zipfile.is_zipfile(path) or tarfile.is_tarfile(path))
-
-
-def materialize(spec: str | os.PathLike, scratch: str | os.PathLike) -> str:
-    """Turns a URL / archive / path into a local path a checkpoint reader can open."""
-    scratch = pathlib.Path(scratch)
-    path = pathlib.Path(spec) if not is_url(spec) else None
-    if path is None:
-        name = pathlib.PurePosixPath(urllib.parse.urlparse(str(spec)).path).name or "checkpoint"
-        path = fetch(str(spec), scratch / "download" / name)
-        if name.endswith(".index"):  # a TF1 prefix: fetch its data shard too
-            data = name[: -len(".index")] + ".data-00000-of-00001"
-            fetch(str(spec)[: -len(".index")] + ".data-00000-of-00001", path.parent / data)
-    if _is_archive(path):
-        return os.fspath(safe_extract(path, scratch / "extracted"))
-    if not path.exists() and not pathlib.Path(f"{path}.index").exists():
-        raise FileNotFoundError(
-            f"Checkpoint {os.fspath(spec)!r} does not exist. Pass a checkpoint prefix, a folder, "
-            "a SavedModel folder, an archive or an http(s) URL."
-        )
-    return os.fspath(path)
+def download_checkpoint(url: str, folder: str | os.PathLike) -> pathlib.Path:
+    """Downloads the checkpoint file at `url` into `folder` (the `.data` shard of an
+    `.index` URL too); the downloader `kclr.zoo.convert` hands to the converter."""
+    folder = pathlib.Path(folder)
+    name = pathlib.PurePosixPath(urllib.parse.urlparse(url).path).name or "checkpoint"
+    path = fetch(url, folder / name)
+    if name.endswith(".index"):  # a TF1 prefix: fetch its data shard too
+        data = name[: -len(".index")] + ".data-00000-of-00001"
+        fetch(url[: -len(".index")] + ".data-00000-of-00001", folder / data)
+    return path
 
 
 def _alternatives(entry) -> str:
@@ -329,19 +381,10 @@ def _alternatives(entry) -> str:
 
 
 def _fetch_source(entry, source, destination, record, quiet) -> dict[str, Any]:
-    hashes = {}
-    for name, url in source["urls"].items():
-        target = destination / name
-        fresh = not target.exists()
-        if fresh:
-            fetch(url, target, quiet=quiet)
-        try:
-            hashes[name] = {"url": url, "sha256": record.check(target, url)}
-        except IntegrityError:
-            if fresh:  # a changed file from the server never stays in the cache
-                target.unlink()
-            raise
-    return hashes
+    return {
+        name: {"url": url, "sha256": fetch_once(url, destination / name, record, quiet)}
+        for name, url in source["urls"].items()
+    }
 
 
 def fetch_official(

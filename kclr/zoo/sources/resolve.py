@@ -7,6 +7,10 @@ goes through `resolve`. Resolution for a catalog name: kclr's cache, then the pi
 (cached). An `hf://` reference goes through the Hub cache. An http(s) URL names a folder on a
 web server holding the zoo files; they are downloaded once into kclr's cache. A local zoo
 folder (or a run directory with `export/`) is returned as is.
+
+Several processes may resolve the same name from a cold cache at once: the conversion
+into `zoo/<name>/` (and a URL folder's download) runs under a lock per model
+(`zoo/.<name>.lock`), so one process does it and the others wait, then read its result.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import pathlib
 import shutil
 import sys
 
+from kclr import durable
 from kclr.zoo import catalog
 from kclr.zoo.catalog import cards
-from kclr.zoo.conversion.converter import convert
+from kclr.zoo.conversion.converter import DamagedCheckpointError, convert
 from kclr.zoo.folder import format as io
 from kclr.zoo.folder.files import find_folder
 from kclr.zoo.sources import http, hub
@@ -80,7 +85,24 @@ def resolve(spec: str | os.PathLike, quiet: bool = False) -> pathlib.Path:
                     f"Hub download failed ({error}); converting the authors' checkpoint.",
                     file=sys.stderr,
                 )
-    return convert_official(entry, cached, quiet=quiet)
+    return _convert_once(entry, cached, quiet)
+
+
+def _waiting(what: str, quiet: bool):
+    def say() -> None:
+        if not quiet:
+            print(f"Waiting for another process to {what}", file=sys.stderr)
+
+    return say
+
+
+def _convert_once(entry: catalog.CatalogEntry, cached: pathlib.Path, quiet: bool) -> pathlib.Path:
+    """`convert_official` into the cache, once however many processes ask at the same time."""
+    lock = cached.with_name(f".{cached.name}.lock")
+    with durable.lock(lock, waiting=_waiting(f"convert {entry.name}", quiet)):
+        if (cached / io.CONFIG_FILE).is_file():  # converted while this process waited
+            return cached
+        return convert_official(entry, cached, quiet=quiet)
 
 
 def pins_for(spec: str | os.PathLike, folder: pathlib.Path) -> dict[str, str | None] | None:
@@ -110,13 +132,17 @@ def from_url(url: str, quiet: bool = False) -> pathlib.Path:
             f"{url} is not cached and offline mode is on (HF_HUB_OFFLINE=1 or KCLR_OFFLINE=1). "
             f"Run `kclr zoo pull {url}` once with network access (cache: {cache_dir()})."
         )
-    with io.staged(folder) as staging:
-        for name in URL_FILES:
-            http.fetch(f"{base}/{name}", staging / name, quiet=quiet)
-        try:
-            http.fetch(f"{base}/{io.CARD_FILE}", staging / io.CARD_FILE, quiet=quiet)
-        except http.NotFoundError:
-            pass
+    lock = folder.with_name(f".{folder.name}.lock")
+    with durable.lock(lock, waiting=_waiting(f"download {url}", quiet)):
+        if (folder / io.CONFIG_FILE).is_file():  # downloaded while this process waited
+            return folder
+        with durable.staged_folder(folder) as staging:
+            for name in URL_FILES:
+                http.fetch(f"{base}/{name}", staging / name, quiet=quiet)
+            try:
+                http.fetch(f"{base}/{io.CARD_FILE}", staging / io.CARD_FILE, quiet=quiet)
+            except http.NotFoundError:
+                pass
     return folder
 
 
@@ -146,10 +172,33 @@ def convert_official(
         )
     if not quiet:
         print(f"Fetching the authors' checkpoint of {entry.name} into {downloads}", file=sys.stderr)
-    folder, info = http.fetch_official(entry, downloads, hash_record(), quiet=quiet)
+    record = hash_record()
+    folder, info = http.fetch_official(entry, downloads, record, quiet=quiet)
     if not quiet:
         print(f"Converting {entry.name} ({entry.arch_name}) to Keras", file=sys.stderr)
-    result = convert(
+    try:
+        result = _convert(entry, folder, info, target, verify_with)
+    except DamagedCheckpointError as error:  # a truncated download never stays in the cache
+        for name in info["files"]:
+            (downloads / name).unlink(missing_ok=True)
+        record.forget([item["url"] for item in info["files"].values()])
+        raise DamagedCheckpointError(
+            f"{error}\nThe downloaded files of {entry.name} ({', '.join(info['files'])}) were "
+            f"removed from {downloads} and their lines from {record.path}: run the same command "
+            "again to download them afresh; if it happens again, the server's copy is damaged: "
+            "set KCLR_OFFICIAL_CHECKPOINT_URL to a mirror of the authors' bucket."
+        ) from error
+    if not quiet:
+        for line in [result.report["summary"], *result.report["notes"]]:
+            print(line, file=sys.stderr)
+    if any(source.get("archive") for source in entry.checkpoint["sources"]):
+        shutil.rmtree(downloads / "extracted", ignore_errors=True)
+    return target
+
+
+def _convert(entry, folder, info, target, verify_with):
+    """Converts the downloaded checkpoint of `entry` into `target` with the catalog's card."""
+    return convert(
         folder,
         entry.arch,
         out=target,
@@ -162,17 +211,7 @@ def convert_official(
             "datasets": [entry.dataset],
             "source": info,
         },
-        card=None,
+        card=lambda config, meta: cards.render_catalog_card(
+            entry, meta["sha256"][io.WEIGHTS_FILE], meta=meta
+        ),
     )
-    if not quiet:
-        for line in [result.report["summary"], *result.report["notes"]]:
-            print(line, file=sys.stderr)
-    # Replace the generic card with the catalog's card (sha256 of the converted weights filled).
-    meta = io.read_metadata(target)
-    (target / io.CARD_FILE).write_text(
-        cards.render_catalog_card(entry, meta["sha256"][io.WEIGHTS_FILE], meta=meta),
-        encoding="utf-8",
-    )
-    if any(source.get("archive") for source in entry.checkpoint["sources"]):
-        shutil.rmtree(downloads / "extracted", ignore_errors=True)
-    return target
