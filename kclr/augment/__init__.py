@@ -15,7 +15,16 @@ views = augmenter(images)  # [B, 2, 224, 224, 3]
 """
 
 from kclr.augment import recipes
-from kclr.augment.base import AugmentationLayer, DeviceBatch
+from kclr.augment.base import (
+    AugmentationLayer,
+    DeviceBatch,
+    apply_where,
+    bernoulli,
+    fold,
+    normal,
+    select,
+    uniform,
+)
 from kclr.augment.center_crop import CenterCrop
 from kclr.augment.color_distortion import ColorDistortion
 from kclr.augment.multi_view import MultiView
@@ -30,7 +39,6 @@ from kclr.augment.random_grayscale import RandomGrayscale
 from kclr.augment.random_resized_crop import RandomResizedCrop
 from kclr.augment.random_rotation import RandomRotation
 from kclr.augment.random_solarize import RandomSolarize
-from kclr.augment.recipes import get_recipe
 from kclr.augment.sobel_filter import SobelFilter
 
 __all__ = [
@@ -51,6 +59,11 @@ __all__ = [
     "RandomRotation",
     "RandomSolarize",
     "SobelFilter",
-    "get_recipe",
+    "apply_where",
+    "bernoulli",
+    "fold",
+    "normal",
     "recipes",
+    "select",
+    "uniform",
 ]

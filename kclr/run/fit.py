@@ -226,6 +226,7 @@ def fit(
         rundir.check_same_config(run_dir, saved, kconfig.to_dict(cfg))
     trainer = build_trainer(cfg, run, strategy)
     monitor_data = _monitor_data(cfg, run)
+    recipe = build(cfg, "augmentation")  # built before the run directory: its errors leave none
     lock = None
     if is_chief:  # checked, then held until the run ends (or the process exits)
         rundir.prepare(run_dir, resume)
@@ -247,7 +248,7 @@ def fit(
     with signals:  # SIGTERM / SIGINT: a checkpoint at the next step, then `Preempted`
         try:
             trainer.fit(  # a finished run resumes with no epoch: restore, curves, export
-                _dataset(cfg, run, source, start_step, strategy),
+                _dataset(cfg, run, source, start_step, strategy, recipe),
                 initial_epoch=initial_epoch,
                 epochs=run.epochs if start_step < run.total_steps else initial_epoch,
                 steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
@@ -344,15 +345,16 @@ def _start_step(cbs: list, resume: bool, verbose: int, run_dir: pathlib.Path) ->
     return int(info["step"])
 
 
-def _dataset(cfg: kconfig.Config, run: RunPlan, source, start_step: int, strategy):
-    """The run's stream of pretraining batches from global step `start_step` on."""
+def _dataset(cfg: kconfig.Config, run: RunPlan, source, start_step: int, strategy, recipe):
+    """The run's stream of pretraining batches (views of `recipe`) from global step
+    `start_step` on."""
     from kclr import data as kdata
     from kclr import distribute
 
     distributed = strategy.num_replicas_in_sync > 1 or distribute.is_multi_worker(strategy)
     return kdata.pretraining_dataset(
         source,
-        recipe=build(cfg, "augmentation"),
+        recipe=recipe,
         shuffle=True,
         repeat=True,
         deterministic=True,
