@@ -1,61 +1,39 @@
-"""A plugin layer and a plugin recipe that extends a built-in one by name.
+"""The `kclr-posterize` distribution of plugins/README.md, installed and used as a user would.
 
-The plugin is a throwaway distribution (`kclr.testing.plugins`): `random_posterize`, a
-`simclr_posterize` recipe (`extends = "simclr_cifar"`), and two mistakes a plugin author
-makes: a layer whose `get_config` forgets an argument, and an `extends` kclr cannot read.
+The layer, the recipe and the tests are read from plugins/README.md itself, so the walkthrough
+is the code under test. A second module adds two mistakes a plugin author makes: a layer whose
+`get_config` forgets an argument, and an `extends` kclr cannot read.
 """
 
 from __future__ import annotations
 
+import ast
+import pathlib
+import sys
 import warnings
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from kclr import config, registry, spec
 from kclr.cli import main
 from kclr.registry import PluginWarning
-from kclr.testing import (
-    ComponentCheckError,
-    check_augmentation_layer,
-    check_layer,
-    check_recipe,
-)
+from kclr.testing import ComponentCheckError, check_augmentation_layer, check_layer
 from kclr.testing.plugins import installed_distribution
 
-PLUGIN = """
-import tensorflow as tf
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from markdown_blocks import files  # noqa: E402
 
-import kclr.augment
-from kclr import registry
+README = pathlib.Path(__file__).resolve().parents[1] / "plugins" / "README.md"
+FILES = files(README)  # {"src/kclr_posterize/__init__.py": ..., "tests/test_posterize.py": ...}
+README_TESTS = FILES["tests/test_posterize.py"]
 
-
-class RandomPosterize(kclr.augment.AugmentationLayer):
-    '''Keeps the `bits` high bits of each channel, per image with `probability`.'''
-
-    def __init__(self, bits=4, probability=0.5, seed=None, **kwargs):
-        super().__init__(seed=seed, **kwargs)
-        if not 1 <= int(bits) <= 8:
-            raise ValueError(f"RandomPosterize: bits must be in 1..8; received {bits}.")
-        self.bits = int(bits)
-        self.probability = float(probability)
-
-    def get_random_transformation(self, images, seed, device=None):
-        batch = tf.shape(images)[0]
-        return kclr.augment.bernoulli(seed, batch, self.probability, device=device)
-
-    def transform_images(self, images, transformation, device=None):
-        levels = 2.0**self.bits
-        posterized = tf.floor(images * (levels - 1e-3)) / (levels - 1.0)
-        return kclr.augment.select(transformation, posterized, images)
-
-    def get_config(self):
-        return {**super().get_config(), "bits": self.bits, "probability": self.probability}
+MISTAKES = '''
+from kclr_posterize import RandomPosterize
 
 
 class ForgetfulPosterize(RandomPosterize):
-    '''A posterize layer whose get_config forgets `probability`.'''
+    """A posterize layer whose get_config forgets `probability`."""
 
     def get_config(self):
         config = super().get_config()
@@ -63,34 +41,21 @@ class ForgetfulPosterize(RandomPosterize):
         return config
 
 
-def simclr_posterize(image_size, bits=4, posterize_probability=0.5, **overrides):
-    '''simclr_cifar, then posterize.'''
-    augmenter = registry.recipes.get("simclr_cifar", image_size=image_size, **overrides)
-    posterize = RandomPosterize(bits=bits, probability=posterize_probability)
-    return kclr.augment.AugmentationPipeline(
-        [*augmenter.steps, posterize], clip=True, seed=augmenter.seed
-    )
-
-
-simclr_posterize.run_arguments = ("image_size",)
-simclr_posterize.extends = "simclr_cifar"
-
-
 def strange_recipe(image_size, **overrides):
-    '''An `extends` kclr cannot read.'''
+    """An `extends` kclr cannot read."""
 
 
 strange_recipe.extends = 3
-"""
+'''
 
 ENTRY_POINTS = {
     "kclr.augmentations": {
-        "random_posterize": "posterizeplugin:RandomPosterize",
-        "forgetful_posterize": "posterizeplugin:ForgetfulPosterize",
+        "random_posterize": "kclr_posterize:RandomPosterize",
+        "forgetful_posterize": "posterize_mistakes:ForgetfulPosterize",
     },
     "kclr.recipes": {
-        "simclr_posterize": "posterizeplugin:simclr_posterize",
-        "strange_recipe": "posterizeplugin:strange_recipe",
+        "simclr_posterize": "kclr_posterize:simclr_posterize",
+        "strange_recipe": "posterize_mistakes:strange_recipe",
     },
 }
 
@@ -98,8 +63,11 @@ ENTRY_POINTS = {
 @pytest.fixture(scope="module")
 def plugin(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
-    modules = {"posterizeplugin.py": PLUGIN}
-    with installed_distribution(site, "kclr-posterize-test", ENTRY_POINTS, modules):
+    modules = {
+        "kclr_posterize.py": FILES["src/kclr_posterize/__init__.py"],
+        "posterize_mistakes.py": MISTAKES,
+    }
+    with installed_distribution(site, "kclr-posterize", ENTRY_POINTS, modules):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             registry.recipes.names()
@@ -109,7 +77,7 @@ def plugin(tmp_path_factory):
 def test_an_extends_kclr_cannot_read_is_refused_at_registration(plugin):
     assert "strange_recipe" not in registry.recipes
     (message,) = [m for m in plugin if "strange_recipe" in m]
-    assert "Refused recipe 'strange_recipe' from 'kclr-posterize-test'" in message
+    assert "Refused recipe 'strange_recipe' from 'kclr-posterize'" in message
     assert "strange_recipe.extends is 3 (int)" in message
     assert "extends = 'simclr_cifar'" in message
 
@@ -189,22 +157,17 @@ def test_run_fit_config_error_leaves_no_run_directory(plugin, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_the_plugin_layer_and_recipe_pass_the_checks(plugin):
-    layer = registry.augmentations.get_class("random_posterize")
-    check_layer("random_posterize", {"bits": 2, "probability": 0.9, "seed": 3})
-    check_augmentation_layer(lambda seed: layer(bits=2, probability=0.9, seed=seed))
-    check_recipe("simclr_posterize", {"bits": 2, "posterize_probability": 0.9, "seed": 1},
-                 skip=_SIMCLR_ARGUMENTS)  # fmt: skip
-    augmenter = registry.recipes.get("simclr_posterize", image_size=16, bits=1,
-                                     posterize_probability=1.0)  # fmt: skip
-    views = augmenter(np.random.default_rng(0).uniform(size=(4, 24, 24, 3)), training=True)
-    assert set(np.unique(np.round(views.numpy(), 4))) <= {0.0, 1.0}  # one bit: 0 or 1
+def _test_names(code: str) -> list[str]:
+    return [n.name for n in ast.parse(code).body
+            if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]  # fmt: skip
 
 
-_SIMCLR_ARGUMENTS = [
-    name for name in spec.accepted_arguments(registry.recipes.get_class("simclr"))[0]
-    if name != "image_size"
-]  # fmt: skip
+@pytest.mark.parametrize("name", _test_names(README_TESTS))
+def test_the_readme_tests_pass(plugin, name):
+    """plugins/README.md's tests/test_posterize.py, run against its own distribution."""
+    namespace: dict = {"__name__": "test_posterize"}
+    exec(compile(README_TESTS, "tests/test_posterize.py", "exec"), namespace)  # noqa: S102
+    namespace[name]()
 
 
 def test_a_layer_whose_get_config_forgets_an_argument_fails_the_check_by_name(plugin):

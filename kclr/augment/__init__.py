@@ -1,6 +1,7 @@
 """Batched, seedable augmentation layers and the SimCLR / SupCon recipes.
 
-Every layer takes `[B, H, W, 3]` float32 in `[0, 1]`, draws per-image random parameters
+Every layer takes `[B, H, W, 3]` float32 in `[0, 1]` (a photometric layer after a bicubic
+crop: within `PHOTOMETRIC_INPUT_RANGE`), draws per-image random parameters
 in one batched call, works in `tf.data` and inside a model, and is identity with
 `training=False`.
 
@@ -16,6 +17,7 @@ views = augmenter(images)  # [B, 2, 224, 224, 3]
 
 from kclr.augment import recipes
 from kclr.augment.base import (
+    PHOTOMETRIC_INPUT_RANGE,
     AugmentationLayer,
     DeviceBatch,
     apply_where,
@@ -42,6 +44,7 @@ from kclr.augment.random_solarize import RandomSolarize
 from kclr.augment.sobel_filter import SobelFilter
 
 __all__ = [
+    "PHOTOMETRIC_INPUT_RANGE",
     "AugmentationLayer",
     "AugmentationPipeline",
     "CenterCrop",

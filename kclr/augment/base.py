@@ -20,6 +20,12 @@ STAGES = (GEOMETRIC, PHOTOMETRIC)
 #: (the default "auto_select" may pick a different algorithm per device). XLA expands
 #: the same algorithm into a different, equally reproducible stream.
 RNG_ALG = "philox"
+#: The values a photometric layer may receive: `[0, 1]` widened by the overshoot of a
+#: bicubic resize (Keys cubic, a = -0.5, no antialias: the 2-D weights' negative lobes
+#: sum to -0.28125). A recipe's crop resizes bicubically and, as in the authors' code,
+#: nothing clips until `ColorDistortion` (after each of its ops) and the recipe's final
+#: clip. On photos the overshoot is far smaller (about -0.02..1.11 on CIFAR-sized crops).
+PHOTOMETRIC_INPUT_RANGE = (-0.28125, 1.28125)
 
 
 class AugmentationLayer(keras.layers.Layer):
@@ -33,7 +39,10 @@ class AugmentationLayer(keras.layers.Layer):
        (no per-image Python, no per-image `map`).
 
     Layers take `[B, H, W, 3]` (or a single `[H, W, 3]` image) float32 RGB in `[0, 1]`;
-    integer images are converted with `tf.image.convert_image_dtype`. `training=False`
+    integer images are converted with `tf.image.convert_image_dtype`. A photometric
+    layer in a recipe may receive values up to 0.28125 outside `[0, 1]`
+    (`PHOTOMETRIC_INPUT_RANGE`: the bicubic crop's overshoot, kept as the authors keep
+    it); it need not clip, the recipe clips at its end. `training=False`
     returns the input unchanged (except for deterministic layers such as `CenterCrop`,
     which set `always_apply = True`).
 

@@ -98,6 +98,11 @@ def own_arguments(obj: Any, registry: Any = None) -> dict[str, Any]:
     return {name: defaults.get(name, inspect.Parameter.empty) for name in sorted(accepted)}
 
 
+def _parameters_of(function: Any) -> set[str]:
+    parameters = inspect.signature(function).parameters.values()
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
 def _check_coverage(
     obj: Any, arguments: dict[str, Any], skip: Iterable[str], registry: Any, where: str
 ) -> None:
@@ -110,7 +115,10 @@ def _check_coverage(
             f"{where}: {_label(obj)} takes no argument {', '.join(map(repr, unknown))}; "
             f"it takes {', '.join(own)}."
         )
-    missing = sorted(set(own) - set(arguments) - skip)
+    required = set(own)
+    if not inspect.isclass(obj):  # a factory's own; those it `extends` are checked there
+        required = _parameters_of(obj)
+    missing = sorted(required - set(arguments) - skip)
     if missing:
         raise ComponentCheckError(
             f"{where}: give a non-default value for every constructor argument of "
@@ -293,8 +301,9 @@ def check_recipe(
 
     Args:
         recipe: the registered recipe name.
-        arguments: `{argument: non-default value}` for every argument (those of the
-            recipe it `extends` included), except the run's `image_size`.
+        arguments: `{argument: non-default value}` for every argument the recipe
+            function names, except the run's `image_size`; arguments of the recipe it
+            `extends` may be added (that recipe's own tests check them all).
         image_size: the run argument.
         registry: default `kclr.registry.recipes`.
         skip: arguments that cannot be given a value here.
@@ -302,7 +311,7 @@ def check_recipe(
     Example:
 
     ```python
-    check_recipe("simclr_posterize", {"bits": 2, ...})
+    check_recipe("simclr_posterize", {"bits": 2, "posterize_probability": 0.9})
     ```
     """
     registry = registry or kregistry.recipes
