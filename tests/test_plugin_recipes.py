@@ -12,6 +12,7 @@ import pathlib
 import sys
 import warnings
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -187,3 +188,26 @@ def test_the_check_asks_for_every_argument_and_a_non_default_value(plugin):
         check_layer("random_posterize", {"bits": 2})
     with pytest.raises(ComponentCheckError, match=r"`bits=4` is RandomPosterize's default"):
         check_layer("random_posterize", {"bits": 4, "probability": 0.9, "seed": 3})
+
+
+def test_a_plugin_recipe_spec_works_in_the_data_api(plugin):
+    """`pretraining_dataset` takes the spec the docs show (`labelled_dataset` reads it the same way)."""
+    from kclr import data
+
+    source = (np.full((8, 24, 24, 3), 200, np.uint8), np.arange(8, dtype=np.int32))
+    posterize = {  # an argument of its own, and one of simclr_cifar (no colour: a fast trace)
+        "name": "simclr_posterize",
+        "config": {"bits": 1, "posterize_probability": 1.0, "color_jitter_strength": 0.0},
+    }
+    views = data.pretraining_dataset(
+        source, recipe=posterize, image_size=16, views=2, global_batch_size=4, seed=0,
+        photometric="host",
+    )  # fmt: skip
+    batch = next(iter(views))["views"].numpy()
+    assert batch.shape == (4, 2, 16, 16, 3)
+    assert set(np.unique(np.round(batch * 255))) <= {0.0, 128.0}  # one bit: 0 or 128
+    with pytest.raises(spec.SpecError, match=r"for recipe 'simclr_posterize'. Did you mean "
+                       r"'recipe.config.bits'\?"):  # fmt: skip
+        data.pretraining_dataset(source, recipe={"name": "simclr_posterize",
+                                                 "config": {"bits_mn": 1}},
+                                 image_size=16, global_batch_size=4)  # fmt: skip
