@@ -30,6 +30,7 @@ import functools
 import inspect
 import pathlib
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -200,7 +201,9 @@ def _check_same(expected: Any, received: Any, where: str, arguments: dict) -> No
 def _save_and_load(model: Any) -> Any:
     import keras
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        # An augmentation layer has no weights: "saving a model that has not yet been built".
+        warnings.filterwarnings("ignore", message=".*has not yet been built", category=UserWarning)
         path = pathlib.Path(folder) / "component.keras"
         model.save(path)
         return keras.saving.load_model(path)
