@@ -108,3 +108,68 @@ def test_builtin_loss_keeps_every_argument(name):
 @pytest.mark.parametrize("name", sorted(HEADS))
 def test_builtin_head_keeps_every_argument(name):
     check_head(name, HEADS[name])
+
+
+# ------------------------------------------------------- each check names a lost argument
+class ForgetfulNTXent(registry.losses.get_class("ntxent")):
+    """NT-Xent whose get_config forgets `temperature`."""
+
+    def get_config(self):
+        return {k: v for k, v in super().get_config().items() if k != "temperature"}
+
+
+class ForgetfulHead(registry.heads.get_class("projection_head")):
+    """A projection head whose get_config forgets `output_dim`."""
+
+    def get_config(self):
+        return {k: v for k, v in super().get_config().items() if k != "output_dim"}
+
+
+class ForgetfulFlip(A.RandomFlip):
+    """A flip whose get_config forgets `probability`."""
+
+    def get_config(self):
+        return {k: v for k, v in super().get_config().items() if k != "probability"}
+
+
+def forgetful_recipe(image_size, flip_probability=0.5, seed=None):
+    """Resize, then a flip whose probability the saved pipeline forgets."""
+    steps = [
+        A.CenterCrop(image_size, crop_proportion=1.0),
+        ForgetfulFlip(probability=flip_probability),
+    ]
+    return A.AugmentationPipeline(steps, seed=seed)
+
+
+@pytest.fixture
+def forgetful():
+    registry.losses.add("forgetful_ntxent", ForgetfulNTXent, origin="kclr-forgetful")
+    registry.heads.add("forgetful_head", ForgetfulHead, origin="kclr-forgetful")
+    registry.recipes.add("forgetful_recipe", forgetful_recipe, origin="kclr-forgetful")
+    registry.augmentations.add("forgetful_flip", ForgetfulFlip, origin="kclr-forgetful")
+    yield
+    for reg in (registry.losses, registry.heads, registry.recipes, registry.augmentations):
+        reg.reset()
+
+
+def test_check_loss_names_the_lost_argument(forgetful):
+    with pytest.raises(AssertionError, match=r"^check_loss\(ForgetfulNTXent\): get_config\(\): "
+                       r"`temperature` is missing from the config"):  # fmt: skip
+        check_loss(ForgetfulNTXent, {"temperature": 0.2, "normalize": False})
+
+
+def test_check_head_names_the_lost_argument(forgetful):
+    with pytest.raises(AssertionError, match=r"^check_head\(ForgetfulHead\): get_config\(\): "
+                       r"`output_dim` is missing from the config"):  # fmt: skip
+        check_head(ForgetfulHead, HEADS["projection_head"])
+
+
+def test_check_recipe_names_the_argument_its_augmenter_loses(forgetful):
+    """The recipe's arguments are not in any config: the check compares behaviour, then
+    tries each argument alone to name the one that is lost."""
+    with pytest.raises(AssertionError) as error:
+        check_recipe("forgetful_recipe", {"flip_probability": 1.0, "seed": 1})
+    message = str(error.value)
+    assert message.startswith("check_recipe('forgetful_recipe'): the augmenter it builds is not "
+                              "the same after a round trip; lost with flip_probability.")  # fmt: skip
+    assert "from_config(get_config()): behaves differently" in message

@@ -198,6 +198,18 @@ def _check_same(expected: Any, received: Any, where: str, arguments: dict) -> No
             )
 
 
+def _rebuild(label: str, road: str, rebuild: Callable[[], Any]) -> Any:
+    """`rebuild()`; an error says which road failed (an unregistered class, a bad config)."""
+    try:
+        return rebuild()
+    except Exception as error:  # noqa: BLE001 - any failure of the road is the finding
+        raise ComponentCheckError(
+            f"{label}: {road} failed: {type(error).__name__}: {error}. Every class a "
+            "component holds must be registered (an entry point, or "
+            "`keras.saving.register_keras_serializable`) and rebuild from its config."
+        ) from error
+
+
 def _save_and_load(model: Any) -> Any:
     import keras
 
@@ -239,15 +251,16 @@ def _layer_roads(
     expected = _run_layer(make(), images)
     config = layer.get_config()
     _check_config(layer, config, arguments, f"{label}: get_config()")
-    clone = type(layer).from_config(config)
+    clone = _rebuild(label, "from_config(get_config())", lambda: type(layer).from_config(config))
     _check_config(clone, clone.get_config(), arguments, f"{label}: from_config(get_config())")
     _check_same(expected, _run_layer(clone, images), f"{label}: from_config(get_config())",
                 arguments)  # fmt: skip
     component = spec.to_spec(registry, layer)
     _check_config(layer, component["config"], arguments, f"{label}: kclr.spec.to_spec")
-    rebuilt = registry.get(component)
+    rebuilt = _rebuild(label, "to_spec -> build", lambda: registry.get(component))
     _check_same(expected, _run_layer(rebuilt, images), f"{label}: to_spec -> build", arguments)
-    reloaded = _save_and_load(keras.Sequential([make()])).layers[0]
+    model = keras.Sequential([make()])
+    reloaded = _rebuild(label, ".keras save/load", lambda: _save_and_load(model)).layers[0]
     _check_config(reloaded, reloaded.get_config(), arguments, f"{label}: .keras save/load")
     _check_same(expected, _run_layer(reloaded, images), f"{label}: .keras save/load", arguments)
 
@@ -381,7 +394,7 @@ def check_loss(
         "Keras serialize/deserialize": lambda: keras.saving.deserialize_keras_object(serialized),
     }
     for road, rebuild in roads.items():
-        copy = rebuild()
+        copy = _rebuild(label, road, rebuild)
         _check_config(copy, copy.get_config(), arguments, f"{label}: {road}")
         _check_same(expected, float(copy(labels, features)), f"{label}: {road}", arguments)
 
@@ -426,16 +439,16 @@ def check_head(
         copy.set_weights(original.get_weights())
         return copy(features, training=False)
 
-    copy = type(original).from_config(config)
+    copy = _rebuild(label, "from_config(get_config())", lambda: type(original).from_config(config))
     _check_same(expected, same_weights(copy), f"{label}: from_config(get_config())", arguments)
     if is_class:
         component = spec.to_spec(registry, original)
         _check_config(original, component["config"], arguments, f"{label}: kclr.spec.to_spec")
-        rebuilt = registry.get(component)
+        rebuilt = _rebuild(label, "to_spec -> build", lambda: registry.get(component))
         _check_same(expected, same_weights(rebuilt), f"{label}: to_spec -> build", arguments)
     inputs = keras.Input((input_dim,))
     model = keras.Model(inputs, original(inputs))
-    reloaded = _save_and_load(model)
+    reloaded = _rebuild(label, ".keras save/load", lambda: _save_and_load(model))
     _check_same(expected, reloaded(features, training=False), f"{label}: .keras save/load",
                 arguments)  # fmt: skip
     if is_class:
