@@ -200,6 +200,14 @@ class Registry:
             return entry
 
     def _check_kind(self, name: str, obj: Any, origin: str) -> None:
+        extends = getattr(obj, "extends", None)
+        if extends is not None and not (isinstance(extends, str) or callable(extends)):
+            from kclr import spec
+
+            raise RegistryError(
+                f"Refused {self.kind} {name!r} from {origin!r}: "
+                + spec.extends_error(getattr(obj, "__name__", name), extends)
+            )
         base = _resolve_base(self.base)
         if inspect.isclass(obj):
             if issubclass(obj, base):

@@ -74,25 +74,26 @@ def normalize(value: Any, where: str) -> dict[str, Any]:
     return {"name": name, "config": dict(config)}
 
 
-def accepted_arguments(obj: Any) -> tuple[set[str], bool]:
+def accepted_arguments(obj: Any, registry: Any = None) -> tuple[set[str], bool]:
     """The keyword arguments `obj` (a class or factory) accepts, and whether that list is open.
 
     A class whose `__init__` forwards `**kwargs` to its base contributes the base's
     arguments too (Keras optimizers, layers); a factory whose `**kwargs` go to another
-    class or factory names it in an `extends` attribute (`kclr.augment.recipes`,
-    `kclr.models.resnet50`). The list is "open" only when a `**kwargs` leads nowhere
-    that can be inspected (then unknown keys cannot be refused).
+    class or factory names it in an `extends` attribute, as the object itself or as a
+    name registered in `registry` (`kclr.augment.recipes`, `kclr.models.resnet50`). The
+    list is "open" only when a `**kwargs` leads nowhere that can be inspected (then
+    unknown keys cannot be refused).
     """
     if not inspect.isclass(obj):
         names, forwards = _parameters(obj)
-        extends = getattr(obj, "extends", None)
         if names is None:
             return set(), True
         if not forwards:
             return names, False
+        extends = extended(obj, registry)
         if extends is None:
             return names, True
-        more, open_ended = accepted_arguments(extends)
+        more, open_ended = accepted_arguments(extends, registry)
         return names | more, open_ended
     names: set[str] = set()
     targets = [c for c in inspect.getmro(obj) if "__init__" in vars(c) and c is not object]
@@ -106,6 +107,44 @@ def accepted_arguments(obj: Any) -> tuple[set[str], bool]:
     if any(c.__module__.startswith("keras") for c in targets):
         return names | _layer_kwargs(obj), False  # Keras checks what its bases swallow
     return names, True
+
+
+def extended(obj: Any, registry: Any = None) -> Any:
+    """What `obj.extends` names: the class or factory itself, or a name in `registry`.
+
+    Raises:
+        SpecError: `extends` names an entry `registry` does not hold, or is neither a
+            name nor a class or function.
+    """
+    extends = getattr(obj, "extends", None)
+    if extends is None or (callable(extends) and not isinstance(extends, str)):
+        return extends
+    owner = getattr(obj, "__name__", repr(obj))
+    if not isinstance(extends, str):
+        raise SpecError(extends_error(owner, extends))
+    if registry is None:
+        raise SpecError(
+            f"{owner}.extends is the name {extends!r}, and no registry was given to look it "
+            "up. Pass the registry (`kclr.spec.accepted_arguments(obj, registry)`)."
+        )
+    if extends not in registry:
+        close = difflib.get_close_matches(extends, registry.names(), n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise SpecError(
+            f"{owner}.extends names the {registry.kind} {extends!r}, which is not "
+            f"registered.{hint} Registered {registry.kind} names: "
+            f"{', '.join(registry.names())}."
+        )
+    return registry.get_class(extends)
+
+
+def extends_error(owner: str, extends: Any) -> str:
+    """The message for an `extends` that is neither a registered name nor an object."""
+    return (
+        f"{owner}.extends is {extends!r} ({type(extends).__name__}); expected the name of "
+        "a registered entry of the same kind (`extends = 'simclr_cifar'`) or the function "
+        "or class the `**kwargs` go to (`extends = kclr.augment.recipes.simclr_cifar`)."
+    )
 
 
 def _parameters(function: Any) -> tuple[set[str] | None, bool]:
@@ -175,7 +214,7 @@ def check(
             f"{registry.kind} names: {', '.join(names)} (plugins add more: `kclr plugins list`)."
         )
     from_run = set(run_arguments(registry, name)) & set(supplied)
-    accepted, open_ended = accepted_arguments(registry.get_class(name))
+    accepted, open_ended = accepted_arguments(registry.get_class(name), registry)
     for key in spec["config"]:
         if key in from_run:
             source = (sources or {}).get(key, "the run")
@@ -283,7 +322,7 @@ def to_spec(registry: Any, obj: Any, keys: set[str] | None = None) -> dict[str, 
     """
     for entry in registry.entries():
         if inspect.isclass(entry.obj) and type(obj) is entry.obj:
-            accepted, _ = accepted_arguments(entry.obj)
+            accepted, _ = accepted_arguments(entry.obj, registry)
             allowed = accepted if keys is None else accepted & keys
             config = obj.get_config()
             return {"name": entry.name, "config": {k: v for k, v in config.items() if k in allowed}}

@@ -8,8 +8,6 @@ configuration of `kclr fit`, `ContrastiveTrainer.compile`, `kclr.data.pretrainin
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,7 +18,7 @@ from kclr import registry
 from kclr.cli import main
 from kclr.run import config, rundir
 from kclr.run import fit as runs
-from kclr.testing.plugins import write_distribution
+from kclr.testing.plugins import installed_distribution
 from kclr.trainer.callbacks import read_metrics
 
 PLUGIN = """
@@ -108,15 +106,9 @@ GRAY = 64
 @pytest.fixture(scope="module")
 def plugin(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
-    write_distribution(site, "kclr-door-plugin", ENTRY_POINTS, {"doorplugin.py": PLUGIN})
-    sys.path.insert(0, str(site))
-    for reg in registry.REGISTRIES.values():
-        reg.reset()
-    yield site
-    sys.path.remove(str(site))
-    sys.modules.pop("doorplugin", None)
-    for reg in registry.REGISTRIES.values():
-        reg.reset()
+    modules = {"doorplugin.py": PLUGIN}
+    with installed_distribution(site, "kclr-door-plugin", ENTRY_POINTS, modules):
+        yield site
 
 
 def _gray_images(count=16, side=16):

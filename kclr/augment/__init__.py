@@ -1,6 +1,7 @@
 """Batched, seedable augmentation layers and the SimCLR / SupCon recipes.
 
-Every layer takes `[B, H, W, 3]` float32 in `[0, 1]`, draws per-image random parameters
+Every layer takes `[B, H, W, 3]` float32 in `[0, 1]` (a photometric layer after a bicubic
+crop: within `PHOTOMETRIC_INPUT_RANGE`), draws per-image random parameters
 in one batched call, works in `tf.data` and inside a model, and is identity with
 `training=False`.
 
@@ -15,7 +16,17 @@ views = augmenter(images)  # [B, 2, 224, 224, 3]
 """
 
 from kclr.augment import recipes
-from kclr.augment.base import AugmentationLayer, DeviceBatch
+from kclr.augment.base import (
+    PHOTOMETRIC_INPUT_RANGE,
+    AugmentationLayer,
+    DeviceBatch,
+    apply_where,
+    bernoulli,
+    fold,
+    normal,
+    select,
+    uniform,
+)
 from kclr.augment.center_crop import CenterCrop
 from kclr.augment.color_distortion import ColorDistortion
 from kclr.augment.multi_view import MultiView
@@ -30,10 +41,10 @@ from kclr.augment.random_grayscale import RandomGrayscale
 from kclr.augment.random_resized_crop import RandomResizedCrop
 from kclr.augment.random_rotation import RandomRotation
 from kclr.augment.random_solarize import RandomSolarize
-from kclr.augment.recipes import get_recipe
 from kclr.augment.sobel_filter import SobelFilter
 
 __all__ = [
+    "PHOTOMETRIC_INPUT_RANGE",
     "AugmentationLayer",
     "AugmentationPipeline",
     "CenterCrop",
@@ -51,6 +62,11 @@ __all__ = [
     "RandomRotation",
     "RandomSolarize",
     "SobelFilter",
-    "get_recipe",
+    "apply_where",
+    "bernoulli",
+    "fold",
+    "normal",
     "recipes",
+    "select",
+    "uniform",
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +20,12 @@ STAGES = (GEOMETRIC, PHOTOMETRIC)
 #: (the default "auto_select" may pick a different algorithm per device). XLA expands
 #: the same algorithm into a different, equally reproducible stream.
 RNG_ALG = "philox"
+#: The values a photometric layer may receive: `[0, 1]` widened by the overshoot of a
+#: bicubic resize (Keys cubic, a = -0.5, no antialias: the 2-D weights' negative lobes
+#: sum to -0.28125). A recipe's crop resizes bicubically and, as in the authors' code,
+#: nothing clips until `ColorDistortion` (after each of its ops) and the recipe's final
+#: clip. On photos the overshoot is far smaller (about -0.02..1.11 on CIFAR-sized crops).
+PHOTOMETRIC_INPUT_RANGE = (-0.28125, 1.28125)
 
 
 class AugmentationLayer(keras.layers.Layer):
@@ -35,7 +39,10 @@ class AugmentationLayer(keras.layers.Layer):
        (no per-image Python, no per-image `map`).
 
     Layers take `[B, H, W, 3]` (or a single `[H, W, 3]` image) float32 RGB in `[0, 1]`;
-    integer images are converted with `tf.image.convert_image_dtype`. `training=False`
+    integer images are converted with `tf.image.convert_image_dtype`. A photometric
+    layer in a recipe may receive values up to 0.28125 outside `[0, 1]`
+    (`PHOTOMETRIC_INPUT_RANGE`: the bicubic crop's overshoot, kept as the authors keep
+    it); it need not clip, the recipe clips at its end. `training=False`
     returns the input unchanged (except for deterministic layers such as `CenterCrop`,
     which set `always_apply = True`).
 
@@ -64,11 +71,11 @@ class AugmentationLayer(keras.layers.Layer):
             super().__init__(**kwargs)
             self.probability = probability
 
-        def get_random_transformation(self, images, seed):
+        def get_random_transformation(self, images, seed, device=None):
             batch = tf.shape(images)[0]
-            return {"apply": tf.random.stateless_uniform([batch], seed) < self.probability}
+            return {"apply": kclr.augment.bernoulli(seed, batch, self.probability, device=device)}
 
-        def transform_images(self, images, transformation):
+        def transform_images(self, images, transformation, device=None):
             return tf.where(transformation["apply"][:, None, None, None], 1.0 - images, images)
 
         def get_config(self):
@@ -137,13 +144,17 @@ class AugmentationLayer(keras.layers.Layer):
                 "`kclr.augment.MultiView`)."
             )
         seed = self.next_seed() if seed is None else tf.cast(seed, tf.int64)
-        transformation = self.get_random_transformation(
-            images, seed, **_device_argument(self.get_random_transformation, device)
-        )
-        outputs = self.transform_images(
-            images, transformation, **_device_argument(self.transform_images, device)
-        )
+        transformation = self.get_random_transformation(images, seed, device=device)
+        outputs = self.transform_images(images, transformation, device=device)
         return outputs[0] if unbatched else outputs
+
+    def build(self, input_shape) -> None:
+        """Nothing to build: an augmentation layer has no weights.
+
+        Without this, Keras builds a layer on its first call by tracing `call`
+        symbolically, once more for every step of a recipe.
+        """
+        self.built = True
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -184,8 +195,8 @@ class DeviceBatch:
       exactly the parameters its images get on a single device running the whole batch.
 
     `ContrastiveTrainer` passes one to a recipe's photometric stage in the train step.
-    A subclass of `AugmentationLayer` whose methods take no `device` argument (the 0.1.0
-    form) runs its CPU form and draws for its local batch.
+    Every `AugmentationLayer` receives it as the `device` argument of
+    `get_random_transformation` and `transform_images` (`None` outside the train step).
 
     Example:
 
@@ -207,18 +218,6 @@ class DeviceBatch:
             return draw(shape, seed)
         full = draw([self.total, *shape[1:]], seed)
         return tf.gather(full, self.rows)
-
-
-@functools.cache
-def _takes_device(function) -> bool:
-    return "device" in inspect.signature(function).parameters
-
-
-def _device_argument(method, device) -> dict[str, Any]:
-    """`{"device": device}` when `method` takes one (kclr's layers), else `{}`."""
-    if device is None or not _takes_device(getattr(method, "__func__", method)):
-        return {}
-    return {"device": device}
 
 
 def _per_image(draw, shape, seed, device):

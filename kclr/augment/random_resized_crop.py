@@ -124,11 +124,11 @@ class RandomResizedCrop(AugmentationLayer):
             attempts=self.attempts,
         )
 
-    def get_random_transformation(self, images, seed):
+    def get_random_transformation(self, images, seed, device=None):
         shape = tf.shape(images)
         return self.sample_boxes(seed, shape[0], shape[1], shape[2])
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, device=None):
         return functional.crop_and_resize(
             images, transformation, (self.height, self.width), self.interpolation
         )

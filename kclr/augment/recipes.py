@@ -6,7 +6,8 @@ several views. The recipes below are entries of `kclr.registry.recipes` like a
 plugin's: build one by name with `kclr.registry.recipes.get("simclr", image_size=224)`
 or from a spec with `kclr.spec.build`. A recipe declares `image_size` as the argument a
 run supplies (`run_arguments`); a recipe that forwards `**overrides` to another one
-names it in `extends`, so its accepted arguments are that recipe's too.
+names it in `extends` (its registered name or the function), so its accepted
+arguments are that recipe's too.
 
 | name | what | source |
 |---|---|---|
@@ -19,7 +20,6 @@ names it in `extends`, so its accepted arguments are that recipe's too.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +34,13 @@ from kclr.registry import recipes as registry_recipes
 
 
 def recipe(
-    name: str, description: str, extends: Callable[..., Any] | None = None
+    name: str, description: str, extends: str | Callable[..., Any] | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Registers a recipe function in `kclr.registry.recipes`, run argument `image_size`."""
+    """Registers a recipe function in `kclr.registry.recipes`, run argument `image_size`.
+
+    `extends` is the recipe the function's `**overrides` go to: its registered name or
+    the function itself.
+    """
 
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
         function.run_arguments = ("image_size",)
@@ -217,27 +221,3 @@ def eval(  # noqa: A001 - the recipe's public name
         seed=seed,
         name="eval_preprocessor",
     )
-
-
-RECIPES: dict[str, Callable[..., AugmentationPipeline]] = {
-    "simclr": simclr,
-    "simclr_cifar": simclr_cifar,
-    "supcon_cifar": supcon_cifar,
-    "finetune": finetune,
-    "eval": eval,
-}
-
-
-def get_recipe(name: str, image_size: int, **overrides: Any) -> AugmentationPipeline:
-    """Deprecated: use `kclr.registry.recipes.get(name, image_size=..., **overrides)`.
-
-    Returns the single-view augmenter `name` (a built-in or a plugin's recipe) for
-    `image_size`, with `overrides` applied.
-    """
-    warnings.warn(
-        "`kclr.augment.get_recipe(name, image_size, ...)` is deprecated; use "
-        "`kclr.registry.recipes.get(name, image_size=image_size, ...)`.",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return registry_recipes.get(name, image_size=image_size, **overrides)

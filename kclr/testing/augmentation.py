@@ -22,7 +22,12 @@ def check_augmentation_layer(
     - `training=False` returns the input unchanged;
     - `get_config` / `from_config` round trip gives the same config;
     - two layers built with the same seed give the same output;
-    - the layer runs inside `tf.data.Dataset.map` on batches.
+    - the layer runs inside `tf.data.Dataset.map` on batches;
+    - a photometric layer gives finite values on input that spans
+      `kclr.augment.PHOTOMETRIC_INPUT_RANGE` (what it receives after a bicubic crop).
+
+    `check_layer` (in `kclr.testing`) checks that every constructor argument survives a
+    saved model; this checks the behaviour of one layer.
 
     Args:
         make_layer: called as `make_layer(seed=seed)` to build the layer.
@@ -59,6 +64,13 @@ def check_augmentation_layer(
 
     again = np.asarray(make_layer(seed=seed)(images, training=True))
     np.testing.assert_allclose(again, out, atol=1e-6, err_msg="same seed must give same output")
+
+    from kclr.augment.base import PHOTOMETRIC, PHOTOMETRIC_INPUT_RANGE, stage_of
+
+    if stage_of(layer) == PHOTOMETRIC:
+        low, high = PHOTOMETRIC_INPUT_RANGE
+        wide = np.asarray(layer(images * (high - low) + low, training=True))
+        assert np.isfinite(wide).all(), f"non-finite output on input in {PHOTOMETRIC_INPUT_RANGE}"
 
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size // 2)
     dataset = dataset.map(lambda x: layer(x, training=True))

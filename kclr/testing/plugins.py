@@ -4,6 +4,7 @@
 (METADATA and entry_points.txt) and the plugin's modules into `root`; with `root` on
 `sys.path` (or `PYTHONPATH`), `importlib.metadata` finds the entry points, so kclr's
 registries discover the plugin exactly as they discover a pip-installed one.
+`installed_distribution(...)` does that for the length of a `with` block.
 
 Example:
 
@@ -19,8 +20,11 @@ write_distribution(
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
+import sys
 import textwrap
+from collections.abc import Iterator
 
 
 def write_distribution(
@@ -52,3 +56,39 @@ def write_distribution(
     for filename, source in modules.items():
         (root / filename).write_text(textwrap.dedent(source))
     return dist_info
+
+
+@contextlib.contextmanager
+def installed_distribution(
+    root: pathlib.Path,
+    name: str,
+    entry_points: dict[str, dict[str, str]],
+    modules: dict[str, str],
+    version: str = "0.3.1",
+) -> Iterator[pathlib.Path]:
+    """`write_distribution`, with `root` on `sys.path` and kclr's registries rediscovering.
+
+    On exit the folder leaves `sys.path`, the plugin's modules are forgotten and the
+    registries discover again (without it). Yields `root`.
+
+    Example:
+
+    ```python
+    with installed_distribution(tmp_path, "my-plugin", entry_points, modules):
+        registry.losses.get("my_loss")
+    ```
+    """
+    from kclr import registry
+
+    write_distribution(root, name, entry_points, modules, version)
+    sys.path.insert(0, str(root))
+    for reg in registry.REGISTRIES.values():
+        reg.reset()
+    try:
+        yield root
+    finally:
+        sys.path.remove(str(root))
+        for filename in modules:
+            sys.modules.pop(pathlib.Path(filename).stem, None)
+        for reg in registry.REGISTRIES.values():
+            reg.reset()

@@ -26,7 +26,7 @@ def _names(layers):
     return [type(layer).__name__ for layer in layers]
 
 
-@pytest.mark.parametrize("name", sorted(A.recipes.RECIPES))
+@pytest.mark.parametrize("name", sorted(e.name for e in registry.recipes.entries() if e.is_builtin))
 def test_stage_split_of_every_recipe(name):
     recipe = registry.recipes.get(name, image_size=32)
     geometric, photometric = EXPECTED[name]

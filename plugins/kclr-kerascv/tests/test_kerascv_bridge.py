@@ -47,3 +47,19 @@ def test_discovered_by_kclr_registry_with_origin():
     assert entry.origin == "kclr-kerascv"
     layer = registry.augmentations.get("kerascv_random_crop_and_resize", target_size=(16, 16))
     assert np.asarray(layer(_images(), training=True)).shape == (8, 16, 16, 3)
+
+
+def test_every_argument_survives_a_saved_model():
+    from kclr.testing import check_layer
+
+    # KerasCV's RandomColorJitter does not follow its seed: compare the configs only.
+    jitter = {"strength": 0.5, "seed": 3}
+    check_layer(RandomColorJitter, jitter, skip=("class_name",), compare_outputs=False)
+    with pytest.raises(AssertionError, match="two layers built with the same arguments"):
+        check_layer(RandomColorJitter, jitter, skip=("class_name",))
+    check_layer(
+        RandomCropAndResize,
+        {"target_size": (12, 12), "crop_area_factor": (0.3, 0.9),
+         "aspect_ratio_factor": (0.5, 2.0), "seed": 3},
+        skip=("class_name",),  # fixed by the class, not an argument of its users
+    )  # fmt: skip

@@ -85,3 +85,11 @@ def test_kclr_augmentation_contract(layer_cls):
     from kclr.testing import check_augmentation_layer
 
     check_augmentation_layer(lambda seed: layer_cls(seed=seed))
+
+
+def test_every_argument_survives_a_saved_model():
+    from kclr.testing import check_layer
+
+    check_layer(RandAugment, {"num_ops": 1, "magnitude": 5.0, "seed": 3})
+    # "imagenet" is AutoAugment's only policy: no other value to set.
+    check_layer(AutoAugment, {"seed": 3}, skip=("policy",))

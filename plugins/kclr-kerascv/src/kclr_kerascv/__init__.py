@@ -139,4 +139,4 @@ class RandomColorJitter(KerasCVLayer):
     def get_config(self):
         config = super().get_config()
         config.pop("class_name")
-        return config
+        return {**config, "strength": self.strength}
