@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kclr import config, registry, spec
+from kclr import registry, spec
+from kclr.run import config
 from kclr.cli import main
 from kclr.registry import PluginWarning
 from kclr.testing import ComponentCheckError, check_augmentation_layer, check_layer
