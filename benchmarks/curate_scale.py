@@ -99,10 +99,10 @@ def measure(kind: str, n: int, dim: int, block_size: int) -> dict:
 
 
 def _child(kind: str, n: int, dim: int, block_size: int) -> dict:
+    here = os.path.dirname(os.path.abspath(__file__))
     code = (
-        "import json, sys; sys.path.insert(0, %r); import curate_scale; "
-        "print(json.dumps(curate_scale.measure(%r, %d, %d, %d)))"
-        % (os.path.dirname(os.path.abspath(__file__)), kind, n, dim, block_size)
+        f"import json, sys; sys.path.insert(0, {here!r}); import curate_scale; "
+        f"print(json.dumps(curate_scale.measure({kind!r}, {n}, {dim}, {block_size})))"
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
