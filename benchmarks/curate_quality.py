@@ -211,6 +211,13 @@ def duplicate_rows(x, paths, planted) -> dict:
         j = np.array([row[b] for _, b, _ in report.pairs], np.int64)
         s = np.array([v for _, _, v in report.pairs], np.float32)
         scored = _scores(len(paths), i, j, s, copies, higher_is_closer=True)
+        # Sorted most similar first: how many of the first len(copies) pairs are planted.
+        source_of = {c: src for c, src, _ in copies}
+        top = zip(i[: len(copies)].tolist(), j[: len(copies)].tolist(), strict=True)
+        scored["planted_among_first_pairs"] = sum(
+            source_of.get(a) == b or source_of.get(b) == a for a, b in top
+        )
+        scored["largest_group"] = max((len(g) for g in report.groups), default=0)
         out["kclr"][str(threshold)] = {**scored, "groups": len(report.groups),
                                        "seconds": round(seconds, 2)}  # fmt: skip
     codes = _hashes(paths)

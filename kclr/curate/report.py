@@ -59,14 +59,22 @@ def _sheet(rows: list[list[tuple[str, str]]], row_titles: list[str], title: str,
     import matplotlib.pyplot as plt
 
     columns = max((len(r) for r in rows), default=1)
-    cell, text = 1.25, 0.35  # inches per image and per title line
-    height = 0.5 + len(rows) * (cell + (text if any(row_titles) else 0) + 0.25)
-    fig = plt.figure(figsize=(max(columns, 4) * cell, height), dpi=80)
-    fig.suptitle(title, fontsize=10)
-    grid = fig.add_gridspec(len(rows), columns, hspace=0.6 if any(row_titles) else 0.4)
+    cell, above, below, header = 1.25, 0.22, 0.4, 0.5  # inches: image, row title, caption, title
+    row_height = above + cell + below
+    width, height = max(columns, 7) * cell + 0.2, header + len(rows) * row_height + 0.1
+    fig = plt.figure(figsize=(width, height), dpi=80)
+    fig.suptitle(title, fontsize=10, y=1 - 0.15 / height, va="top")
     for r, row in enumerate(rows):
+        bottom = height - header - (r + 1) * row_height + below
         for c, (path, caption) in enumerate(row):
-            axis = fig.add_subplot(grid[r, c])
+            axis = fig.add_axes(
+                [
+                    (0.1 + c * cell) / width,
+                    bottom / height,
+                    (cell - 0.1) / width,
+                    (cell - 0.1) / height,
+                ]
+            )
             image = thumbnail(path, images)
             if image is None:
                 axis.set_facecolor("#bbbbbb")

@@ -174,10 +174,10 @@ def _lloyd(x, centres, iterations, block_size):
             break
         assignments = new
         counts = np.bincount(assignments, minlength=clusters)
-        sums = np.zeros_like(centres)
-        np.add.at(sums, assignments, x)
+        order = np.argsort(assignments, kind="stable")
         filled = counts > 0
-        centres[filled] = sums[filled] / counts[filled, None]
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[filled]
+        centres[filled] = np.add.reduceat(x[order], starts, axis=0) / counts[filled, None]
     inertia = float((nearest + np.einsum("nd,nd->n", x, x)).sum())
     return assignments, centres, inertia
 
