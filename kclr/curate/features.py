@@ -114,7 +114,11 @@ def extract(
     )  # fmt: skip
     try:
         out = extract_features(encoder, dataset)
-    except ValueError as error:  # a shape the model rejects
+    except ValueError as error:  # no image decoded, or a shape the model rejects
+        if "is empty" in str(error):
+            raise CurateInputError(
+                f"No image of {data!r} could be decoded. Check the files (JPEG, PNG, GIF, BMP)."
+            ) from None
         raise CurateInputError(
             f"Model {model!r} could not encode {size}x{size} images of {data!r}: "
             f"{str(error).splitlines()[0]} Pass the --image-size the model was trained at."
