@@ -7,9 +7,9 @@ Exact search, the whole similarity matrix visited one `[block, block]` tile at a
 - `top_k(queries, base, k)`: the `k` most similar rows of `base` for each query (kNN for
   typicality, the nearest labelled image, ...).
 
-Besides the features themselves (kept once on the device), memory is one tile of
-`block_size**2` float32 and the running results, not `N**2`: at the default block of
-4,096 a tile is 64 MiB, at any N. Time grows as `N**2 * D`; `benchmarks/curate_scale.py`
+Besides the features themselves (one L2-normalised copy on the device), memory is a few
+tiles of `block_size**2` and the running results, not `N**2`: at the default block of
+4,096 a float32 tile is 64 MiB, at any N. Time grows as `N**2 * D`; `benchmarks/curate_scale.py`
 measures it and names the size past which an approximate index (faiss, hnswlib) is the
 better tool.
 
@@ -86,6 +86,7 @@ def pairs_above(
     total = 0
     with _exact_float32(), tf.device(device) if device else contextlib.nullcontext():
         xt = tf.constant(x)
+        del x  # the device copy is the one searched: one copy of the features, not two
         for r0 in range(0, n, block):
             rows = xt[r0 : r0 + block]
             for c0 in range(r0, n, block):
@@ -148,11 +149,13 @@ def top_k(
     out_i = np.empty((len(q), k), np.int64)
     with _exact_float32(), tf.device(device) if device else contextlib.nullcontext():
         bt = tf.constant(b)
+        size = len(b)
+        del b  # searched on the device copy
         for r0 in range(0, len(q), block):
             rows = tf.constant(q[r0 : r0 + block])
             best_s = tf.fill([tf.shape(rows)[0], 0], 0.0)
             best_i = tf.zeros([tf.shape(rows)[0], 0], tf.int64)
-            for c0 in range(0, len(b), block):
+            for c0 in range(0, size, block):
                 tile = tf.matmul(rows, bt[c0 : c0 + block], transpose_b=True)
                 if exclude_self and c0 < r0 + block and r0 < c0 + tile.shape[1]:
                     row_ids = tf.range(r0, r0 + tf.shape(tile)[0])[:, None]

@@ -30,8 +30,8 @@ def test_scale_benchmark_at_a_million_features_stays_within_the_block():
     assert report["baseline"]["same_pairs"] is True
     million = report["blocked"][-1]
     assert million["n"] == 1_000_000 and million["pairs"] >= 100
-    # Memory bounded by the block, not by N^2 (a dense matrix would be 3.7 TiB).
-    assert million["search_peak_extra_mib"] < 2048
+    # One copy of the features and a few tiles, not N^2 (a dense matrix would be 3.7 TiB).
+    assert million["search_peak_extra_mib"] < million["features_mib"] + 1024
 
 
 def test_hash_codes_and_hamming_pairs(tmp_path):
