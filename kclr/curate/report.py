@@ -3,7 +3,8 @@
 - `duplicates.csv`: `path_a,path_b,similarity`, most similar first;
 - `groups.csv`: `group,path`, one row per image of each group (group 0 holds the most
   similar pair);
-- `duplicates.png`: the top groups, one row each, images side by side;
+- `duplicates.png`: the top groups, one row each, images side by side: the image of the
+  group's most similar pair first, then the others by their similarity to it;
 - `selected.txt`: one path per line, in the order picked;
 - `selected.png`: the selected images in a grid, in the order picked.
 
@@ -106,15 +107,26 @@ def write_duplicates(folder: pathlib.Path, report, images: Any = None) -> list[p
         for number, group in enumerate(report.groups):
             for path in group:
                 writer.writerow([number, path])
-    best: dict[frozenset, float] = {}
+    shown = report.groups[:GROUPS_SHOWN]
+    group_of = {path: number for number, group in enumerate(shown) for path in group}
+    first: dict[int, str] = {}  # each shown group's image of its most similar pair
+    similar: dict[tuple[str, str], float] = {}  # (first, other) -> similarity, where listed
     for a, b, similarity in report.pairs:
-        best.setdefault(frozenset((a, b)), similarity)
+        number = group_of.get(a)
+        if number is None:
+            continue
+        first.setdefault(number, a)
+        if first[number] in (a, b):
+            similar.setdefault((first[number], b if a == first[number] else a), similarity)
     rows, titles = [], []
-    for number, group in enumerate(report.groups[:GROUPS_SHOWN]):
-        first = group[0]
-        cells = [(first, _short_name(first))]
-        for path in group[1:GROUP_MEMBERS_SHOWN]:
-            similarity = best.get(frozenset((first, path)))
+    for number, group in enumerate(shown):
+        head = first[number]
+        # The most similar to the first image next, then the others in input order.
+        others = sorted((p for p in group if p != head),
+                        key=lambda p: -similar.get((head, p), -2.0))  # fmt: skip
+        cells = [(head, _short_name(head))]
+        for path in others[: GROUP_MEMBERS_SHOWN - 1]:
+            similarity = similar.get((head, path))
             caption = _short_name(path) + (f"\n{similarity:.3f}" if similarity is not None else "")
             cells.append((path, caption))
         rows.append(cells)
