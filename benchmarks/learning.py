@@ -63,6 +63,18 @@ def _idx(path: pathlib.Path) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def fashion_mnist_arrays(source: pathlib.Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 images [N, 28, 28] and labels [N] of a Fashion-MNIST split."""
+    prefix = {"train": "train", "test": "t10k"}[split]
+    images_file = source / f"{prefix}-images-idx3-ubyte.gz"
+    if not images_file.exists():
+        raise SystemExit(
+            f"{images_file} not found: install the Debian package dataset-fashion-mnist, "
+            "pass --fashion-mnist DIR (the four .gz files), or --data FOLDER."
+        )
+    return _idx(images_file), _idx(source / f"{prefix}-labels-idx1-ubyte.gz")
+
+
 def fashion_mnist_folder(source: pathlib.Path, workdir: pathlib.Path) -> pathlib.Path:
     """Fashion-MNIST as `train/<class>/*.png` and `test/<class>/*.png`, written once."""
     from PIL import Image
@@ -70,16 +82,8 @@ def fashion_mnist_folder(source: pathlib.Path, workdir: pathlib.Path) -> pathlib
     root = workdir / "fashion-mnist"
     if (root / "complete").exists():
         return root
-    names = {"train": "train", "test": "t10k"}
-    for split, prefix in names.items():
-        images_file = source / f"{prefix}-images-idx3-ubyte.gz"
-        if not images_file.exists():
-            raise SystemExit(
-                f"{images_file} not found: install the Debian package dataset-fashion-mnist, "
-                "pass --fashion-mnist DIR (the four .gz files), or --data FOLDER."
-            )
-        images = _idx(images_file)
-        labels = _idx(source / f"{prefix}-labels-idx1-ubyte.gz")
+    for split in ("train", "test"):
+        images, labels = fashion_mnist_arrays(source, split)
         for name in FASHION_CLASSES:
             (root / split / name).mkdir(parents=True, exist_ok=True)
         for i, (image, label) in enumerate(zip(images, labels, strict=True)):

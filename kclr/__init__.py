@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ContrastiveTrainer": "kclr.trainer:ContrastiveTrainer",
     "augment": "kclr.augment",
+    "curate": "kclr.curate",
     "data": "kclr.data",
     "distribute": "kclr.distribute",
     "evaluation": "kclr.evaluation",
