@@ -21,7 +21,7 @@ PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1] / "kclr"
 # A part is a sub-package or top-level module of kclr (`kclr` itself is the package's face).
 LAYERS: list[tuple[str, set[str]]] = [
     ("entry points", {"cli", "testing"}),
-    ("run", {"run"}),
+    ("run, curate", {"run", "curate"}),
     ("evaluation, zoo, export", {"evaluation", "zoo", "export"}),
     ("training", {"trainer"}),
     ("data", {"data"}),
@@ -193,7 +193,7 @@ def test_the_layer_check_fails_on_a_planted_upward_import(tmp_path):
     text = step.read_text()
     step.write_text(text + "\n\ndef _planted():\n    from kclr.run import fit\n\n    return fit\n")
     found = _upward_imports(_analyse(root)[0])
-    assert found == ["kclr.trainer.step (training) imports kclr.run.fit (run, above)"]
+    assert found == ["kclr.trainer.step (training) imports kclr.run.fit (run, curate, above)"]
     step.write_text(
         text
         + "\nfrom typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from kclr.run import fit\n"

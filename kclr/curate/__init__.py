@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from kclr.curate.features import CurateInputError, extract, load_encoder, load_features
+from kclr.curate.features import CurateInputError, extract, load_features, open_encoder
 from kclr.curate.near_duplicates import (
     DEFAULT_THRESHOLD,
     DuplicateReport,
@@ -51,7 +51,7 @@ __all__ = [
     "Selection",
     "duplicates",
     "extract",
-    "load_encoder",
+    "open_encoder",
     "load_features",
     "select",
 ]

@@ -1,7 +1,7 @@
 """Frozen features of every image of a source, with the paths they belong to.
 
-`load_encoder` is the one place where `kclr.curate` turns a model reference into a Keras
-model; `extract` runs it over a source with `kclr.evaluation.extract_features` (the
+`open_encoder` opens a model reference through the one door, `kclr.zoo.open_model`;
+`extract` runs it over a source with `kclr.evaluation.extract_features` (the
 `"eval"` recipe, BatchNorm in inference mode, as `kclr extract` does) and checks what
 curation needs that training does not: every image accounted for (an unreadable image
 is an error naming it, not a silent gap in the report), an input size the model
@@ -22,23 +22,21 @@ class CurateInputError(ValueError):
     """An input of `kclr curate` cannot be used as given; the message says how to fix it."""
 
 
-def load_encoder(model: Any):
-    """A Keras encoder from a model reference (zoo name, `hf://...`, a run or export folder).
+def open_encoder(model: Any):
+    """The opened model (`kclr.zoo.LoadedModel`) of a reference or a Keras model.
 
-    A Keras model passes through unchanged. Every model `kclr.curate` uses comes through
-    here, so this is the one line to change when kclr's model loading moves.
+    Everything `kclr.curate` encodes with comes through the one door for models,
+    `kclr.zoo.open_model` (a zoo name, `hf://...`, a run or export folder, a `.keras`
+    classifier or a built `keras.Model`).
     """
-    if not isinstance(model, (str, os.PathLike)):
-        return model
     from kclr import zoo
 
-    return zoo.load(model)
+    return zoo.open_model(model)
 
 
-def _input_side(encoder, model: Any, image_size: int | None) -> int:
-    from kclr.evaluation.protocols import model_image_size
-
-    size = int(image_size or model_image_size(encoder))
+def _input_side(opened, model: Any, image_size: int | None) -> int:
+    encoder = opened.model
+    size = int(image_size or opened.image_size or 224)
     inputs = getattr(encoder, "inputs", None) or []
     shape = tuple(inputs[0].shape) if inputs else ()
     fixed = shape[1:3] if len(shape) == 4 else ()
@@ -106,8 +104,9 @@ def extract(
     from kclr import data as kdata
     from kclr.evaluation import extract_features
 
-    encoder = load_encoder(model)
-    size = _input_side(encoder, model, image_size)
+    opened = open_encoder(model)
+    encoder = opened.model
+    size = _input_side(opened, model, image_size)
     source = _resolve(data, split, skip_unreadable)
     dataset = kdata.labelled_dataset(
         source, split=split, image_size=size, batch_size=batch_size, recipe="eval",

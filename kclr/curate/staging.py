@@ -1,8 +1,8 @@
 """All of a report's files or none: written in a hidden folder, then moved into place.
 
 `staged(out)` yields a temporary folder inside `out`; when the block ends without an
-error, each file in it is renamed over its namesake in `out` (a rename within one file
-system is atomic), and the temporary folder is removed. On an error nothing in `out`
+error, each file in it is moved over its namesake in `out` (`kclr.durable.move_into_place`:
+fsync, then an atomic rename), and the temporary folder is removed. On an error nothing in `out`
 changes. A crash between two renames can leave one file of the new report beside one
 of an older one, never a truncated file.
 """
@@ -15,6 +15,8 @@ import pathlib
 import shutil
 import tempfile
 from collections.abc import Iterator
+
+from kclr.durable import move_into_place
 
 
 @contextlib.contextmanager
@@ -30,6 +32,6 @@ def staged(out: str | os.PathLike) -> Iterator[pathlib.Path]:
     try:
         yield tmp
         for path in sorted(tmp.iterdir()):
-            os.replace(path, out / path.name)
+            move_into_place(path, out / path.name)  # os.replace, then fsync of `out`
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
