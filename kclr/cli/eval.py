@@ -53,7 +53,7 @@ def _report(result: dict) -> None:
 
 @command.command("linear")
 @_common
-@click.option("--epochs", type=int, default=None, help="Classifier epochs (spec default 90).")
+@click.option("--epochs", type=int, default=None, help="Classifier epochs (the spec's).")
 @click.option("--linear-batch-size", type=int, default=None, help="Classifier batch size.")
 @click.option("--learning-rate", type=float, default=None, help="Base LR, x batch/256.")
 @click.option("--weight-decay", type=float, default=None, help="L2 coefficient.")
@@ -87,18 +87,22 @@ def linear(model, data, image_size, batch_size, no_write, epochs, linear_batch_s
 
 @command.command("knn")
 @_common
-@click.option("--k", "k", type=int, default=200, show_default=True, help="Neighbours.")
+@click.option("--k", "k", type=int, default=None, help="Neighbours (default: the knn protocol's).")
 @click.option(
-    "--temperature", type=float, default=0.07, show_default=True, help="Vote temperature."
+    "--temperature",
+    type=float,
+    default=None,
+    help="Vote temperature (default: the knn protocol's).",
 )
 def knn(model, data, image_size, batch_size, no_write, k, temperature) -> None:
     """Weighted cosine kNN of MODEL's features (train split = memory bank), top-1/top-5."""
     from kclr.evaluation import evaluate_model
 
+    given = {key: v for key, v in {"k": k, "temperature": temperature}.items() if v is not None}
     try:
         result = evaluate_model(
-            model, data, "knn", image_size=image_size, batch_size=batch_size, k=k,
-            temperature=temperature, write=not no_write,
+            model, data, "knn", image_size=image_size, batch_size=batch_size,
+            write=not no_write, **given,
         )  # fmt: skip
     except (ValueError, KeyError, FileNotFoundError, OSError) as error:  # KeyError: unknown model
         raise _usage_error(error) from None

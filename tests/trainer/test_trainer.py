@@ -194,3 +194,22 @@ def test_errors_are_clear():
         trainer.train_step({"images": images})
     with pytest.raises(ValueError, match="num_classes"):
         kclr.ContrastiveTrainer(tiny_encoder(), TinyHead(), num_classes=0)
+
+
+def test_the_batch_rules_are_checked_once_in_one_place(monkeypatch):
+    from kclr.trainer import batches
+
+    trainer = tiny_trainer(num_classes=None)
+    trainer.compile(optimizer="sgd", loss={"name": "ntxent", "config": {"temperature": 0.5}})
+    with pytest.raises(ValueError, match="global batch size 8 is larger than the 4"):
+        trainer.check_batch(8, num_examples=4, source="tiny")
+    calls = []
+    real = batches.check_batch
+    monkeypatch.setattr(batches, "check_batch", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    assert trainer.check_batch(8, num_examples=64) == 8
+    images, labels = tiny_data(batch=16, views=2)
+    data = tf.data.Dataset.from_tensor_slices({"views": images, "labels": labels})
+    trainer.evaluate(data.batch(8, drop_remainder=True), verbose=0)  # the batch checked already
+    assert calls == [8]
+    trainer.evaluate(data.batch(4, drop_remainder=True), verbose=0)  # another batch: checked
+    assert calls == [8, 4]
