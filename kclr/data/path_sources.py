@@ -12,7 +12,12 @@ import warnings
 
 import numpy as np
 
-from kclr.data.source_types import TEST_SPLIT_NAMES, Source, UnreadableSourceError
+from kclr.data.source_types import (
+    TEST_SPLIT_NAMES,
+    NoTestSplitError,
+    Source,
+    UnreadableSourceError,
+)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TFRECORD_PREFIXES = {"train": ("train",), "test": ("validation", "val", "test")}
@@ -53,7 +58,7 @@ def path_source(spec: str, split: str, validate: bool, label_offset: int) -> Sou
     if shards:
         return _tfrecord_source(str(path), shards, label_offset)
     if split != "train" and not has_splits:
-        raise ValueError(
+        raise NoTestSplitError(
             f"Data folder {spec!r} has no test split: expected 'train/' and 'test/' (or "
             f"'val/', 'validation/') subfolders, or 'validation-*' TFRecord shards, for "
             f"split={split!r}."

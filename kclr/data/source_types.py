@@ -19,6 +19,13 @@ class UnreadableSourceError(ValueError):
     """A data source holds no readable images."""
 
 
+class NoTestSplitError(ValueError):
+    """A folder has no test split (no `test/`, `val/` or `validation/` beside `train/`).
+
+    `kclr.data.holdout` holds out part of such a folder instead.
+    """
+
+
 @dataclasses.dataclass
 class Source:
     """A resolved data source (what `resolve_source` returns).

@@ -140,7 +140,8 @@ def _device_augmenter(cfg: kconfig.Config):
     return kdata.photometric_stage(build(cfg, "augmentation"))
 
 
-def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, monitor_data):
+def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, monitor_data,
+               health=None):  # fmt: skip
     """The run's callbacks, in the order their docstrings ask for."""
     from kclr.trainer import callbacks as cb
 
@@ -152,6 +153,8 @@ def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, mo
             cb.KNNMonitor(*monitor_data["data"], k=knn.k, temperature=knn.temperature,
                           every_n_epochs=run.monitor["every_n_epochs"])
         )  # fmt: skip
+    if health is not None:
+        out.append(health)
     out += [
         cb.NonFiniteLossGuard(checkpoints),
         cb.StepCheckpoint(checkpoints, save=is_chief, **run.checkpoint),
@@ -165,14 +168,18 @@ def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, mo
     return out
 
 
-def _monitor_data(cfg: kconfig.Config, run: RunPlan):
+def _monitor_data(cfg: kconfig.Config, run: RunPlan, verbose: int):
     if run.monitor is None:
         return None
     from kclr.evaluation.monitor import knn_data
 
+    for line in run.monitor["sources"].notes:  # the held-out part; that kNN needs labels
+        _echo(verbose, line)
+    if run.monitor["sources"].splits is None:
+        return None
     data = knn_data(
         run.monitor["source"], cfg.data.image_size, run.monitor["max_examples"],
-        where=run.monitor["where"],
+        where=run.monitor["where"], splits=run.monitor["sources"].splits,
     )  # fmt: skip
     return {"data": data, "protocol": build(cfg, "knn")}
 
@@ -210,6 +217,7 @@ def fit(
     """
     from kclr import distribute, runtime
     from kclr.data import bad_files
+    from kclr.evaluation.health import health_monitor
     from kclr.run import lock as run_lock
     from kclr.trainer import preemption
     from kclr.trainer.callbacks import MetricsCSV
@@ -225,13 +233,15 @@ def fit(
         saved = kconfig.to_dict(kconfig.from_dict(rundir.read_config(run_dir)))
         rundir.check_same_config(run_dir, saved, kconfig.to_dict(cfg))
     trainer = build_trainer(cfg, run, strategy)
-    monitor_data = _monitor_data(cfg, run)
+    monitor_data = _monitor_data(cfg, run, verbose)
+    health = health_monitor(cfg, source, build(cfg, "augmentation"), run.seed,
+                            echo=lambda line: _echo(verbose, line))  # fmt: skip
     lock = None
     if is_chief:  # checked, then held until the run ends (or the process exits)
         rundir.prepare(run_dir, resume)
         lock = run_lock.acquire(run_dir, echo=lambda line: _echo(verbose, line))
     work_dir = _work_dir(run_dir, resume, is_chief, cfg)
-    cbs = _callbacks(run, run_dir, work_dir, is_chief, verbose, monitor_data)
+    cbs = _callbacks(run, run_dir, work_dir, is_chief, verbose, monitor_data, health)
     signals = preemption.PreemptionSignals()
     preempt = preemption.PreemptionCheckpoint(signals, _checkpoint_callback(cbs))
     cbs.append(preempt)
@@ -281,6 +291,7 @@ def _check(cfg: kconfig.Config, strategy):
     from kclr import data as kdata
     from kclr import distribute
     from kclr.data import bad_files
+    from kclr.evaluation.monitor import monitor_sources
 
     if cfg.data.source is None:
         raise kconfig.ConfigError(
@@ -289,6 +300,8 @@ def _check(cfg: kconfig.Config, strategy):
         )
     source = kdata.resolve_source(cfg.data.source, "train")
     bad = bad_files.check_fraction(source, cfg.data.max_bad_fraction)
+    monitor = monitor_sources(cfg, source)  # a folder without a split: part held out
+    source = monitor.training
     num_examples = cfg.data.num_examples or kdata.num_examples(source)
     per_replica = distribute.check_global_batch_size(
         cfg.data.global_batch_size, strategy, num_examples=num_examples, source=cfg.data.source
@@ -299,6 +312,8 @@ def _check(cfg: kconfig.Config, strategy):
         num_chunks(per_replica, cfg.train.gradient_cache_chunk_size)
     run = plan(cfg, num_examples)
     run.bad_files = bad if bad["count"] else None
+    if run.monitor is not None:
+        run.monitor["sources"] = monitor
     return run, source
 
 
@@ -393,6 +408,8 @@ def _finish(cfg: kconfig.Config, run: RunPlan, result: FitResult, monitor_data, 
     result.knn = knn_table(encoder, monitor_data["data"], monitor_data["protocol"], baseline)
     _echo(verbose, format_knn_table(result.knn, monitor_data["protocol"].k))
     results = {"knn": result.knn, "steps": result.steps, "epochs": run.epochs}
+    if run.monitor["sources"].holdout is not None:
+        results["holdout"] = run.monitor["sources"].holdout.record()
     if run.bad_files:
         results["bad_files"] = run.bad_files
     _write_results(result.run_dir, results)
@@ -406,7 +423,8 @@ def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ve
     """
     from kclr.evaluation.neighbours import write_neighbours
 
-    data, split = (run.monitor["source"], "test") if run.monitor else (source, "train")
+    splits = run.monitor["sources"].splits if run.monitor else None
+    data, split = (splits[1], "test") if splits else (source, "train")
     try:
         info = write_neighbours(
             result.trainer.encoder, data, result.run_dir / rundir.NEIGHBOURS_FILE,
