@@ -33,9 +33,11 @@ from kclr.data.subsets import label_fraction_indices
 
 HOLDOUT_FRACTION = 0.1  # of every class; `eval.holdout_fraction` in a run
 HOLDOUT_SEED = 0  # `eval.holdout_seed` in a run
+HOLDOUT_MAX_EXAMPLES = 10000  # `eval.monitor_max_examples` in a run
 
 __all__ = [
     "HOLDOUT_FRACTION",
+    "HOLDOUT_MAX_EXAMPLES",
     "HOLDOUT_SEED",
     "Holdout",
     "resolve_splits",
@@ -126,7 +128,7 @@ def resolve_splits(
     spec: Any,
     fraction: float = HOLDOUT_FRACTION,
     seed: int = HOLDOUT_SEED,
-    max_examples: int | None = None,
+    max_examples: int | None = HOLDOUT_MAX_EXAMPLES,
 ) -> tuple[Source, Source, Holdout | None]:
     """`(train, test, holdout)`: the two splits of `spec`, held out when it has none.
 
@@ -141,7 +143,7 @@ def resolve_splits(
     except NoTestSplitError:
         if not train.has_labels:
             raise NoTestSplitError(
-                f"Data folder {spec!r} holds unlabelled images (no class subfolders) and no "
+                f"Data folder {train.name!r} holds unlabelled images (no class subfolders) and no "
                 "train/test split, and evaluation by kNN or a linear classifier needs labels. "
                 "Sort the images into class subfolders (photos/cat/, photos/dog/, ...)."
             ) from None
@@ -158,7 +160,7 @@ def resolve_whole(spec: Any, split: str) -> tuple[Source, str | None]:
         return resolve_source(spec, split), None
     except NoTestSplitError:
         source = resolve_source(spec, "train")
-        return source, f"{spec!r} has no {split!r} split: reading all {len(source)} images."
+        return source, f"{source.name!r} has no {split!r} split: reading all {len(source)} images."
 
 
 def _subset(source: Source, keep: np.ndarray, what: str) -> Source:

@@ -60,6 +60,7 @@ class FitResult:
     export_dir: pathlib.Path | None = None
     curves: pathlib.Path | None = None
     neighbours: pathlib.Path | None = None
+    projector: pathlib.Path | None = None
     seconds: float = 0.0
     trainer: Any = None
 
@@ -281,6 +282,7 @@ def fit(
     if is_chief:
         _finish(cfg, run, result, monitor_data, verbose)
         result.neighbours = _neighbours(cfg, run, result, source, verbose)
+        result.projector = _projector(cfg, run, result, source, verbose)
         lock.release()
     result.seconds = time.time() - started
     return result
@@ -423,8 +425,7 @@ def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ve
     """
     from kclr.evaluation.neighbours import write_neighbours
 
-    splits = run.monitor["sources"].splits if run.monitor else None
-    data, split = (splits[1], "test") if splits else (source, "train")
+    data, split = _sample_data(run, source)
     try:
         info = write_neighbours(
             result.trainer.encoder, data, result.run_dir / rundir.NEIGHBOURS_FILE,
@@ -436,6 +437,25 @@ def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ve
         _echo(verbose, f"No {rundir.NEIGHBOURS_FILE}: {error}")
         return None
     return info["grid"]
+
+
+def _sample_data(run: RunPlan, source):
+    """`(data, split)` of the final pictures: the kNN test split, else the training data."""
+    splits = run.monitor["sources"].splits if run.monitor else None
+    return (splits[1], "test") if splits else (source, "train")
+
+
+def _projector(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, verbose):
+    """Writes TensorBoard's embedding projector of the final encoder beside the run's
+    TensorBoard scalars (chief only), for the images of `neighbours.png`; returns the folder."""
+    from kclr.evaluation.projector import write_run_projector
+
+    data, split = _sample_data(run, source)
+    return write_run_projector(
+        result.trainer.encoder, data, result.run_dir / rundir.LOG_DIR, split,
+        cfg.data.image_size, NEIGHBOURS_MAX_EXAMPLES, int(run.seed),
+        echo=lambda line: _echo(verbose, line),
+    )  # fmt: skip
 
 
 def _write_results(run_dir: pathlib.Path, results: dict) -> None:
