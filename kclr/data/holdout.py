@@ -84,7 +84,8 @@ def split_folder(
     seed: int = HOLDOUT_SEED,
     max_examples: int | None = None,
 ) -> Holdout:
-    """Holds out a seeded `fraction` of every class of a labelled folder `Source`.
+    """Holds out a seeded `fraction` of every class of a labelled folder `Source` (or of a
+    labelled `hf:` dataset of one split).
 
     Classes with a single image stay whole in the train split (the held-out image would
     have no class mate in the memory bank). With `max_examples`, the held-out part has
@@ -93,7 +94,7 @@ def split_folder(
     Raises:
         ValueError: the source is not a labelled folder, or no class has two images.
     """
-    if source.kind != "files" or not source.has_labels:
+    if source.kind not in ("files", "hf") or not source.has_labels:
         raise ValueError(
             f"Only a folder of class subfolders can be split for evaluation; {source.name!r} "
             "is not one. Give data with train and test splits."
@@ -166,7 +167,8 @@ def resolve_whole(spec: Any, split: str) -> tuple[Source, str | None]:
 def _subset(source: Source, keep: np.ndarray, what: str) -> Source:
     return dataclasses.replace(
         source,
-        files=[source.files[i] for i in keep],
+        files=[source.files[i] for i in keep] if source.files is not None else None,
+        rows=source.rows.subset(keep) if source.rows is not None else None,
         labels=source.labels[keep],
         name=f"{source.name}[{what}]",
         skipped=list(source.skipped) if what == "train part" else [],

@@ -115,6 +115,11 @@ def probe_image_file(path: str) -> str | None:
             tail = handle.read(16)
     except OSError as error:
         return f"unreadable ({error.strerror or error})"
+    return probe_image_bytes(head, tail, size)
+
+
+def probe_image_bytes(head: bytes, tail: bytes, size: int) -> str | None:
+    """`probe_image_file` on an image's first and last (at least 16) bytes and its size."""
     if size == 0:
         return "empty file"
     if head.startswith(_MAGIC["jpeg"]):

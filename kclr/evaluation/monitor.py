@@ -111,6 +111,11 @@ class MonitorSources:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
+def data_columns(cfg) -> dict[str, str | None]:
+    """The `hf:` column choices of a run configuration (`data.image_column`, `data.label_column`)."""
+    return {"image_column": cfg.data.image_column, "label_column": cfg.data.label_column}
+
+
 def monitor_sources(cfg, training: Any) -> MonitorSources:
     """Resolves the kNN monitor's data of a run configuration `cfg`.
 
@@ -142,6 +147,7 @@ def monitor_sources(cfg, training: Any) -> MonitorSources:
     spec, where = (
         (cfg.data.source, "data.source") if own else (cfg.data.eval_source, "data.eval_source")
     )
+    columns = data_columns(cfg) if own else {}
     try:
         train = training if own else kdata.resolve_source(spec, "train")
         if own and not train.has_labels:
@@ -152,7 +158,7 @@ def monitor_sources(cfg, training: Any) -> MonitorSources:
             )
             return out
         try:
-            test = kdata.resolve_source(spec, "test")
+            test = kdata.resolve_source(spec, "test", **columns)
         except NoTestSplitError:
             if not train.has_labels:
                 raise

@@ -61,6 +61,8 @@ class DataConfig:
     runs: "host" (tf.data), "device" (in the train step) or "auto" (device when a GPU
     or TPU is present). `max_bad_fraction` stops the run when more than that fraction of
     a folder's image files are unreadable (`kclr.data.bad_files`; 0 allows none).
+    `image_column` and `label_column` name the image and label columns of an
+    `hf:` source (default: the `datasets.Image` and `datasets.ClassLabel` columns).
     """
 
     source: str | None = None
@@ -71,6 +73,8 @@ class DataConfig:
     num_examples: int | None = None
     photometric: str = "auto"
     max_bad_fraction: float = 0.01
+    image_column: str | None = None
+    label_column: str | None = None
 
 
 @dataclasses.dataclass

@@ -293,14 +293,14 @@ def _check(cfg: kconfig.Config, strategy):
     from kclr import data as kdata
     from kclr import distribute
     from kclr.data import bad_files
-    from kclr.evaluation.monitor import monitor_sources
+    from kclr.evaluation.monitor import data_columns, monitor_sources
 
     if cfg.data.source is None:
         raise kconfig.ConfigError(
             "No training data: `data.source` is not set. Pass `--data SOURCE` (a folder, "
             "TFRecord shards, 'tfds:NAME' or 'demo'), or `--set data.source=...`."
         )
-    source = kdata.resolve_source(cfg.data.source, "train")
+    source = kdata.resolve_source(cfg.data.source, "train", **data_columns(cfg))
     bad = bad_files.check_fraction(source, cfg.data.max_bad_fraction)
     monitor = monitor_sources(cfg, source)  # a folder without a split: part held out
     source = monitor.training
