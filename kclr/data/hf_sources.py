@@ -1,9 +1,10 @@
 """Hugging Face datasets as a source: `"hf:NAME[@REVISION][:SPLIT]"`.
 
 NAME is a dataset on the Hugging Face Hub (`"owner/name"`, read with
-`datasets.load_dataset`, downloaded once into the `datasets` cache) or a local folder
+`datasets.load_dataset`, downloaded once into the `datasets` cache), a local folder
 written by `Dataset.save_to_disk` / `DatasetDict.save_to_disk` (read with
-`datasets.load_from_disk`). REVISION (Hub only) is a branch, tag or commit. Without
+`datasets.load_from_disk`), or a local folder of data files such as a Hub dataset's
+parquet files (read with `datasets.load_dataset`). REVISION (Hub only) is a branch, tag or commit. Without
 `:SPLIT`, kclr's train split is the dataset's `train` and its test split the first of
 `test`, `val`, `validation`; a dataset of one split (a saved `Dataset`, or `:SPLIT`)
 has no test split, like a folder without one.
@@ -133,10 +134,13 @@ def hf_source(
             f"'hf:{spec}': a revision (@{revision}) applies to a Hub dataset, not to the "
             f"local folder {name!r}; drop '@{revision}'."
         )
-    try:
+    saved = local and any(
+        os.path.exists(os.path.join(name, marker)) for marker in ("dataset_dict.json", "state.json")
+    )
+    try:  # a save_to_disk folder, else a Hub id or a folder of data files (parquet, ...)
         loaded = (
             datasets.load_from_disk(name)
-            if local
+            if saved
             else datasets.load_dataset(name, revision=revision)
         )
     except FileNotFoundError as error:
