@@ -132,7 +132,9 @@ def health_sample(
     from kclr import data as kdata
 
     source = kdata.resolve_source(source, "train")
-    count = min(int(examples), kdata.num_examples(source))
+    count = int(examples)
+    if source.kind in ("files", "arrays", "hf") or source.cached_count is not None:
+        count = min(count, len(source))  # TFRecord shards are not read through to count them
     batch = max(1, min(64, count))
     dataset = kdata.pretraining_dataset(
         source, recipe=recipe, image_size=image_size, views=2, global_batch_size=batch,
