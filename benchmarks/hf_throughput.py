@@ -17,8 +17,9 @@ Usage:
 
     python benchmarks/hf_throughput.py [--work DIR] [--images 512] [--image-size 160]
 
-Prints one JSON object: images/s of each (best round, all rounds listed) and the ratio
-hf_parquet / folder (the target is at least 0.8).
+Prints one JSON object: images/s of each (best and median round, all rounds listed), the
+CPU seconds per 1000 images (median; steadier than wall time on shared cores) and the
+ratios hf_parquet / folder of each (the target is at least 0.8).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -52,7 +55,9 @@ def make_parquet(images: pathlib.Path, out: pathlib.Path) -> None:
     table.to_parquet(str(out / "train-00000-of-00001.parquet"))
 
 
-def rate(source, args) -> float:
+def rate(source, args) -> tuple[float, float]:
+    """`(images/s, CPU seconds per 1000 images)` of one round (CPU time of this process:
+    steadier than wall time where other processes share the cores)."""
     from kclr import data as kdata
 
     dataset = kdata.pretraining_dataset(
@@ -62,10 +67,16 @@ def rate(source, args) -> float:
     iterator = iter(dataset)
     for _ in range(args.warmup):
         next(iterator)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     for _ in range(args.steps):
         next(iterator)["views"].numpy()
-    return args.steps * args.batch_size / (time.perf_counter() - started)
+    images = args.steps * args.batch_size
+    return images / (time.perf_counter() - started), 1000 * (_cpu() - cpu) / images
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -89,15 +100,23 @@ def main() -> None:
     sources = {"folder": kdata.resolve_source(str(folder)),
                "hf_parquet": kdata.resolve_source(f"hf:{parquet}")}  # fmt: skip
     rounds: dict[str, list[float]] = {name: [] for name in sources}
+    cpu: dict[str, list[float]] = {name: [] for name in sources}
     for _ in range(args.repeats):
         for name, source in sources.items():
-            rounds[name].append(round(rate(source, args), 1))
+            speed, seconds = rate(source, args)
+            rounds[name].append(round(speed, 1))
+            cpu[name].append(round(seconds, 3))
     best = {name: max(values) for name, values in rounds.items()}
+    median = {name: statistics.median(values) for name, values in rounds.items()}
+    cpu_median = {name: statistics.median(values) for name, values in cpu.items()}
     print(json.dumps({
         "benchmark": "hf_throughput", "images": len(sources["folder"]),
         "image_size": args.image_size, "batch_size": args.batch_size, "steps": args.steps,
-        "images_per_second": best, "rounds": rounds,
+        "images_per_second": best, "images_per_second_median": median, "rounds": rounds,
+        "cpu_seconds_per_1000_images_median": cpu_median,
         "hf_parquet_over_folder": round(best["hf_parquet"] / best["folder"], 3),
+        "hf_parquet_over_folder_median": round(median["hf_parquet"] / median["folder"], 3),
+        "hf_parquet_over_folder_cpu": round(cpu_median["folder"] / cpu_median["hf_parquet"], 3),
     }, indent=2))  # fmt: skip
 
 
