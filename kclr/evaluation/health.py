@@ -59,6 +59,7 @@ __all__ = [
     "health_metrics",
     "health_monitor",
     "health_sample",
+    "stream_sample",
     "uniformity",
 ]
 
@@ -148,13 +149,46 @@ def health_sample(
     return np.concatenate(views)
 
 
-def health_monitor(cfg, source: Any, recipe: Any, seed: int, echo=None) -> HealthMonitor | None:
-    """The `HealthMonitor` of a run configuration (`eval.health_examples` images of
-    `source`, the training source, drawn with `seed`), or None when it is 0."""
-    if not cfg.eval.health_examples:
+def stream_sample(stream: Any, examples: int) -> np.ndarray | None:
+    """The first `examples` images of a run's stream of pretraining batches, as uint8
+    `[N, 2, S, S, 3]` (a fresh iterator, so training's own is untouched), or None where the
+    stream cannot give them: distributed, uint8 views (photometric stage on the device), or
+    not two views."""
+    import tensorflow as tf
+
+    if not isinstance(stream, tf.data.Dataset):
         return None
-    views = health_sample(source, recipe, cfg.data.image_size, cfg.eval.health_examples, seed)
-    return HealthMonitor(views, echo=echo)
+    spec = stream.element_spec.get("views") if isinstance(stream.element_spec, dict) else None
+    if spec is None or spec.dtype != tf.float32 or spec.shape.rank != 5 or spec.shape[1] != 2:
+        return None
+    views, count = [], 0
+    for batch in stream:
+        wanted = batch["views"][: examples - count]
+        views.append(tf.image.convert_image_dtype(wanted, tf.uint8, saturate=True).numpy())
+        count += len(views[-1])
+        if count >= examples:
+            break
+    return np.concatenate(views) if views else None
+
+
+def health_monitor(cfg, source: Any, recipe: Any, seed: int, echo=None) -> HealthMonitor | None:
+    """The `HealthMonitor` of a run configuration, or None when `eval.health_examples` is 0.
+
+    Its sample is drawn when training begins: the first `eval.health_examples` images of
+    the run's own stream when it is given as `monitor.stream` and can give them (no
+    second pipeline to build), else `health_sample(source, recipe, ...)` with `seed`.
+    """
+    examples = cfg.eval.health_examples
+    if not examples:
+        return None
+
+    def draw(stream) -> np.ndarray:
+        views = stream_sample(stream, examples) if stream is not None else None
+        if views is None:
+            views = health_sample(source, recipe, cfg.data.image_size, examples, seed)
+        return views
+
+    return HealthMonitor(draw, echo=echo)
 
 
 class HealthMonitor(keras.callbacks.Callback):
@@ -162,7 +196,8 @@ class HealthMonitor(keras.callbacks.Callback):
 
     Args:
         views: uint8 or [0, 1] float views `[N, 2, H, W, 3]` (`health_sample`), fixed
-            for the whole run.
+            for the whole run; or a function of `self.stream` (the run's stream of
+            batches, or None) that returns them when training begins.
         encoder: the model to measure (default: `model.encoder`).
         batch_size: batch size of feature extraction.
         echo: where the epoch's line and the collapse warning go (default: `print`).
@@ -178,18 +213,18 @@ class HealthMonitor(keras.callbacks.Callback):
         echo: Callable[[str], Any] | None = None,
     ) -> None:
         super().__init__()
-        views = np.asarray(views)
-        if views.ndim != 5 or views.shape[1] != 2 or len(views) < 2:
-            raise ValueError(
-                "HealthMonitor needs two views of at least 2 images, [N, 2, H, W, 3]; "
-                f"received shape {views.shape}."
-            )
-        self.views = views
+        self.draw = views if callable(views) else None
+        self.views = None if callable(views) else _checked(views)
+        self.stream = None
         self.encoder = encoder
         self.batch_size = int(batch_size)
         self.echo = echo or (lambda line: print(line, flush=True))
         self.history: list[dict[str, float]] = []
         self.dimension = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.views is None:
+            self.views = _checked(self.draw(self.stream))
 
     def evaluate(self) -> dict[str, float]:
         """The three metrics now, with the current weights."""
@@ -213,3 +248,13 @@ class HealthMonitor(keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **result})
         if logs is not None:
             logs.update(result)
+
+
+def _checked(views: Any) -> np.ndarray:
+    views = np.asarray(views)
+    if views.ndim != 5 or views.shape[1] != 2 or len(views) < 2:
+        raise ValueError(
+            "HealthMonitor needs two views of at least 2 images, [N, 2, H, W, 3]; "
+            f"received shape {views.shape}."
+        )
+    return views

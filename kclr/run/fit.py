@@ -255,10 +255,13 @@ def fit(
     if run.bad_files:
         _echo(verbose, bad_files.describe(run.bad_files))
     initial_epoch = start_step // run.steps_per_epoch
+    dataset = _dataset(cfg, run, source, start_step, strategy)
+    if health is not None:  # its sample: the first images of this stream
+        health.stream = dataset
     with signals:  # SIGTERM / SIGINT: a checkpoint at the next step, then `Preempted`
         try:
             trainer.fit(  # a finished run resumes with no epoch: restore, curves, export
-                _dataset(cfg, run, source, start_step, strategy),
+                dataset,
                 initial_epoch=initial_epoch,
                 epochs=run.epochs if start_step < run.total_steps else initial_epoch,
                 steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
