@@ -59,6 +59,7 @@ __all__ = [
     "health_metrics",
     "health_monitor",
     "health_sample",
+    "sample_size",
     "stream_sample",
     "uniformity",
 ]
@@ -133,9 +134,7 @@ def health_sample(
     from kclr import data as kdata
 
     source = kdata.resolve_source(source, "train")
-    count = int(examples)
-    if source.kind in ("files", "arrays", "hf") or source.cached_count is not None:
-        count = min(count, len(source))  # TFRecord shards are not read through to count them
+    count = sample_size(source, examples)
     batch = max(1, min(64, count))
     dataset = kdata.pretraining_dataset(
         source, recipe=recipe, image_size=image_size, views=2, global_batch_size=batch,
@@ -147,6 +146,14 @@ def health_sample(
     if not views:
         raise ValueError(f"No images to draw the health sample from in {source.name!r}.")
     return np.concatenate(views)
+
+
+def sample_size(source: Any, examples: int) -> int:
+    """`examples`, or fewer when the source is known to be smaller (so that the sample
+    holds each image once); a TFRecord source is not read through to count it."""
+    if source.kind in ("files", "arrays", "hf") or source.cached_count is not None:
+        return min(int(examples), len(source))
+    return int(examples)
 
 
 def stream_sample(stream: Any, examples: int) -> np.ndarray | None:
@@ -178,9 +185,9 @@ def health_monitor(cfg, source: Any, recipe: Any, seed: int, echo=None) -> Healt
     the run's own stream when it is given as `monitor.stream` and can give them (no
     second pipeline to build), else `health_sample(source, recipe, ...)` with `seed`.
     """
-    examples = cfg.eval.health_examples
-    if not examples:
+    if not cfg.eval.health_examples:
         return None
+    examples = sample_size(source, cfg.eval.health_examples)
 
     def draw(stream) -> np.ndarray:
         views = stream_sample(stream, examples) if stream is not None else None

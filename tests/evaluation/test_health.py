@@ -107,3 +107,19 @@ def test_health_monitor_logs_and_warns():
     assert "down from 8.0 in one epoch" in lines[1]
     with pytest.raises(ValueError, match=r"\[N, 2, H, W, 3\]"):
         health.HealthMonitor(views[:, :1])
+
+
+def test_the_sample_comes_from_the_run_stream_once_per_image():
+    import tensorflow as tf
+
+    from kclr import data as kdata
+
+    views = np.random.default_rng(6).random((10, 2, 4, 4, 3)).astype(np.float32)
+    stream = tf.data.Dataset.from_tensor_slices({"views": views}).batch(4).repeat()
+    sample = health.stream_sample(stream, 6)
+    assert sample.shape == (6, 2, 4, 4, 3) and sample.dtype == np.uint8
+    np.testing.assert_allclose(sample, views[:6] * 255, atol=1.0)  # the first 6, in order
+    as_uint8 = stream.map(lambda b: {"views": tf.cast(b["views"] * 255, tf.uint8)})
+    assert health.stream_sample(as_uint8, 6) is None  # photometric stage still to come
+    source = kdata.resolve_source((np.zeros((7, 4, 4, 3), np.uint8), np.zeros(7)))
+    assert health.sample_size(source, 512) == 7 and health.sample_size(source, 5) == 5
