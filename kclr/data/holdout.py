@@ -64,7 +64,8 @@ class Holdout:
         """The run log's line naming the held-out part."""
         total = len(self.train) + len(self.test)
         return (
-            f"{self.name!r} has class subfolders but no train/test split: holding out "
+            f"{self.name!r} has {'class subfolders' if self.train.kind == 'files' else 'labels'}"
+            " but no train/test split: holding out "
             f"{len(self.test)} of {total} images ({self.fraction:.1%} of each of "
             f"{self.num_classes} classes, seed {self.seed}) as the kNN test split; the other "
             f"{len(self.train)} are the train split."

@@ -87,6 +87,20 @@ def test_one_split_and_holdout(saved):
     train, test, held = holdout.resolve_splits(f"hf:{saved / 'single'}", fraction=0.25)
     assert held is not None and len(test) == 4 and len(train) == 8
     assert np.bincount(test.labels).tolist() == [2, 2]
+    assert held.describe().startswith(
+        f"'hf:{saved / 'single'}[train]' has labels but no train/test"
+    )
+
+
+def test_fit_reads_the_column_keys_before_writing_anything(saved, tmp_path):
+    from kclr import config
+    from kclr.run import fit as runs
+
+    data = {"source": f"hf:{saved / 'dict'}", "image_column": "caption"}
+    cfg = config.resolve("tiny", values={"data": data})
+    with pytest.raises(ValueError, match=r"Column 'caption' .* not an image"):
+        runs.fit(cfg, out=tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
 
 
 def test_bad_input_errors(saved):
