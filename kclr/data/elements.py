@@ -96,7 +96,7 @@ def _hf_elements(source, shard, num_shards, shuffle, seed, repeat):
         }
 
     dataset = dataset.batch(FETCH_ROWS).map(fetch, num_parallel_calls=AUTOTUNE)
-    return dataset.unbatch()
+    return dataset.unbatch().prefetch(FETCH_ROWS)  # the decoders never wait for a fetch
 
 
 def _tfds_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards):
