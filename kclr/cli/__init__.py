@@ -10,15 +10,11 @@ function bodies only, so `kclr --help` stays fast.
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
 
 import click
 
 from kclr import __version__
-
-# TensorFlow's C++ start-up chatter hides the CLI's own output; users can still set their own level.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class LazyGroup(click.Group):
@@ -54,11 +50,18 @@ class LazyGroup(click.Group):
     cls=LazyGroup, package="kclr.cli", context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.version_option(__version__, "--version", prog_name="kclr")
-def main() -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show TensorFlow's own log (hidden by default)."
+)
+def main(verbose: bool) -> None:
     """kclr: SimCLR and SupCon contrastive pretraining for Keras 3.
 
     Start with `kclr fit --preset demo`; `kclr presets list` shows the recipes.
     """
+    if not verbose:  # before any command imports TensorFlow
+        from kclr.cli._quiet import quiet_tensorflow
+
+        quiet_tensorflow()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""Bad image files of a training folder: counted, named, and a limit on their fraction.
+"""Bad image files of a training folder (or rows of an `hf:` dataset): counted, named, and a
+limit on their fraction.
 
 A folder source is scanned once when it is resolved (`probe_image_file`: the format
 signature and, for JPEG and PNG, the end marker, which catches empty, truncated and
@@ -35,9 +36,11 @@ class TooManyBadFilesError(ValueError):
 def report(source: Any) -> dict[str, Any]:
     """`{"count", "total", "fraction", "examples": [{"file", "reason"}, ...]}` of a source."""
     skipped = list(getattr(source, "skipped", None) or [])
-    total = len(getattr(source, "files", None) or []) + len(skipped)
-    if getattr(source, "kind", None) != "files":
-        total = len(skipped)
+    total = len(skipped)  # and the kept ones:
+    if getattr(source, "kind", None) == "files":
+        total += len(source.files)
+    elif getattr(source, "kind", None) == "hf":
+        total += len(source)
     return {
         "count": len(skipped),
         "total": total,

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from kclr.data import decode
+from kclr.data.hf_sources import FETCH_ROWS
 from kclr.data.source_types import Source
 from kclr.data.tfds_sources import import_tfds
 
@@ -72,7 +73,30 @@ def encoded_elements(
         if shuffle:
             dataset = dataset.shuffle(10 * batch_size, seed=seed)
         return dataset
+    if source.kind == "hf":
+        return _hf_elements(source, shard, num_shards, shuffle, seed, repeat)
     return _tfds_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards)
+
+
+def _hf_elements(source, shard, num_shards, shuffle, seed, repeat):
+    """Rows of a Hugging Face dataset (`kclr.data.hf_sources.HFRows`), shuffled and sharded
+    by position like a folder's files, read from Arrow `FETCH_ROWS` at a time."""
+    rows = source.rows
+    dataset = ordered(tf.data.Dataset.range(len(rows)), len(rows), shard, num_shards, shuffle,
+                      seed, repeat)  # fmt: skip
+
+    def fetch(positions):
+        datas, labels, names = tf.numpy_function(
+            rows.fetch, [positions], [tf.string, tf.int32, tf.string], stateful=False
+        )
+        return {
+            "data": tf.reshape(datas, [-1]),
+            "label": tf.reshape(labels, [-1]),
+            "filename": tf.reshape(names, [-1]),
+        }
+
+    dataset = dataset.batch(FETCH_ROWS).map(fetch, num_parallel_calls=AUTOTUNE)
+    return dataset.unbatch().prefetch(FETCH_ROWS)  # the decoders never wait for a fetch
 
 
 def _tfds_elements(source, batch_size, seed, shuffle, repeat, shard, num_shards):

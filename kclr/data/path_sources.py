@@ -12,7 +12,12 @@ import warnings
 
 import numpy as np
 
-from kclr.data.source_types import TEST_SPLIT_NAMES, Source, UnreadableSourceError
+from kclr.data.source_types import (
+    TEST_SPLIT_NAMES,
+    NoTestSplitError,
+    Source,
+    UnreadableSourceError,
+)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TFRECORD_PREFIXES = {"train": ("train",), "test": ("validation", "val", "test")}
@@ -53,7 +58,7 @@ def path_source(spec: str, split: str, validate: bool, label_offset: int) -> Sou
     if shards:
         return _tfrecord_source(str(path), shards, label_offset)
     if split != "train" and not has_splits:
-        raise ValueError(
+        raise NoTestSplitError(
             f"Data folder {spec!r} has no test split: expected 'train/' and 'test/' (or "
             f"'val/', 'validation/') subfolders, or 'validation-*' TFRecord shards, for "
             f"split={split!r}."
@@ -110,6 +115,11 @@ def probe_image_file(path: str) -> str | None:
             tail = handle.read(16)
     except OSError as error:
         return f"unreadable ({error.strerror or error})"
+    return probe_image_bytes(head, tail, size)
+
+
+def probe_image_bytes(head: bytes, tail: bytes, size: int) -> str | None:
+    """`probe_image_file` on an image's first and last (at least 16) bytes and its size."""
     if size == 0:
         return "empty file"
     if head.startswith(_MAGIC["jpeg"]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -19,12 +20,19 @@ class UnreadableSourceError(ValueError):
     """A data source holds no readable images."""
 
 
+class NoTestSplitError(ValueError):
+    """A folder has no test split (no `test/`, `val/` or `validation/` beside `train/`).
+
+    `kclr.data.holdout` holds out part of such a folder instead.
+    """
+
+
 @dataclasses.dataclass
 class Source:
     """A resolved data source (what `resolve_source` returns).
 
     Attributes:
-        kind: `"files"` (image files), `"tfrecord"`, `"arrays"` or `"tfds"`.
+        kind: `"files"` (image files), `"tfrecord"`, `"arrays"`, `"tfds"` or `"hf"`.
         name: a description used in messages.
         files: image files (`"files"`) or TFRecord shards (`"tfrecord"`).
         labels: int32 labels `[N]` for files and arrays, or None when unlabelled.
@@ -39,6 +47,7 @@ class Source:
         counter: counts the examples of a source that must be read to be counted
             (TFRecord shards, TFDS); set by the reader that made the source.
         cached_count: the number of examples once counted (None: not yet).
+        rows: the rows of a Hugging Face dataset (`kclr.data.hf_sources.HFRows`).
     """
 
     kind: str
@@ -59,6 +68,7 @@ class Source:
         default=None, repr=False, compare=False
     )
     cached_count: int | None = None
+    rows: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         """The number of examples (counted once for TFRecord shards and TFDS, then cached)."""
@@ -67,6 +77,8 @@ class Source:
                 self.cached_count = len(self.files)
             elif self.kind == "arrays":
                 self.cached_count = len(self.images)
+            elif self.kind == "hf":
+                self.cached_count = len(self.rows)
             else:
                 self.cached_count = self.counter(self)
         return self.cached_count

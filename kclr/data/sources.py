@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from kclr.data import subsets
+from kclr.data.hf_sources import PREFIX as HF_PREFIX
+from kclr.data.hf_sources import hf_source
 from kclr.data.path_sources import (
     IMAGE_EXTENSIONS,
     TFRECORD_PREFIXES,
@@ -38,6 +40,8 @@ def resolve_source(
     validate: bool = True,
     label_offset: int = 0,
     data_dir: str | None = None,
+    image_column: str | None = None,
+    label_column: str | None = None,
 ) -> Source:
     """Resolves a data specification into a `Source`.
 
@@ -52,7 +56,9 @@ def resolve_source(
       a glob pattern or a `.tfrecord` file;
     - NumPy arrays: `(images, labels)`, `images` alone (unlabelled), or a dict of splits
       `{"train": (images, labels), "test": ...}`;
-    - `"tfds:NAME"` (needs `pip install kclr[tfds]`).
+    - `"tfds:NAME"` (needs `pip install kclr[tfds]`);
+    - `"hf:NAME[@REVISION][:SPLIT]"`: a Hugging Face dataset on the Hub or a folder written
+      by `save_to_disk` (needs `pip install kclr[hf-datasets]`; `kclr.data.hf_sources`).
 
     Args:
         spec: the specification, or a `Source` (returned as is).
@@ -66,6 +72,8 @@ def resolve_source(
         label_offset: added to TFRecord labels (`-1` for shards written with 1-based
             ImageNet labels).
         data_dir: TFDS data directory.
+        image_column, label_column: the image and label columns of an `hf:` source
+            (default: found by feature type).
 
     Example:
 
@@ -91,6 +99,8 @@ def resolve_source(
         )
     elif isinstance(spec, str) and spec.startswith("tfds:"):
         source = tfds_source(spec[len("tfds:") :], split, data_dir)
+    elif isinstance(spec, str) and spec.startswith(HF_PREFIX):
+        source = hf_source(spec[len(HF_PREFIX) :], split, image_column, label_column, validate)
     elif isinstance(spec, (str, os.PathLike)):
         source = path_source(str(spec), split, validate, label_offset)
     else:
@@ -197,6 +207,12 @@ def _apply_label_fraction(source: Source, fraction: float, seed: int) -> Source:
             name=f"{source.name}[label_fraction={fraction}]",
             cached_count=None,
         )
+    if source.kind == "hf":
+        keep = subsets.label_fraction_indices(source.labels, fraction, seed)
+        return dataclasses.replace(
+            source, rows=source.rows.subset(keep), labels=source.labels[keep],
+            name=f"{source.name}[label_fraction={fraction}]", cached_count=len(keep),
+        )  # fmt: skip
     if source.kind == "tfrecord":
         index = list(tfrecord_index(source))
         labels = np.asarray([label for label, _ in index])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import keras
@@ -93,13 +94,103 @@ class KNNMonitor(keras.callbacks.Callback):
             logs[f"{self.prefix}_top5"] = result["top5"]
 
 
-def knn_data(source: Any, image_size: int, max_examples: int | None, where: str = "data.source"):
+@dataclasses.dataclass
+class MonitorSources:
+    """The data of a run's kNN monitor, and what training reads.
+
+    Attributes:
+        training: the training source (the rest of a folder after a hold-out).
+        splits: `(memory bank, queries)` sources of the kNN, or None without labels.
+        holdout: the `kclr.data.holdout.Holdout` of a folder without a split, or None.
+        notes: lines for the run log (the held-out part; that kNN needs labels).
+    """
+
+    training: Any
+    splits: tuple[Any, Any] | None = None
+    holdout: Any = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def data_columns(cfg) -> dict[str, str | None]:
+    """The `hf:` column choices of a run configuration (`data.image_column`, `data.label_column`)."""
+    return {"image_column": cfg.data.image_column, "label_column": cfg.data.label_column}
+
+
+def monitor_sources(cfg, training: Any) -> MonitorSources:
+    """Resolves the kNN monitor's data of a run configuration `cfg`.
+
+    `training` is the resolved training source (`data.source`, train split). The
+    monitor reads `data.eval_source`, else `data.source`:
+
+    - with a test split, its train and test splits;
+    - a folder of class subfolders without a split: a seeded, class-balanced part
+      (`eval.holdout_fraction` of every class, seed `eval.holdout_seed`, at most
+      `eval.monitor_max_examples` images) is held out as the test split. When it is
+      the training data, training uses the rest, so that the held-out images are as
+      unseen as a real test split's;
+    - `data.source` without labels (a flat folder): no kNN (`splits` is None), and a
+      note that kNN needs labels; the label-free checks (`kclr.evaluation.health`)
+      still run.
+
+    Raises:
+        ValueError: `data.eval_source` cannot be read or has no labels, or a labelled
+            `data.source` cannot be split; the message names the key and the fixes.
+    """
+    from kclr import data as kdata
+    from kclr.data import holdout
+    from kclr.data.source_types import NoTestSplitError
+
+    out = MonitorSources(training=training)
+    if not cfg.eval.monitor:
+        return out
+    own = cfg.data.eval_source is None
+    spec, where = (
+        (cfg.data.source, "data.source") if own else (cfg.data.eval_source, "data.eval_source")
+    )
+    columns = data_columns(cfg) if own else {}
+    try:
+        train = training if own else kdata.resolve_source(spec, "train")
+        if own and not train.has_labels:
+            out.notes.append(
+                f"kNN needs labels: {spec!r} has none, so the monitor runs the label-free "
+                "checks only (effective rank, alignment, uniformity). Sort the images into "
+                "class subfolders, or set `data.eval_source` to labelled data, for kNN."
+            )
+            return out
+        try:
+            test = kdata.resolve_source(spec, "test", **columns)
+        except NoTestSplitError:
+            if not train.has_labels:
+                raise
+            held = holdout.split_folder(
+                train, cfg.eval.holdout_fraction, cfg.eval.holdout_seed,
+                cfg.eval.monitor_max_examples,
+            )  # fmt: skip
+            out.holdout, test, train = held, held.test, held.train
+            out.notes.append(held.describe() + (" Training uses the train split." if own else ""))
+            if own:
+                out.training = held.train
+    except (ValueError, FileNotFoundError, OSError) as error:
+        raise _read_error(where, spec, error) from None
+    _check_labels(where, spec, train, test)
+    out.splits = (train, test)
+    return out
+
+
+def knn_data(
+    source: Any,
+    image_size: int,
+    max_examples: int | None,
+    where: str = "data.source",
+    splits: tuple[Any, Any] | None = None,
+):
     """Labelled `(train, test)` data for `KNNMonitor` from `source`'s train and test splits.
 
     NumPy arrays (subsampled to `max_examples` train images, resized to `image_size`)
     for in-memory sources, finite labelled datasets otherwise (an image folder's train
     split is a class-balanced seeded subset of about `max_examples`; TFRecord and TFDS
-    splits are used whole).
+    splits are used whole). `splits` gives the two splits already resolved (e.g. by
+    `monitor_sources`, a folder's held-out part); `source` is then only named in errors.
 
     Raises:
         ValueError: the source cannot be read or has no labelled test split; the message
@@ -110,19 +201,13 @@ def knn_data(source: Any, image_size: int, max_examples: int | None, where: str 
     from kclr import data as kdata
 
     try:
-        train = kdata.resolve_source(source, "train")
-        test = kdata.resolve_source(source, "test")
-    except (ValueError, FileNotFoundError, OSError) as error:
-        raise ValueError(
-            f"The kNN monitor cannot read `{where}={source!r}`: {error} Fix `{where}`, point "
-            "`data.eval_source` at labelled data with train and test splits, or turn the "
-            "monitor off with `--set eval.monitor=false`."
-        ) from None
-    if not (train.has_labels and test.has_labels):
-        raise ValueError(
-            f"The kNN monitor needs labels, but `{where}={source!r}` has none. Set "
-            "`data.eval_source` to labelled data, or `--set eval.monitor=false`."
+        train, test = splits or (
+            kdata.resolve_source(source, "train"),
+            kdata.resolve_source(source, "test"),
         )
+    except (ValueError, FileNotFoundError, OSError) as error:
+        raise _read_error(where, source, error) from None
+    _check_labels(where, source, train, test)
     if train.kind == "files" and max_examples:  # a class-balanced, seeded subset
         count = kdata.num_examples(train)
         if count > max_examples:
@@ -140,6 +225,22 @@ def knn_data(source: Any, image_size: int, max_examples: int | None, where: str 
     if images.shape[1:3] != (image_size, image_size):
         images, test_images = _resize(images, image_size), _resize(test_images, image_size)
     return (images, labels), (test_images, test.labels)
+
+
+def _read_error(where: str, spec: Any, error: Exception) -> ValueError:
+    return ValueError(
+        f"The kNN monitor cannot read `{where}={spec!r}`: {error} Fix `{where}`, point "
+        "`data.eval_source` at labelled data with train and test splits, or turn the "
+        "monitor off with `--set eval.monitor=false`."
+    )
+
+
+def _check_labels(where: str, spec: Any, train, test) -> None:
+    if not (train.has_labels and test.has_labels):
+        raise ValueError(
+            f"The kNN monitor needs labels, but `{where}={spec!r}` has none. Set "
+            "`data.eval_source` to labelled data, or `--set eval.monitor=false`."
+        )
 
 
 def _resize(images, size: int):

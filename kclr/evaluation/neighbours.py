@@ -318,30 +318,33 @@ def sample_examples(
 ) -> dict[str, Any]:
     """Features, small images and labels of a seeded sample of at most `max_examples`.
 
-    The source is read with `kclr.data.labelled_dataset` (the `"eval"` recipe), shuffled
+    A folder without the split is read whole (`kclr.data.holdout.resolve_whole`). The
+    source is read with `kclr.data.labelled_dataset` (the `"eval"` recipe), shuffled
     with `seed` (the file list or array indices; TFRecord and TFDS shuffle their shards
     and a buffer), and the first `max_examples` are encoded with `extract_features`.
 
     Returns:
         A dict with `features` `[n, D]`, `images` `[n, h, w, 3]` (at most
         `THUMBNAIL_SIDE` pixels a side), `labels` `[n]` (None when unlabelled),
-        `class_names` (or None), `total` (the size of the split, None when it would have
+        `filenames` (`"index:N"` for arrays), `class_names` (or None), `total` (the size of the split, None when it would have
         to be counted by reading it) and `source` (its description).
     """
     import tensorflow as tf
 
     from kclr import data as kdata
+    from kclr.data import holdout
 
     if int(max_examples) < 2:
         raise ValueError(f"max_examples must be at least 2; received {max_examples}.")
-    source = kdata.resolve_source(data, split)
+    source, _ = holdout.resolve_whole(data, split)  # a folder without a split: all of it
     total = len(source) if source.kind in ("files", "arrays") or source.cached_count else None
     dataset = kdata.labelled_dataset(
         source, split, image_size=image_size, batch_size=batch_size, recipe="eval",
-        shuffle=True, seed=seed,
+        shuffle=True, seed=seed, with_filenames=True,
     ).take(math.ceil(int(max_examples) / int(batch_size)))  # fmt: skip
-    features, images, labels = [], [], []
-    for batch_images, batch_labels in dataset:
+    features, images, labels, filenames = [], [], [], []
+    for batch_images, batch_labels, batch_names in dataset:
+        filenames += [name.decode("utf-8", "replace") for name in batch_names.numpy()]
         features.append(extract_features(encoder, batch_images.numpy())["features"])
         small = batch_images
         if max(small.shape[1:3]) > THUMBNAIL_SIDE:
@@ -355,6 +358,7 @@ def sample_examples(
         "features": np.concatenate(features)[:max_examples],
         "images": np.concatenate(images)[:max_examples],
         "labels": labels if (labels >= 0).any() else None,
+        "filenames": filenames[:max_examples],
         "class_names": source.class_names,
         "total": total,
         "source": source.name,

@@ -43,13 +43,19 @@ FINETUNE = defaults(finetune)
 
 
 def features_for_splits(encoder, data: Any, image_size: int, batch_size: int = 256):
-    """Frozen features of the `train` and `test` splits of `data` (computed once)."""
-    from kclr import data as kdata
+    """Frozen features of the `train` and `test` splits of `data` (computed once).
 
+    A folder of class subfolders without a split is split by `kclr.data.holdout`
+    (the same default part that `kclr fit`'s monitor holds out).
+    """
+    from kclr import data as kdata
+    from kclr.data import holdout
+
+    train, test, _ = holdout.resolve_splits(data)  # a folder without a split: held out
     out = {}
-    for split in ("train", "test"):
+    for split, source in (("train", train), ("test", test)):
         dataset = kdata.labelled_dataset(
-            data, split=split, image_size=image_size, batch_size=batch_size, recipe="eval"
+            source, split=split, image_size=image_size, batch_size=batch_size, recipe="eval"
         )
         out[split] = extract_features(encoder, dataset)
         if "labels" not in out[split] or (out[split]["labels"] < 0).all():

@@ -62,6 +62,8 @@ class DataConfig:
     runs: "host" (tf.data), "device" (in the train step) or "auto" (device when a GPU
     or TPU is present). `max_bad_fraction` stops the run when more than that fraction of
     a folder's image files are unreadable (`kclr.data.bad_files`; 0 allows none).
+    `image_column` and `label_column` name the image and label columns of an
+    `hf:` source (default: the `datasets.Image` and `datasets.ClassLabel` columns).
     """
 
     source: str | None = None
@@ -72,6 +74,8 @@ class DataConfig:
     num_examples: int | None = None
     photometric: str = "auto"
     max_bad_fraction: float = 0.01
+    image_column: str | None = None
+    label_column: str | None = None
 
 
 @dataclasses.dataclass
@@ -121,12 +125,21 @@ class EvalConfig:
     `monitor_max_examples` bounds the memory bank: a seeded subset of the train split
     for arrays, a class-balanced seeded subset for an image folder; TFRecord and TFDS
     splits are used whole.
+    A folder of class subfolders without a train/test split gets a held-out test split:
+    `holdout_fraction` of every class, chosen with `holdout_seed` (at most
+    `monitor_max_examples` images); training uses the rest (`kclr.data.holdout`).
+    `health_examples` is the size of the fixed seeded sample of training images on which
+    the label-free health metrics (effective rank, alignment, uniformity;
+    `kclr.evaluation.health`) are computed every epoch, monitor or not (0: off).
     """
 
     monitor: bool = True
     monitor_every_epochs: int = 1
     monitor_max_examples: int | None = 10000
     baselines: bool = False
+    holdout_fraction: float = 0.1
+    holdout_seed: int = 0
+    health_examples: int = 512
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +227,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
 }
 # Keys whose values are `on` / `off` words, which YAML reads as booleans.
 ON_OFF = {"runtime.onednn"}
-FRACTIONS = {"data.max_bad_fraction"}
+FRACTIONS = {"data.max_bad_fraction", "eval.holdout_fraction"}
 POSITIVE = {
     "data.image_size",
     "data.global_batch_size",

@@ -62,6 +62,7 @@ class FitResult:
     export_dir: pathlib.Path | None = None
     curves: pathlib.Path | None = None
     neighbours: pathlib.Path | None = None
+    projector: pathlib.Path | None = None
     seconds: float = 0.0
     trainer: Any = None
 
@@ -152,7 +153,7 @@ class RunCallbacks:
 
 
 def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, monitor_data,
-               start: dict | None, signals) -> RunCallbacks:  # fmt: skip
+               start: dict | None, signals, health=None) -> RunCallbacks:  # fmt: skip
     """The run's callbacks, in the order their docstrings ask for."""
     from kclr.evaluation.monitor import KNNMonitor
     from kclr.trainer import callbacks as cb
@@ -169,6 +170,8 @@ def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, mo
             KNNMonitor(*monitor_data["data"], k=knn.k, temperature=knn.temperature,
                        every_n_epochs=run.monitor["every_n_epochs"])
         )  # fmt: skip
+    if health is not None:
+        ordered.append(health)
     ordered += [
         cb.NonFiniteLossGuard(run_dir / rundir.CHECKPOINT_DIR),
         checkpoint,
@@ -184,14 +187,18 @@ def _callbacks(run: RunPlan, run_dir, work_dir, is_chief: bool, verbose: int, mo
     return RunCallbacks(checkpoint, metrics, preempt, ordered)
 
 
-def _monitor_data(cfg: kconfig.Config, run: RunPlan):
+def _monitor_data(cfg: kconfig.Config, run: RunPlan, verbose: int):
     if run.monitor is None:
         return None
     from kclr.evaluation.monitor import knn_data
 
+    for line in run.monitor["sources"].notes:  # the held-out part; that kNN needs labels
+        _echo(verbose, line)
+    if run.monitor["sources"].splits is None:
+        return None
     data = knn_data(
         run.monitor["source"], cfg.data.image_size, run.monitor["max_examples"],
-        where=run.monitor["where"],
+        where=run.monitor["where"], splits=run.monitor["sources"].splits,
     )  # fmt: skip
     return {"data": data, "protocol": build(cfg, "knn")}
 
@@ -229,6 +236,7 @@ def fit(
     """
     from kclr import distribute, runtime
     from kclr.data import bad_files
+    from kclr.evaluation.health import health_monitor
     from kclr.trainer import preemption
 
     started = time.time()
@@ -247,11 +255,14 @@ def fit(
     trainer.check_batch(
         cfg.data.global_batch_size, num_examples=run.num_examples, source=cfg.data.source
     )
-    monitor_data = _monitor_data(cfg, run)
+    monitor_data = _monitor_data(cfg, run, verbose)
+    health = health_monitor(cfg, source, recipe, run.seed,
+                            echo=lambda line: _echo(verbose, line))  # fmt: skip
     lock, work_dir = _claim(run_dir, resume, is_chief, cfg, verbose)
     start = _start(run_dir, resume, verbose)
     signals = preemption.PreemptionSignals()
-    cbs = _callbacks(run, run_dir, work_dir, is_chief, verbose, monitor_data, start, signals)
+    cbs = _callbacks(run, run_dir, work_dir, is_chief, verbose, monitor_data, start, signals,
+                    health)
     start_step = 0 if start is None else int(start["step"])
     _echo(verbose, f"Training {cfg.preset or 'custom config'} on {cfg.data.source!r}: "
           f"{run.num_examples} examples, batch {cfg.data.global_batch_size}, "
@@ -261,10 +272,13 @@ def fit(
     if run.bad_files:
         _echo(verbose, bad_files.describe(run.bad_files))
     initial_epoch = start_step // run.steps_per_epoch
+    dataset = _dataset(cfg, run, source, recipe, start_step, strategy)
+    if health is not None:  # its sample: the first images of this stream
+        health.stream = dataset
     with signals:  # SIGTERM / SIGINT: a checkpoint at the next step, then `Preempted`
         try:
             trainer.fit(  # a finished run resumes with no epoch: restore, curves, export
-                _dataset(cfg, run, source, recipe, start_step, strategy),
+                dataset,
                 initial_epoch=initial_epoch,
                 epochs=run.epochs if start_step < run.total_steps else initial_epoch,
                 steps_per_epoch=min(run.steps_per_epoch, run.total_steps),
@@ -287,6 +301,7 @@ def fit(
     if is_chief:
         _finish(cfg, run, result, monitor_data, verbose)
         result.neighbours = _neighbours(cfg, run, result, source, verbose)
+        result.projector = _projector(cfg, run, result, source, verbose)
         lock.release()
     result.seconds = time.time() - started
     return result
@@ -297,16 +312,21 @@ def _plan(cfg: kconfig.Config):
     `RunPlan` and the source (the batch is checked by the trainer, `check_batch`)."""
     from kclr import data as kdata
     from kclr.data import bad_files
+    from kclr.evaluation.monitor import data_columns, monitor_sources
 
     if cfg.data.source is None:
         raise kconfig.ConfigError(
             "No training data: `data.source` is not set. Pass `--data SOURCE` (a folder, "
             "TFRecord shards, 'tfds:NAME' or 'demo'), or `--set data.source=...`."
         )
-    source = kdata.resolve_source(cfg.data.source, "train")
+    source = kdata.resolve_source(cfg.data.source, "train", **data_columns(cfg))
     bad = bad_files.check_fraction(source, cfg.data.max_bad_fraction)
+    monitor = monitor_sources(cfg, source)  # a folder without a split: part held out
+    source = monitor.training
     run = plan(cfg, cfg.data.num_examples or kdata.num_examples(source))
     run.bad_files = bad if bad["count"] else None
+    if run.monitor is not None:
+        run.monitor["sources"] = monitor
     return run, source
 
 
@@ -401,6 +421,8 @@ def _finish(cfg: kconfig.Config, run: RunPlan, result: FitResult, monitor_data, 
     result.knn = knn_table(encoder, monitor_data["data"], monitor_data["protocol"], baseline)
     _echo(verbose, format_knn_table(result.knn, monitor_data["protocol"].k))
     results = {"knn": result.knn, "steps": result.steps, "epochs": run.epochs}
+    if run.monitor["sources"].holdout is not None:
+        results["holdout"] = run.monitor["sources"].holdout.record()
     if run.bad_files:
         results["bad_files"] = run.bad_files
     _write_results(result.run_dir, results)
@@ -414,7 +436,7 @@ def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ve
     """
     from kclr.evaluation.neighbours import write_neighbours
 
-    data, split = (run.monitor["source"], "test") if run.monitor else (source, "train")
+    data, split = _sample_data(run, source)
     try:
         info = write_neighbours(
             result.trainer.encoder, data, result.run_dir / rundir.NEIGHBOURS_FILE,
@@ -426,6 +448,25 @@ def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ve
         _echo(verbose, f"No {rundir.NEIGHBOURS_FILE}: {error}")
         return None
     return info["grid"]
+
+
+def _sample_data(run: RunPlan, source):
+    """`(data, split)` of the final pictures: the kNN test split, else the training data."""
+    splits = run.monitor["sources"].splits if run.monitor else None
+    return (splits[1], "test") if splits else (source, "train")
+
+
+def _projector(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, verbose):
+    """Writes TensorBoard's embedding projector of the final encoder beside the run's
+    TensorBoard scalars (chief only), for the images of `neighbours.png`; returns the folder."""
+    from kclr.evaluation.projector import write_run_projector
+
+    data, split = _sample_data(run, source)
+    return write_run_projector(
+        result.trainer.encoder, data, result.run_dir / rundir.LOG_DIR, split,
+        cfg.data.image_size, NEIGHBOURS_MAX_EXAMPLES, int(run.seed),
+        echo=lambda line: _echo(verbose, line),
+    )  # fmt: skip
 
 
 def _write_results(run_dir: pathlib.Path, results: dict) -> None:

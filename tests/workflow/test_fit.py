@@ -60,6 +60,14 @@ def test_tensorboard_events_hold_the_epoch_metrics(tiny_run):
             tags[value.tag] = float(tf.make_ndarray(value.tensor))
     assert np.isclose(tags["epoch_loss"], tiny_run.history[-1]["loss"])
     assert "epoch_knn_top1" in tags
+    for name in ("rankme", "alignment", "uniformity"):  # the label-free health metrics
+        assert np.isclose(tags[f"epoch_{name}"], tiny_run.history[-1][name])
+    assert 1.0 <= tags["epoch_rankme"] <= 64  # min(512 images, 64 features)
+    projector = tiny_run.run_dir / "logs" / "train"  # beside the scalars
+    rows = (projector / "metadata.tsv").read_text().splitlines()
+    assert rows[0] == "path\tlabel" and len(rows) - 1 == len(
+        (projector / "tensors.tsv").read_text().splitlines()
+    )
 
 
 def test_exported_encoder_loads_and_matches_trained_weights(tiny_run):
