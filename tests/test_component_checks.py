@@ -77,7 +77,7 @@ LOSSES = {
 
 HEADS = {
     "projection_head": {"version": "v1", "output_dim": 6, "hidden_dim": 12, "sync_bn": False},
-    "supervised_head": {"num_classes": 5, "name": "head_five"},
+    "supervised_head": {"num_classes": 5, "name": "head_five", "dtype": "float64"},
 }
 # fmt: on
 

@@ -67,7 +67,7 @@ def test_tampered_config_is_refused(folder):
         ),
         (
             lambda c: c.update(projection_head={"version": "v2", "activation": "lambda"}),
-            r"\['activation'\] in projection_head",
+            r"'projection_head' must be \{'name': <registered head>",
         ),
         (lambda c: c.update(format="keras"), "format 'keras' is not supported"),
     ],
