@@ -72,6 +72,9 @@ class Method(keras.layers.Layer):
         kwargs.setdefault("trainable", True)
         super().__init__(name=name or self.method_name(), **kwargs)
         self.gradient_cache_chunk_size: int | None = None
+        # Never called, so never built by Keras: what it adds is built by `attach` and
+        # `build_state` (the tracker stays open for state created at `compile`).
+        self.built = True
 
     @classmethod
     def method_name(cls) -> str:
