@@ -82,7 +82,12 @@ class ContrastiveTrainer(keras.Model):
     Reported metrics: `loss` (contrastive, kclr's mean over anchors: half the
     official SimCLR value), `contrast_acc` and `contrast_entropy` (official
     definitions: view-0 anchors against global view-1 candidates),
-    `learning_rate`, and `sup_loss` / `sup_acc` when `num_classes` is set.
+    `learning_rate`, `sup_loss` / `sup_acc` when `num_classes` is set, and the
+    method's own metrics (MoCo v3: `moco_momentum`).
+
+    Methods: the step, what happens after the update and the encoder a run exports
+    are the training method's (`kclr.methods`; `method="simclr"` by default, which
+    runs SimCLR or SupCon as the compiled loss says and owns SupCon's memory queue).
 
     Mixed precision: set `keras.mixed_precision.set_global_policy(...)` before
     building the models; the loss and the logits are computed in float32, and
