@@ -23,8 +23,13 @@ lightly's folder dataset and a torch `DataLoader`, and is scored by the same kNN
 linear probe on the same test images. Each pretraining runs in its own process, timed
 from its start (imports included) to its end.
 
+`--method NAME` (repeatable) adds a row per other training method beside SimCLR, on the
+same data and budget: the method's demo preset (`NAME_demo`, e.g. `moco_v3_demo` of
+`plugins/kclr-mocov3`) when there is one, else the demo preset with `method.name=NAME`.
+
     python benchmarks/learning.py --epochs 4 --peer lightly
     python benchmarks/learning.py --data my_folder --epochs 10
+    python benchmarks/learning.py --epochs 4 --method moco_v3
 """
 
 from __future__ import annotations
@@ -107,11 +112,25 @@ def load_split(folder: pathlib.Path, split: str, size: int) -> tuple[np.ndarray,
 
 
 # ------------------------------------------------------------------------- pretraining
-def pretrain_kclr(folder: pathlib.Path, epochs: int, out: pathlib.Path) -> dict:
-    command = [sys.executable, "-m", "kclr.cli", "fit", "--preset", "demo", "--data",
+def method_preset(method: str | None) -> tuple[str, list[str]]:
+    """The preset (and overrides) a method's row runs: `METHOD_demo` if it exists."""
+    from kclr import presets
+
+    if method is None or method == "simclr":
+        return "demo", []
+    if f"{method}_demo" in presets.names():
+        return f"{method}_demo", []
+    return "demo", ["--set", f"method.name={method}"]
+
+
+def pretrain_kclr(
+    folder: pathlib.Path, epochs: int, out: pathlib.Path, method: str | None = None
+) -> dict:
+    preset, extra = method_preset(method)
+    command = [sys.executable, "-m", "kclr.cli", "fit", "--preset", preset, "--data",
                str(folder), "--out", str(out), "-q", "--set", f"train.epochs={epochs}",
                "--set", "eval.monitor=false", "--set", "eval.baselines=false",
-               "--set", f"data.image_size={RECIPE['image_size']}"]  # fmt: skip
+               "--set", f"data.image_size={RECIPE['image_size']}", *extra]  # fmt: skip
     start = time.perf_counter()
     process = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -225,6 +244,8 @@ def main(argv: list[str]) -> dict:
                         help="where Fashion-MNIST's folders and the runs go (a temp dir)")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=4, help="the budget, in epochs (4)")
     parser.add_argument("--peer", choices=["lightly"], default=None)
+    parser.add_argument("--method", action="append", default=[], metavar="NAME",
+                        help="another training method beside SimCLR, e.g. moco_v3")  # fmt: skip
     parser.add_argument("--peer-workers", type=int, default=os.cpu_count() or 1,
                         help="DataLoader worker processes for lightly (the cores)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -260,6 +281,11 @@ def main(argv: list[str]) -> dict:
         run = pretrain_kclr(folder, args.epochs, workdir / "kclr_run")
         encoder = kclr.zoo.load(run["export"])
         row("kclr", kclr_features(encoder, train_images), kclr_features(encoder, test_images), run)
+        for method in args.method:
+            run = pretrain_kclr(folder, args.epochs, workdir / f"kclr_{method}_run", method)
+            encoder = kclr.zoo.load(run["export"])
+            row(f"kclr_{method}", kclr_features(encoder, train_images),
+                kclr_features(encoder, test_images), run)  # fmt: skip
         if args.peer == "lightly":
             missing = [m for m in ("torch", "torchvision", "lightly") if not find_spec(m)]
             if missing:
@@ -275,6 +301,7 @@ def main(argv: list[str]) -> dict:
         "train_examples": int(len(train_labels)),
         "test_examples": int(len(test_labels)),
         "epochs": args.epochs,
+        "methods": ["simclr", *args.method],
         "recipe": RECIPE,
         "knn": KNN,
         "linear": LINEAR,

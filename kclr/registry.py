@@ -1,11 +1,13 @@
 """One registry class for every configurable kind of kclr component.
 
 The kinds are augmentation layers, augmentation recipes, encoders, projection
-heads, losses, optimizers, learning-rate schedules and evaluation protocols.
+heads, losses, optimizers, learning-rate schedules, evaluation protocols and
+training methods.
 Built-ins and third-party plugins go through the same door: Python entry points.
 kclr declares its own built-ins in the entry-point groups of its `pyproject.toml`
 (`kclr.augmentations`, `kclr.recipes`, `kclr.encoders`, `kclr.heads`,
-`kclr.losses`, `kclr.optimizers`, `kclr.schedules`, `kclr.protocols`), and a
+`kclr.losses`, `kclr.optimizers`, `kclr.schedules`, `kclr.protocols`,
+`kclr.methods`), and a
 plugin package declares its objects in the same groups. A component of a run
 configuration is a spec `{"name": <registered name>, "config": {...}}` resolved
 here (see `kclr.spec`). Discovery is lazy: nothing
@@ -333,6 +335,11 @@ class Registry:
         return f"Registry(kind={self.kind!r}, group={self.group!r})"
 
 
+def snake_case(name: str) -> str:
+    """`"MoCoV3"` -> `"mo_co_v3"`: the default registered name of a class."""
+    return _snake(name)
+
+
 def _snake(name: str) -> str:
     out = []
     for i, ch in enumerate(name):
@@ -394,6 +401,13 @@ schedules = Registry(
 protocols = Registry(
     "protocol", "kclr.protocols", "kclr.evaluation.protocols.Protocol", "kclr.evaluation.protocols"
 )
+methods = Registry(
+    "method", "kclr.methods", "kclr.methods.base.Method", "kclr.methods",
+    run_arguments=(),
+)  # fmt: skip
+# Presets from plugin packages: a function returning the preset's dictionary (kclr's own
+# presets are the YAML files of `kclr.presets`, read by that module).
+presets = Registry("preset", "kclr.presets", "builtins.dict", "kclr.presets", True)
 
 REGISTRIES: dict[str, Registry] = {
     "augmentations": augmentations,
@@ -404,4 +418,5 @@ REGISTRIES: dict[str, Registry] = {
     "optimizers": optimizers,
     "schedules": schedules,
     "protocols": protocols,
+    "methods": methods,
 }

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("entry points", {"cli", "testing"}),
     ("run, curate", {"run", "curate"}),
     ("evaluation, zoo, export", {"evaluation", "zoo", "export"}),
-    ("training", {"trainer"}),
+    ("training", {"trainer", "methods"}),
     ("data", {"data"}),
     ("components", {"augment", "models", "losses", "optimizers"}),
     (

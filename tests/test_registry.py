@@ -185,7 +185,7 @@ def test_builtins_come_from_kclr_and_are_serializable():
             assert keras.saving.get_registered_name(entry.obj) == f"kclr>{entry.obj.__name__}"
     kinds = {e.kind for e in entries}
     assert kinds == {"augmentation", "recipe", "encoder", "head", "loss", "optimizer",
-                     "schedule", "protocol"}  # fmt: skip
+                     "schedule", "protocol", "method"}  # fmt: skip
     names = {(e.kind, e.name) for e in entries}
     assert {
         ("optimizer", "sgd"),
@@ -194,6 +194,7 @@ def test_builtins_come_from_kclr_and_are_serializable():
         ("head", "projection_head"),
         ("recipe", "simclr"),
         ("protocol", "linear"),
+        ("method", "simclr"),
     } <= names
 
 

@@ -6,6 +6,7 @@ import click
 
 KINDS = (
     "augmentations", "recipes", "encoders", "heads", "losses", "optimizers", "schedules", "protocols",
+    "methods",
 )  # fmt: skip
 
 

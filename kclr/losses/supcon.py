@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from kclr.losses.core import ContrastiveLoss, contrastive_loss
-from kclr.losses.queue import MemoryQueue
 from kclr.registry import losses
 
 
@@ -86,9 +85,10 @@ class SupCon(ContrastiveLoss):
         normalize: L2-normalize the features first.
         queue_size: if set, a `kclr.losses.MemoryQueue` of this many past
             projections (with labels) is added to the candidates: the SupCon
-            paper's "MoCo trick" (without the momentum encoder). A
-            `ContrastiveTrainer` compiled with this loss owns the queue's
-            variables (saved with its weights) and fills it after every training
+            paper's "MoCo trick" (without the momentum encoder). The training
+            method (`kclr.methods.SimCLR`) owns the queue: it creates it as
+            `memory_queue` of this loss when the trainer is compiled, keeps its
+            variables with the trainer's weights and fills it after every training
             step from all replicas. Queue entries with the anchor's label are
             positives; all filled entries are in the denominator.
         reduction, name, dtype: as for `keras.losses.Loss`.
@@ -116,7 +116,7 @@ class SupCon(ContrastiveLoss):
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.queue_size = queue_size
-        self.memory_queue = None if queue_size is None else MemoryQueue(queue_size)
+        self.memory_queue = None  # the method's queue (`kclr.methods.SimCLR.bind`)
         if contrast_mode not in ("all", "one"):
             raise ValueError(f"`contrast_mode` must be 'all' or 'one'; received {contrast_mode!r}.")
         if summation not in ("outside", "inside"):

@@ -15,6 +15,10 @@ data, not code paths: `kclr fit --preset NAME` resolves the same file through
 | `demo` | a tiny encoder on the built-in demo data, minutes on a CPU |
 | `tiny` | a smoke-test preset (a few steps, 16-pixel images) |
 
+Plugin packages add presets through the `kclr.presets` entry-point group: each entry is
+a function returning the preset's dictionary (`kclr.registry.presets`), e.g.
+`moco_v3_r50` from `kclr-mocov3`. A plugin preset may not reuse a built-in name.
+
 Example:
 
 ```python
@@ -44,9 +48,15 @@ def _files() -> dict[str, Any]:
     }
 
 
+def _plugin_presets() -> dict[str, Any]:
+    from kclr import registry
+
+    return {entry.name: entry for entry in registry.presets.entries()}
+
+
 def names() -> list[str]:
-    """The names of all presets, sorted."""
-    return sorted(_files())
+    """The names of all presets (kclr's and the plugins'), sorted."""
+    return sorted({*_files(), *_plugin_presets()})
 
 
 def get(name: str) -> dict[str, Any]:
@@ -59,11 +69,21 @@ def get(name: str) -> dict[str, Any]:
     import yaml
 
     files = _files()
+    if name not in files and name in (plugins := _plugin_presets()):
+        if name not in _CACHE:
+            values = plugins[name].obj()
+            if not isinstance(values, dict):
+                raise ValueError(
+                    f"The preset {name!r} of {plugins[name].origin!r} returned "
+                    f"{type(values).__name__}, not a dictionary of configuration sections."
+                )
+            _CACHE[name] = values
+        return copy.deepcopy(_CACHE[name])
     if name not in files:
         matches = difflib.get_close_matches(name, list(files), n=1, cutoff=0.5)
         hint = f" Did you mean {matches[0]!r}?" if matches else ""
         raise ValueError(
-            f"Unknown preset {name!r}.{hint} Available presets: {', '.join(sorted(files))}. "
+            f"Unknown preset {name!r}.{hint} Available presets: {', '.join(names())}. "
             "See `kclr presets list`."
         )
     if name not in _CACHE:

@@ -2,7 +2,8 @@
 
 A kclr run is one `Config`. Each configurable component is a *spec*
 `{"name": <registered name>, "config": {constructor arguments}}` (see `kclr.spec`):
-`encoder`, `projection_head`, `loss`, `optimizer`, `schedule` (the learning rate),
+`method` (the training method, `kclr.methods`: `simclr` by default, or a plugin's such
+as `moco_v3`), `encoder`, `projection_head`, `loss`, `optimizer`, `schedule` (the learning rate),
 `augmentation` (the recipe), and the evaluation protocols `knn`, `linear_eval` and
 `finetune`. The same spec is what `ContrastiveTrainer.compile` accepts and what a
 zoo folder's `config.json` stores. Three plain sections hold the rest: `data`,
@@ -156,6 +157,7 @@ class Component:
 
 # The component sections, in the order a run builds them. Defaults: SimCLR v1 on ImageNet.
 COMPONENTS: dict[str, Component] = {
+    "method": Component("methods", {"name": "simclr", "config": {}}),
     "encoder": Component(
         "encoders", {"name": "resnet", "config": {"depth": 50, "width_multiplier": 1.0}}
     ),
@@ -202,6 +204,7 @@ class Config:
 
     preset: str | None = None
     description: str = ""
+    method: dict = _spec_field("method")
     encoder: dict = _spec_field("encoder")
     projection_head: dict = _spec_field("projection_head")
     loss: dict = _spec_field("loss")

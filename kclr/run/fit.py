@@ -129,15 +129,19 @@ def build_trainer(cfg: kconfig.Config, run: RunPlan, strategy, recipe=None):
         # Create every variable now (from shapes, no forward pass), so that a checkpoint
         # can be restored by name before the first step.
         head.build(encoder.output.shape)
+        method = build(cfg, "method", **run_values(cfg, run))
         trainer = ContrastiveTrainer(
             encoder,
             head,
             device_augmenter=kdata.photometric_stage(recipe) if on_device else None,
             augment_seed=run.seed,
             gradient_cache_chunk_size=run.gradient_cache_chunk_size,
+            method=method,
         )
         trainer.compile(
-            optimizer=build_optimizer(cfg, run), loss=cfg.loss, jit_compile=run.jit_compile
+            optimizer=build_optimizer(cfg, run),
+            loss=cfg.loss if method.uses_loss else None,
+            jit_compile=run.jit_compile,
         )
     return trainer
 
@@ -268,6 +272,8 @@ def fit(
           f"{run.num_examples} examples, batch {cfg.data.global_batch_size}, "
           f"{run.steps_per_epoch} steps/epoch, {run.total_steps} steps, "
           f"{strategy.num_replicas_in_sync} replica(s). Run directory: {run_dir}")  # fmt: skip
+    for note in trainer.method.unused_spec_notes(kconfig.to_dict(cfg)):  # never silently
+        _echo(verbose, note)
     _echo(verbose, runtime.cpu_path(cfg.runtime.onednn))  # chosen by `kclr fit`, or too late
     if run.bad_files:
         _echo(verbose, bad_files.describe(run.bad_files))
@@ -396,7 +402,7 @@ def _finish(cfg: kconfig.Config, run: RunPlan, result: FitResult, monitor_data, 
 
     curves = result.run_dir / rundir.CURVES_FILE
     result.curves = curves if curves.exists() else None
-    encoder, head = result.trainer.encoder, result.trainer.projection_head
+    encoder, head = result.trainer.export_encoder, result.trainer.projection_head
     if run.export:
         result.export_dir = zoo.save(
             encoder, result.run_dir / rundir.EXPORT_DIR, head=head,
@@ -439,7 +445,7 @@ def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ve
     data, split = _sample_data(run, source)
     try:
         info = write_neighbours(
-            result.trainer.encoder, data, result.run_dir / rundir.NEIGHBOURS_FILE,
+            result.trainer.export_encoder, data, result.run_dir / rundir.NEIGHBOURS_FILE,
             split=split, image_size=cfg.data.image_size,
             max_examples=NEIGHBOURS_MAX_EXAMPLES, seed=int(run.seed),
             title=f"{cfg.preset or 'custom config'} after {result.steps} steps",

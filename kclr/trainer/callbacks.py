@@ -148,15 +148,14 @@ def state_variables(model) -> dict[str, Any]:
     The model's weights (trainable and not: BatchNorm statistics, buffers) keyed by
     `variable.path`, the optimizer's variables (step counter, momentum, loss scale) keyed
     `optimizer/<path without the optimizer's own name>` (Keras numbers optimizer names
-    within a process: `sgd`, `sgd_1`, ...), and the variables of the compiled loss (e.g. a
-    memory queue), so that stateful additions are saved without being listed.
+    within a process: `sgd`, `sgd_1`, ...). A training method's state (a momentum encoder,
+    a memory queue) is part of the model's weights (`kclr.methods`), so stateful
+    additions are saved without being listed.
     """
     optimizer = getattr(model, "optimizer", None)
-    loss = getattr(model, "contrastive_loss", None)
     groups = [
         ("", model.weights),
         ("optimizer/", getattr(optimizer, "variables", None) or []),
-        ("", getattr(loss, "variables", None) or []),
     ]
     out: dict[str, Any] = {}
     for prefix, group in groups:

@@ -3,9 +3,10 @@
 A step kind (the plain step here, the gradient-cached step in
 `kclr.trainer.gradient_cache`) is a function with the signature of `StepFn`: it receives
 the batch and the parts of the model it needs (`StepContext`, no trainer) and returns
-`(gradients, outputs)` without applying anything. `ContrastiveTrainer.train_step` calls
-the configured step once and then, once for every kind, applies the gradients, pushes
-the projections into the memory queue, and updates the metrics and the learning rate.
+`(gradients, outputs)` without applying anything. A training method (`kclr.methods`)
+chooses its step; `ContrastiveTrainer.train_step` calls it once, applies the gradients,
+lets the method work after the update (the memory queue push of `simclr`, the EMA of a
+momentum encoder) and updates the metrics and the learning rate.
 
 Every step kind runs the model through `forward`, the one definition of
 `encoder -> projection head -> (features, projections, supervised logits)`, which
@@ -34,7 +35,7 @@ class ModelParts:
         supervised_head: optional `Dense(num_classes)` on the stopped-gradient hidden
             `ft_proj_selector`.
         ft_proj_selector: which hidden feeds the supervised head.
-        memory_queue: the loss's memory queue, sized from the first projections.
+        memory_queue: the method's memory queue, sized from the first projections.
     """
 
     encoder: Any

@@ -1,9 +1,10 @@
-"""`ContrastiveTrainer`: SimCLR / SupCon pretraining as a `keras.Model`.
+"""`ContrastiveTrainer`: contrastive pretraining by a training method, as a `keras.Model`.
 
 The trainer is assembled from parts: batch preparation (`kclr.trainer.batches`), the
-forward and the step contract (`kclr.trainer.step`), the plain and the gradient-cached
-step kinds (`kclr.trainer.step.plain_step`, `kclr.trainer.gradient_cache`). `train_step`
-runs one step kind and applies its gradients, the queue update and the metrics once.
+forward and the step contract (`kclr.trainer.step`), and a training method
+(`kclr.methods`: the built-in `simclr` for SimCLR and SupCon, plugins for others).
+`train_step` asks the method for the gradients of the batch, applies them, lets the
+method do its work after the update (EMA, queue push) and updates the metrics.
 """
 
 from __future__ import annotations
@@ -15,17 +16,8 @@ import tensorflow as tf
 from kclr.data.teardown import closes_promptly
 from kclr.models.heads import SupervisedHead
 from kclr.trainer import batches as view_batches
-from kclr.trainer.gradient_cache import gradient_cache_step
 from kclr.trainer.metrics import LastValue, contrast_metrics
-from kclr.trainer.step import (
-    ModelParts,
-    StepContext,
-    StepOutputs,
-    forward,
-    losses,
-    plain_step,
-    supervised_labels,
-)
+from kclr.trainer.step import ModelParts, StepContext, forward, supervised_labels
 
 
 def _num_replicas() -> int:
@@ -91,7 +83,12 @@ class ContrastiveTrainer(keras.Model):
     Reported metrics: `loss` (contrastive, kclr's mean over anchors: half the
     official SimCLR value), `contrast_acc` and `contrast_entropy` (official
     definitions: view-0 anchors against global view-1 candidates),
-    `learning_rate`, and `sup_loss` / `sup_acc` when `num_classes` is set.
+    `learning_rate`, `sup_loss` / `sup_acc` when `num_classes` is set, and the
+    method's own metrics (MoCo v3: `moco_momentum`).
+
+    Methods: the step, what happens after the update and the encoder a run exports
+    are the training method's (`kclr.methods`; `method="simclr"` by default, which
+    runs SimCLR or SupCon as the compiled loss says and owns SupCon's memory queue).
 
     Mixed precision: set `keras.mixed_precision.set_global_policy(...)` before
     building the models; the loss and the logits are computed in float32, and
@@ -115,7 +112,11 @@ class ContrastiveTrainer(keras.Model):
             with gradient caching (`kclr.trainer.gradient_cache`): chunks of this
             many images (all their views) go through the model, the loss still
             covers the whole batch. The step equals one step of a strategy with
-            one replica per chunk and per-replica BatchNorm. `None`: off.
+            one replica per chunk and per-replica BatchNorm. `None`: off. Only
+            methods that support it accept it (`simclr` does); others refuse it.
+        method: the training method (`kclr.methods`): a registered name
+            (`"simclr"`, the default, or a plugin's such as `"moco_v3"`), a spec
+            `{"name": ..., "config": {...}}` or a `kclr.methods.Method`.
         name: model name.
 
     Example:
@@ -142,6 +143,7 @@ class ContrastiveTrainer(keras.Model):
         num_views: int = 2,
         augment_seed: int | None = None,
         gradient_cache_chunk_size: int | None = None,
+        method="simclr",
         name: str = "contrastive_trainer",
         **kwargs,
     ):
@@ -172,8 +174,14 @@ class ContrastiveTrainer(keras.Model):
         self.supervised_head = None
         if self.num_classes is not None:
             self.supervised_head = SupervisedHead(self.num_classes, dtype=_head_dtype())
+        from kclr import registry, spec
+
+        # The method is a sublayer: what it adds (momentum copy, predictor, queue) is
+        # part of `weights`, checkpoints and saved models.
+        self.method = spec.resolve(registry.methods, method, "method")
+        self.method.attach(self.encoder, self.projection_head)
+        self.method.set_gradient_cache(gradient_cache_chunk_size)
         self.contrastive_loss = None
-        self.memory_queue = None  # the compiled loss's `MemoryQueue`, if it has one
         self.supervised_loss = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, name="sup_loss"
         )
@@ -187,7 +195,7 @@ class ContrastiveTrainer(keras.Model):
         self.sup_acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="sup_acc")
 
     # ----------------------------------------------------------------- compile
-    def compile(self, optimizer="lars", loss="ntxent", jit_compile="auto", **kwargs):
+    def compile(self, optimizer="lars", loss=None, jit_compile="auto", **kwargs):
         """Configures the trainer; components are resolved through `kclr.registry` only.
 
         Args:
@@ -199,7 +207,8 @@ class ContrastiveTrainer(keras.Model):
                 Keras's serialized form, or an optimizer instance.
             loss: a registered name (`"ntxent"`, `"supcon"`, `"nt_logistic"`,
                 `"margin_triplet"`), a spec, or a `keras.losses.Loss` instance taking
-                `(labels, features)`.
+                `(labels, features)`; `None` (the default): `"ntxent"` for a method
+                that uses a loss, none for a method with its own (MoCo v3).
             jit_compile: compile the step with XLA. `"auto"` (the default, as
                 Keras) uses XLA when a GPU or TPU is present and not on CPU, where
                 XLA measured several times slower for ResNets.
@@ -222,7 +231,12 @@ class ContrastiveTrainer(keras.Model):
                 "contrast_entropy, learning_rate, sup_loss, sup_acc); received "
                 f"metrics={kwargs['metrics']!r}. Remove the `metrics` argument."
             )
-        self.contrastive_loss = spec.resolve(registry.losses, loss, "loss")
+        if loss is None and self.method.uses_loss:
+            loss = "ntxent"
+        self.contrastive_loss = (
+            None if loss is None else spec.resolve(registry.losses, loss, "loss")
+        )
+        self.method.bind(self.contrastive_loss)
         optimizer = spec.build_optimizer(registry.optimizers, registry.schedules, optimizer)
         policy = getattr(self.encoder, "dtype_policy", None)
         if (
@@ -232,38 +246,43 @@ class ContrastiveTrainer(keras.Model):
         ):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-        self._adopt_memory_queue(getattr(self.contrastive_loss, "memory_queue", None))
+        self._build_method_state()
 
-    def _adopt_memory_queue(self, queue):
-        """Tracks the loss's memory queue, so its state is in `weights` and checkpoints."""
-        if queue is None or queue is self.memory_queue:
-            return
-        locked = self._tracker.locked
-        self._tracker.unlock()  # the queue may arrive after the trainer was built
-        self.memory_queue = queue
-        if locked:
-            self._tracker.lock()
-        if self._image_shape is not None:  # built: fix the queue's feature size now
+    def _build_method_state(self):
+        """Creates the method's state sized from the projections (e.g. a memory queue) now,
+        so that its variables exist before the first step (a checkpoint restores them)."""
+        if self._image_shape is not None:  # built: a forward sizes it
             self(tf.zeros((1, *self._image_shape)), training=False)
         elif getattr(self.encoder, "output", None) is not None:
-            # A functional encoder: size the queue from the head's symbolic output, so
-            # its variables exist before the first step (a checkpoint restores them).
+            # A functional encoder: size it from the head's symbolic output.
             hiddens = self.projection_head(self.encoder.output)  # symbolic: builds the head
             projection = hiddens[-1] if isinstance(hiddens, (list, tuple)) else hiddens
-            queue.build_for(projection)
+            self.method.build_state(projection)
+
+    @property
+    def memory_queue(self):
+        """The method's memory queue (`kclr.losses.MemoryQueue`), or `None`."""
+        return getattr(self.method, "memory_queue", None)
+
+    @property
+    def export_encoder(self):
+        """The encoder a run exports and evaluates (the method's choice)."""
+        return self.method.export_encoder(self.encoder)
 
     def get_compile_config(self):
-        if self.contrastive_loss is None:
+        if getattr(self, "optimizer", None) is None:
             return None
+        loss = self.contrastive_loss
         return {
             "optimizer": keras.saving.serialize_keras_object(self.optimizer),
-            "loss": keras.saving.serialize_keras_object(self.contrastive_loss),
+            "loss": None if loss is None else keras.saving.serialize_keras_object(loss),
             "jit_compile": bool(self.jit_compile),
         }
 
     def compile_from_config(self, config):
         optimizer = keras.saving.deserialize_keras_object(config["optimizer"])
-        loss = keras.saving.deserialize_keras_object(config["loss"])
+        loss = config.get("loss")
+        loss = None if loss is None else keras.saving.deserialize_keras_object(loss)
         self.compile(optimizer=optimizer, loss=loss, jit_compile=config.get("jit_compile", False))
         if self.built:
             self.optimizer.build(self.trainable_variables)
@@ -273,7 +292,7 @@ class ContrastiveTrainer(keras.Model):
         metrics = [self.loss_tracker, self.acc_tracker, self.entropy_tracker, self.lr_tracker]
         if self.supervised_head is not None:
             metrics += [self.sup_loss_tracker, self.sup_acc_tracker]
-        return metrics
+        return metrics + list(self.method.metrics_list)
 
     # ----------------------------------------------------------------- forward
     @property
@@ -321,7 +340,7 @@ class ContrastiveTrainer(keras.Model):
         return None if optimizer is None else optimizer.iterations
 
     def _check_compiled(self):
-        if self.contrastive_loss is None:
+        if getattr(self, "optimizer", None) is None:
             raise RuntimeError(
                 "ContrastiveTrainer is not compiled. Call `trainer.compile(optimizer=..., "
                 "loss=...)` first, e.g. `compile(optimizer='lars', loss='ntxent')`."
@@ -346,8 +365,7 @@ class ContrastiveTrainer(keras.Model):
         self.loss_tracker.update_state(outputs.contrastive * replicas)
         contrast = outputs.contrast
         if contrast is None:
-            temperature = getattr(self.contrastive_loss, "temperature", 1.0)
-            normalize = getattr(self.contrastive_loss, "normalize", True)
+            temperature, normalize = self.method.contrast_temperature(self.contrastive_loss)
             contrast = contrast_metrics(outputs.projections, temperature, normalize)
         self.acc_tracker.update_state(contrast[0])
         self.entropy_tracker.update_state(contrast[1])
@@ -357,16 +375,15 @@ class ContrastiveTrainer(keras.Model):
                 supervised_labels(labels, outputs.num_views), outputs.logits
             )
         self.lr_tracker.update_state(self.optimizer.learning_rate)
+        self.method.update_metrics(outputs)
 
     def train_step(self, data):
         views, labels = view_batches.ViewBatches.unpack(data)
         context = self._context()
         self._record_image_shape(views)
-        step = plain_step if self.gradient_cache_chunk_size is None else gradient_cache_step
-        gradients, outputs = step(context, views, labels)
+        gradients, outputs = self.method.step(context, views, labels)
         self.optimizer.apply(gradients, self.trainable_variables)
-        if self.memory_queue is not None:  # the step's projections join the queue
-            self.memory_queue.enqueue(outputs.projections, labels)
+        self.method.after_apply(context, outputs, labels)  # EMA update, queue push, ...
         self._update_metrics(outputs, labels)
         return self._logs()
 
@@ -374,13 +391,7 @@ class ContrastiveTrainer(keras.Model):
         views, labels = view_batches.ViewBatches.unpack(data)
         context = self._context()
         self._record_image_shape(views)
-        images, num_views, batch = self.batches.to_images(views, training=False)
-        view_batches.assert_equal_replica_batches(batch)
-        outputs = forward(self.parts, images, num_views, training=False)
-        _, contrastive, sup = losses(context, outputs, labels, num_views)
-        self._update_metrics(
-            StepOutputs(outputs.projections, outputs.logits, contrastive, sup, num_views), labels
-        )
+        self._update_metrics(self.method.evaluate_step(context, views, labels), labels)
         return self._logs()
 
     def _logs(self):
@@ -465,12 +476,13 @@ class ContrastiveTrainer(keras.Model):
             "num_views": self.num_views,
             "augment_seed": self.augment_seed,
             "gradient_cache_chunk_size": self.gradient_cache_chunk_size,
+            "method": keras.saving.serialize_keras_object(self.method),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "projection_head", "device_augmenter"):
+        for key in ("encoder", "projection_head", "device_augmenter", "method"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

@@ -24,6 +24,7 @@ ALTERNATIVES = {
     "warmup_cosine": "constant", "simclr": "finetune", "simclr_cifar": "simclr",
     "supcon_cifar": "simclr", "knn": "linear", "finetune": "linear",
     "keras_hub": "resnet", "ViTBackbone": "DeiTBackbone", "cls": "mean", "adamw": "adam",
+    "moco_v3": "simclr", "moco_v3_mlp": "projection_head", "moco_lars": "lars",
 }  # fmt: skip
 DESCRIPTIVE = {("description",)}  # shown by `kclr presets list`, not part of a run
 NUM_EXAMPLES = 50_000
@@ -81,6 +82,7 @@ def _snapshot(cfg):
     encoder = spec.check(registry.encoders, cfg.encoder, "encoder")
     built = {
         "plan": run,
+        "method": runs.build(cfg, "method", **runs.run_values(cfg, run)).get_config(),
         "encoder": encoder,
         "head": runs.build(cfg, "projection_head").get_config(),
         "loss": registry.losses.get(cfg.loss).get_config(),
