@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from kclr import registry, spec
-from kclr.run import config
 from kclr.cli import main
 from kclr.registry import PluginWarning
+from kclr.run import config
 from kclr.testing import ComponentCheckError, check_augmentation_layer, check_layer
 from kclr.testing.plugins import installed_distribution
 

@@ -93,7 +93,7 @@ def test_one_split_and_holdout(saved):
 
 
 def test_fit_reads_the_column_keys_before_writing_anything(saved, tmp_path):
-    from kclr import config
+    from kclr.run import config
     from kclr.run import fit as runs
 
     data = {"source": f"hf:{saved / 'dict'}", "image_column": "caption"}

@@ -13,8 +13,8 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from kclr import config
 from kclr.cli import main
+from kclr.run import config
 from kclr.run import fit as runs
 
 OVERRIDES = ["data.num_examples=null", "train.steps=2", "eval.health_examples=32"]

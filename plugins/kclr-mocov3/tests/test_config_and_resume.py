@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from kclr import config, presets
+from kclr import presets
+from kclr.run import config
 from kclr.run import fit as runs
 from kclr.testing.processes import kclr_fit
 
