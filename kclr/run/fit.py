@@ -265,8 +265,9 @@ def fit(
     lock, work_dir = _claim(run_dir, resume, is_chief, cfg, verbose)
     start = _start(run_dir, resume, verbose)
     signals = preemption.PreemptionSignals()
-    cbs = _callbacks(run, run_dir, work_dir, is_chief, verbose, monitor_data, start, signals,
-                    health)
+    cbs = _callbacks(
+        run, run_dir, work_dir, is_chief, verbose, monitor_data, start, signals, health
+    )
     start_step = 0 if start is None else int(start["step"])
     _echo(verbose, f"Training {cfg.preset or 'custom config'} on {cfg.data.source!r}: "
           f"{run.num_examples} examples, batch {cfg.data.global_batch_size}, "
