@@ -434,7 +434,25 @@ def _merge_spec(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(old)
     for key, value in new.items():
         if key == "config" and isinstance(value, dict) and isinstance(out.get("config"), dict):
-            out["config"] = {**out["config"], **copy.deepcopy(value)}
+            out["config"] = _merge_arguments(out["config"], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _merge_arguments(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A component's arguments with `new` merged in: a nested dict (a keras-hub backbone's
+    `config`, a nested spec) merges key by key, so `--set encoder.config.config.num_layers=2`
+    keeps its siblings; a nested spec that names another component replaces it whole."""
+    out = copy.deepcopy(old)
+    for key, value in new.items():
+        before = out.get(key)
+        if (
+            isinstance(value, dict)
+            and isinstance(before, dict)
+            and value.get("name", before.get("name")) == before.get("name")
+        ):
+            out[key] = _merge_arguments(before, value)
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -97,6 +97,25 @@ def test_command_line_overrides_reach_any_key_of_any_spec():
     assert adam.optimizer == {"name": "adam", "config": {}}
 
 
+def test_a_key_inside_a_nested_argument_keeps_its_siblings():
+    # A keras-hub backbone's arguments are a dict inside the spec's config: setting one key
+    # there changes that key only.
+    cfg = config.resolve(
+        "simclr_vit",
+        overrides=["encoder.config.config.num_layers=2", "encoder.config.config.hidden_dim=32"],
+    )
+    assert cfg.encoder["config"]["config"] == {
+        "patch_size": 16, "num_layers": 2, "num_heads": 12, "hidden_dim": 32, "mlp_dim": 3072,
+    }  # fmt: skip
+    assert cfg.encoder["config"]["class_name"] == "ViTBackbone"
+    # A nested spec that names another component replaces the old one whole.
+    merged = config.merge(
+        {"augmentation": {"name": "r", "config": {"inner": {"name": "a", "config": {"x": 1}}}}},
+        {"augmentation": {"config": {"inner": {"name": "b", "config": {"y": 2}}}}},
+    )
+    assert merged["augmentation"]["config"]["inner"] == {"name": "b", "config": {"y": 2}}
+
+
 def test_flat_keys_of_an_old_layout_are_unknown_keys():
     with pytest.raises(
         config.ConfigError, match=r"`optimizer` has unknown key\(s\) \['learning_rate'\]"
