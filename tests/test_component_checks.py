@@ -25,6 +25,9 @@ LAYERS = {
         "probability": 0.9, "random_order": False, "impl": "simclrv1", "seed": 1,
     },
     "multi_view": lambda: {"augmenter": A.RandomFlip(probability=0.9), "views": 3, "seed": 1},
+    "per_view": lambda: {
+        "stages": [A.RandomGrayscale(0.7), A.RandomSolarize(probability=0.9)], "seed": 1,
+    },
     "random_apply": lambda: {"layer": A.RandomGrayscale(1.0), "probability": 0.6, "seed": 1},
     "random_choice": lambda: {
         "layers": [A.RandomGrayscale(1.0), A.RandomSolarize(probability=1.0)],
@@ -57,7 +60,12 @@ _SIMCLR = {
     "blur": False, "blur_probability": 0.9, "blur_sigma_range": [0.5, 1.5],
     "per_image_sigma": False, "seed": 1,
 }
+_BYOL = {key: value for key, value in _SIMCLR.items() if key not in ("blur", "blur_probability")}
 RECIPES = {
+    "byol": {
+        **_BYOL, "blur_probabilities": [0.9, 0.3], "solarize_probabilities": [0.1, 0.6],
+        "solarize_threshold": 0.4,
+    },
     "simclr": _SIMCLR,
     "simclr_cifar": _SIMCLR,
     "supcon_cifar": _SIMCLR,

@@ -30,7 +30,8 @@ from kclr.augment.base import (
 from kclr.augment.center_crop import CenterCrop
 from kclr.augment.color_distortion import ColorDistortion
 from kclr.augment.multi_view import MultiView
-from kclr.augment.pipeline import AugmentationPipeline
+from kclr.augment.per_view import PerView
+from kclr.augment.pipeline import AugmentationPipeline, split_stages
 from kclr.augment.random_apply import RandomApply
 from kclr.augment.random_choice import RandomChoice
 from kclr.augment.random_cutout import RandomCutout
@@ -51,6 +52,7 @@ __all__ = [
     "ColorDistortion",
     "DeviceBatch",
     "MultiView",
+    "PerView",
     "RandomApply",
     "RandomChoice",
     "RandomCutout",
@@ -68,5 +70,6 @@ __all__ = [
     "normal",
     "recipes",
     "select",
+    "split_stages",
     "uniform",
 ]

@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 
 from kclr.augment.base import AugmentationLayer, as_layer, fold
+from kclr.augment.per_view import PerView
+from kclr.augment.pipeline import AugmentationPipeline, split_stages
 from kclr.augment.random_apply import call_layer
 from kclr.registry import augmentations
 
@@ -51,6 +53,41 @@ class MultiView(AugmentationLayer):
         else:
             self.augmenters = [as_layer(augmenter)]
 
+    # ------------------------------------------------------------------- stages
+    @property
+    def asymmetric(self) -> bool:
+        """True when each view has its own augmenter."""
+        return len(self.augmenters) > 1
+
+    def stages(self) -> tuple[list, list]:
+        """`(geometric steps, photometric steps)`, as `kclr.augment.split_stages` gives them.
+
+        Asymmetric views share their geometric stage (kclr's data pipeline crops every view
+        of a file at decode time with one crop layer) and differ in the photometric one,
+        which becomes one `kclr.augment.PerView` step.
+        """
+        if not self.asymmetric:
+            return split_stages(self.augmenters[0])
+        split = [split_stages(a) for a in self.augmenters]
+        geometric = split[0][0]
+        configs = [[_config(step) for step in g] for g, _ in split]
+        for view, config in enumerate(configs[1:], start=2):
+            if config != configs[0]:
+                raise ValueError(
+                    f"{self.name}: view {view}'s crop and flip differ from view 1's. "
+                    "Asymmetric views share their geometric steps (crop, flip: one crop per "
+                    "file at decode time) and differ only in the photometric ones (colour, "
+                    "blur, solarize, ...); give every view the same crop and flip."
+                )
+        return geometric, [PerView([self._photometric(a) for a in self.augmenters])]
+
+    @staticmethod
+    def _photometric(augmenter):
+        if isinstance(augmenter, AugmentationPipeline):
+            return augmenter.photometric_stage()
+        return AugmentationPipeline(split_stages(augmenter)[1], clip=False)
+
+    # ---------------------------------------------------------------- application
     def get_random_transformation(self, images, seed, device=None):
         return seed
 
@@ -100,3 +137,11 @@ class MultiView(AugmentationLayer):
         else:
             config["augmenter"] = as_layer(augmenter)
         return cls(**config)
+
+
+def _config(layer):
+    """A layer's config without its name and seed (two equal crops may differ in those)."""
+    config = dict(layer.get_config())
+    config.pop("name", None)
+    config.pop("seed", None)
+    return type(layer).__name__, config

@@ -128,8 +128,10 @@ class AugmentationPipeline(AugmentationLayer):
 def split_stages(augmenter) -> tuple[list, list]:
     """`(geometric steps, photometric steps)` of a recipe or of a single layer.
 
-    An `AugmentationPipeline` gives its two stages; any other layer is one step of the
-    stage it declares (`stage` attribute, photometric when absent).
+    An `AugmentationPipeline` gives its two stages; a layer with a `stages()` method
+    (`MultiView` of one recipe per view: the shared crop and flip, then one `PerView`
+    step) gives those; any other layer is one step of the stage it declares (`stage`
+    attribute, photometric when absent).
 
     Example:
 
@@ -139,6 +141,8 @@ def split_stages(augmenter) -> tuple[list, list]:
     """
     if isinstance(augmenter, AugmentationPipeline):
         return augmenter.geometric, augmenter.photometric
+    if callable(getattr(augmenter, "stages", None)):  # a layer of stages: MultiView
+        return augmenter.stages()
     if stage_of(augmenter) == GEOMETRIC:
         return [augmenter], []
     return [], [augmenter]

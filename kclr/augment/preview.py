@@ -27,7 +27,8 @@ def preview_grid(
     Args:
         image_path: an image file (JPEG, PNG, GIF, BMP).
         recipe: a registered recipe name (a built-in or a plugin's) or a recipe spec
-            `{"name": ..., "config": {...}}`.
+            `{"name": ..., "config": {...}}`. The views of an asymmetric recipe (`byol`)
+            alternate: view 1, view 2, view 1, ...
         views: number of augmented views.
         image_size: side of each tile.
         columns: tiles per row (about square by default).
@@ -44,9 +45,15 @@ def preview_grid(
     data = tf.io.read_file(str(image_path))
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
     image = tf.image.convert_image_dtype(image, tf.float32)
-    single = spec.build(recipes, recipe, "recipe", run={"image_size": image_size})
-    augmenter = MultiView(single, views=views, seed=seed)
-    augmented = augmenter(image[None], training=True)[0]  # [views, S, S, 3]
+    built = spec.build(recipes, recipe, "recipe", run={"image_size": image_size})
+    if isinstance(built, MultiView):  # one pipeline per view: tiles take them in turn
+        rounds = math.ceil(views / built.views)
+        augmenter = MultiView(built.augmenters, views=built.views, seed=seed)
+        augmented = augmenter(tf.repeat(image[None], rounds, axis=0), training=True)
+        augmented = tf.reshape(augmented, [-1, image_size, image_size, 3])[:views]
+    else:
+        augmenter = MultiView(built, views=views, seed=seed)
+        augmented = augmenter(image[None], training=True)[0]  # [views, S, S, 3]
     original = eval_recipe(image_size, crop_proportion=1.0)(image[None])
     tiles = tf.concat([original, augmented], axis=0)
     count = views + 1

@@ -2,7 +2,9 @@
 
 A recipe is a function `recipe(image_size, **arguments)` returning the single-view
 `AugmentationPipeline` on `[B, H, W, 3]`; wrap it in `kclr.augment.MultiView` for
-several views. The recipes below are entries of `kclr.registry.recipes` like a
+several views. An asymmetric recipe (`byol`) returns the `MultiView` itself, one
+pipeline per view: its views share crop and flip and differ in the photometric steps,
+and a run's `data.views` must equal its number of views. The recipes below are entries of `kclr.registry.recipes` like a
 plugin's: build one by name with `kclr.registry.recipes.get("simclr", image_size=224)`
 or from a spec with `kclr.spec.build`. A recipe declares `image_size` as the argument a
 run supplies (`run_arguments`); a recipe that forwards `**overrides` to another one
@@ -14,6 +16,7 @@ arguments are that recipe's too.
 | `simclr` | Inception crop, flip, colour jitter s=1.0 (p=0.8), grayscale (p=0.2), blur (p=0.5) | SimCLR ImageNet |
 | `simclr_cifar` | same, s=0.5, no blur | SimCLR CIFAR-10 |
 | `supcon_cifar` | crop area 0.2-1 (torchvision), flip, jitter 0.4/0.4/0.4/0.1 (p=0.8), grayscale (p=0.2) | SupCon CIFAR |
+| `byol` | one recipe per view: crop 0.08-1, flip, jitter 0.4/0.4/0.2/0.1 (p=0.8), grayscale (p=0.2); blur p=1.0 / 0.1, solarize p=0 / 0.2 | BYOL; MoCo v3's loader |
 | `finetune` | Inception crop, flip | SimCLR fine-tuning / linear evaluation |
 | `eval` | 0.875 aspect-preserving centre crop, bicubic (no crop at <= 32 px) | SimCLR evaluation |
 """
@@ -25,11 +28,13 @@ from typing import Any
 
 from kclr.augment.center_crop import CenterCrop
 from kclr.augment.color_distortion import ColorDistortion
+from kclr.augment.multi_view import MultiView
 from kclr.augment.pipeline import AugmentationPipeline
 from kclr.augment.random_flip import RandomFlip
 from kclr.augment.random_gaussian_blur import RandomGaussianBlur
 from kclr.augment.random_grayscale import RandomGrayscale
 from kclr.augment.random_resized_crop import RandomResizedCrop
+from kclr.augment.random_solarize import RandomSolarize
 from kclr.registry import recipes as registry_recipes
 
 
@@ -177,6 +182,77 @@ def supcon_cifar(image_size: int = 32, **overrides: Any) -> AugmentationPipeline
         blur=False,
     )
     return simclr(image_size, **{**defaults, **overrides})
+
+
+@recipe(
+    "byol", "BYOL / MoCo v3: asymmetric views, blur 1.0 / 0.1, solarize 0 / 0.2", extends=simclr
+)
+def byol(
+    image_size: int,
+    blur_probabilities=(1.0, 0.1),
+    solarize_probabilities=(0.0, 0.2),
+    solarize_threshold: float = 0.5,
+    seed: int | None = None,
+    **overrides: Any,
+) -> MultiView:
+    """BYOL's asymmetric pair of views (Grill et al., 2020, Table 6), as MoCo v3's loader.
+
+    Both views: Inception crop (area 0.08-1), flip, colour jitter brightness 0.4,
+    contrast 0.4, saturation 0.2, hue 0.1 with p=0.8, grayscale p=0.2, Gaussian blur
+    (sigma 0.1-2); view 1 blurs with p=1.0, view 2 with p=0.1 and solarizes (threshold
+    0.5, PIL's 128 of 255) with p=0.2. facebookresearch/moco-v3 `main_moco.py` builds
+    the same pair (`augmentation1`, `augmentation2`). The jitter is applied in kclr's
+    random order, as `simclr` does; torchvision's `ColorJitter` also permutes its ops. The
+    blur is SimCLR's (a kernel of 10% of the side), where the authors' PIL blur has no
+    truncated kernel.
+
+    Args:
+        image_size: output side in pixels.
+        blur_probabilities: blur probability of each view (their number is the number
+            of views).
+        solarize_probabilities: solarize probability of each view.
+        solarize_threshold: pixels at or above it are inverted.
+        seed: optional int seed.
+        **overrides: arguments of `simclr`, the same for every view (e.g. `area_range`).
+
+    Returns:
+        A `kclr.augment.MultiView` with one pipeline per view.
+
+    Example:
+
+    ```python
+    two_views = kclr.augment.recipes.byol(32, seed=0)
+    two_views(tf.random.uniform([4, 48, 48, 3]), training=True).shape  # (4, 2, 32, 32, 3)
+    ```
+    """
+    blur_probabilities = [float(p) for p in blur_probabilities]
+    solarize_probabilities = [float(p) for p in solarize_probabilities]
+    if len(blur_probabilities) != len(solarize_probabilities) or len(blur_probabilities) < 2:
+        raise ValueError(
+            "byol: `blur_probabilities` and `solarize_probabilities` give one probability "
+            f"per view and must have the same length (at least 2); received "
+            f"{blur_probabilities} and {solarize_probabilities}."
+        )
+    for key in ("blur_probability", "blur"):
+        if key in overrides:
+            raise ValueError(
+                f"byol: `{key}` is set per view by `blur_probabilities`; received "
+                f"{key}={overrides[key]!r}. Use augmentation.config.blur_probabilities."
+            )
+    defaults = dict(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+    arguments = {**defaults, **overrides}
+    views = []
+    for view, (blur_p, solarize_p) in enumerate(
+        zip(blur_probabilities, solarize_probabilities, strict=True)
+    ):
+        pipeline = simclr(
+            image_size, blur=blur_p > 0, blur_probability=blur_p, seed=None, **arguments
+        )
+        steps = list(pipeline.steps)
+        if solarize_p > 0:
+            steps.append(RandomSolarize(solarize_threshold, probability=solarize_p))
+        views.append(AugmentationPipeline(steps, clip=True, name=f"byol_view{view + 1}"))
+    return MultiView(views, views=len(views), seed=seed, name="byol_views")
 
 
 @recipe("finetune", "Fine-tuning / linear evaluation: crop and flip", extends=simclr)

@@ -22,6 +22,7 @@ _LAZY = {
     "labelled_dataset": "kclr.data.pipeline:labelled_dataset",
     "build_dataset": "kclr.data.build:build_dataset",
     "PipelineOptions": "kclr.data.build:PipelineOptions",
+    "check_views": "kclr.data.build:check_views",
     "photometric_stage": "kclr.data.photometric:photometric_stage",
     "resolve_photometric": "kclr.data.photometric:resolve_photometric",
     "resolve_source": "kclr.data.sources:resolve_source",

@@ -74,6 +74,7 @@ def build_dataset(
         options = PipelineOptions(**fields)
     elif fields:
         options = dataclasses.replace(options, **fields)
+    check_views(options.augmenter, options.views)
     base_seed = tf.constant([options.seed, options.shard], tf.int64)
     if source.kind == "arrays":
         dataset = _array_pipeline(source, options, base_seed)
@@ -99,7 +100,9 @@ def _array_pipeline(source: Source, options: PipelineOptions, base_seed: tf.Tens
     images = tf.constant(source.images)
     labels = tf.constant(source.labels) if source.labels is not None else None
     if photometric_on_host:
-        multi_view = MultiView(augmenter, views=views)
+        multi_view = (
+            augmenter if isinstance(augmenter, MultiView) else MultiView(augmenter, views=views)
+        )
     else:
         geometric, _ = split_stages(augmenter)
         multi_view = MultiView(AugmentationPipeline(geometric, clip=False), views=views)
@@ -185,6 +188,16 @@ def _decode_and_augment(dataset, source: Source, options: PipelineOptions, base_
     dataset = dataset.map(decode_element, num_parallel_calls=AUTOTUNE)
     dataset = dataset.ignore_errors(log_warning=True)
     return dataset.batch(options.batch_size, drop_remainder=options.drop_remainder)
+
+
+def check_views(augmenter, views: int) -> None:
+    """An asymmetric recipe (a `MultiView` of one pipeline per view) fixes the views."""
+    if isinstance(augmenter, MultiView) and augmenter.views != views:
+        raise ValueError(
+            f"The recipe {augmenter.name!r} makes {augmenter.views} views (one pipeline per "
+            f"view), but the pipeline was asked for {views} views. Set `data.views` "
+            f"(`views=`) to {augmenter.views}, or choose a recipe of one view."
+        )
 
 
 def _keep_dtype(images: tf.Tensor, dtype) -> tf.Tensor:

@@ -42,7 +42,7 @@ def photometric_stage(recipe: Any = "simclr", image_size: int = 224, **recipe_ov
     augmenter = build_augmenter(recipe, image_size, recipe_overrides)
     if isinstance(augmenter, AugmentationPipeline):
         return augmenter.photometric_stage()
-    _, photometric = split_stages(augmenter)  # a single layer: its own stage or nothing
+    _, photometric = split_stages(augmenter)  # a layer: its own stage or nothing; MultiView: PerView
     return AugmentationPipeline(photometric, clip=True, name="photometric_stage")
 
 

@@ -136,12 +136,14 @@ def health_sample(
     source = kdata.resolve_source(source, "train")
     count = sample_size(source, examples)
     batch = max(1, min(64, count))
+    views = getattr(recipe, "views", 2)  # an asymmetric recipe fixes its views
     dataset = kdata.pretraining_dataset(
-        source, recipe=recipe, image_size=image_size, views=2, global_batch_size=batch,
+        source, recipe=recipe, image_size=image_size, views=views, global_batch_size=batch,
         seed=seed, shuffle=True, repeat=False, deterministic=True, photometric="host",
     ).take(max(1, count // batch))  # fmt: skip
     views = [
-        tf.image.convert_image_dtype(b["views"], tf.uint8, saturate=True).numpy() for b in dataset
+        tf.image.convert_image_dtype(b["views"][:, :2], tf.uint8, saturate=True).numpy()
+        for b in dataset
     ]
     if not views:
         raise ValueError(f"No images to draw the health sample from in {source.name!r}.")

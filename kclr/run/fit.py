@@ -238,6 +238,7 @@ def fit(
             `train.worker_timeout_seconds`); restart every worker with `resume`.
         RunDirectoryError: `out` exists without `resume`, or cannot be resumed.
     """
+    from kclr import data as kdata
     from kclr import distribute, runtime
     from kclr.data import bad_files
     from kclr.evaluation.health import health_monitor
@@ -254,6 +255,7 @@ def fit(
         saved = kconfig.to_dict(kconfig.from_dict(rundir.read_config(run_dir)))
         rundir.check_same_config(run_dir, saved, kconfig.to_dict(cfg))
     recipe = build(cfg, "augmentation")
+    kdata.check_views(recipe, cfg.data.views)
     trainer = build_trainer(cfg, run, strategy, recipe)
     # The batch rules (replicas, gradient-cache chunks, size of the data), checked once.
     trainer.check_batch(

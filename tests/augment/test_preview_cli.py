@@ -66,3 +66,21 @@ def test_preview_refuses_a_bad_recipe_spec(tmp_path):
                                             "--out", str(out)])  # fmt: skip
     assert bad_json.exit_code == 2 and "is not valid JSON" in bad_json.output
     assert not out.exists()
+
+
+def test_preview_alternates_the_views_of_an_asymmetric_recipe(tmp_path):
+    """`byol` tiles alternate view 1, view 2: with solarize p=1 on view 2 only, a uniform
+    200 image stays 200 in views 1 and 3 and becomes 55 in view 2."""
+    source = tmp_path / "bright.png"
+    tf.io.write_file(str(source), tf.io.encode_png(np.full((24, 24, 3), 200, np.uint8)))
+    out = tmp_path / "grid.png"
+    spec = ('{"name": "byol", "config": {"color_jitter_strength": 0, "brightness": 0, '
+            '"contrast": 0, "saturation": 0, "hue": 0, "blur_probabilities": [0, 0], '
+            '"solarize_probabilities": [0, 1]}}')  # fmt: skip
+    args = ["preview", str(source), "--recipe", spec, "--views", "3", "--image-size", "8"]
+    result = CliRunner().invoke(command, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    grid = tf.io.decode_png(tf.io.read_file(str(out))).numpy().astype(int)
+    tile = [grid[4 + r * 12 : 4 + r * 12 + 8, 4 + c * 12 : 4 + c * 12 + 8] for r in (0, 1)
+            for c in (0, 1)]  # fmt: skip
+    assert [round(float(t.mean())) for t in tile] == [200, 200, 55, 200]
