@@ -44,13 +44,14 @@ from kclr.cli._options import config_files_option, overrides_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars (one line per epoch).")
 def command(preset, config_files, data, overrides, strategy, precision, out, resume, quiet) -> None:
-    """Pretrain an encoder (SimCLR / SupCon) and write a run directory.
+    """Pretrain an encoder (SimCLR, SupCon or a plugin method) and write a run directory.
 
     \b
     Examples:
       kclr fit --preset demo
       kclr fit --preset simclr_r50 --data /data/imagenet --set train.epochs=100
       kclr fit --preset demo --out runs/demo --resume
+      kclr fit --preset tiny --set method.name=moco_v3   (with kclr-mocov3)
 
     The run directory holds config.yaml, logs/ (TensorBoard), metrics.csv,
     checkpoints/, curves.png, neighbours.png and export/ (load it with kclr.zoo.load).

@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from kclr import presets
+import kclr.augment as A
+from kclr import presets, registry
 from kclr.run import config
 from kclr.run import fit as runs
 from kclr.testing.processes import kclr_fit
@@ -46,6 +47,21 @@ def test_presets_carry_the_authors_values():
     assert "moco_v3_demo" in presets.names()
     for name in ("moco_v3_r50", "moco_v3_vit_b"):
         assert "CONFIG.md" in presets.describe(name)
+    for cfg in (r50, vit):  # their loader: BYOL's asymmetric pair
+        assert cfg.augmentation["name"] == "byol"
+        views = registry.recipes.get("byol", image_size=32, **cfg.augmentation["config"])
+        first, second = views.augmenters
+        assert [_probability(first, A.RandomGaussianBlur), _probability(second, A.RandomGaussianBlur),
+                _probability(first, A.RandomSolarize), _probability(second, A.RandomSolarize)
+                ] == [1.0, 0.1, 0.0, 0.2]  # fmt: skip
+        jitter = [s for s in first.steps if isinstance(s, A.ColorDistortion)][0]
+        assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == (
+            0.4, 0.4, 0.2, 0.1)  # fmt: skip
+
+
+def _probability(pipeline, kind):
+    steps = [s for s in pipeline.steps if isinstance(s, kind)]
+    return steps[0].probability if steps else 0.0
 
 
 ARGS = [

@@ -133,3 +133,37 @@ def test_two_replicas_equal_one_device_on_the_global_batch(two_replicas):
     assert any(path.startswith("momentum/") for path in single)
     for path, value in single.items():
         np.testing.assert_allclose(mirrored[path], value, rtol=1e-4, atol=1e-5, err_msg=path)
+
+
+def test_stop_grad_conv1_freezes_a_keras_hub_vit_patch_projection():
+    """`--stop-grad-conv1` on the encoder it is meant for: keras-hub's ViTBackbone. Its
+    patch projection (kernel and bias) keeps its random weights through a step, equal in
+    the momentum copy; the first transformer layer trains."""
+    pytest.importorskip("keras_hub", reason="keras-hub is optional (kclr[keras-hub])")
+    from kclr import spec
+
+    vit = {"patch_size": 8, "num_layers": 1, "num_heads": 2, "hidden_dim": 16, "mlp_dim": 32}
+    encoder = spec.build(registry.encoders, {"name": "keras_hub", "config": {
+        "class_name": "ViTBackbone", "config": vit, "pooling": "cls"}},
+        "encoder", run={"image_size": SIZE})  # fmt: skip
+    method = {"name": "moco_v3", "config": {"total_steps": 4, "temperature": 0.2,
+              "predictor_hidden": 16, "stop_grad_conv1": True, "momentum_cosine": False}}  # fmt: skip
+    trainer = kclr.ContrastiveTrainer(encoder, MoCoMLP(3, 16, 8, True, name="projector"),
+                                      method=method)  # fmt: skip
+    trainer.compile(optimizer={"name": "sgd", "config": {"learning_rate": 0.5}})
+    frozen = [v for v in encoder.weights if not v.trainable]
+    assert sorted(len(v.shape) for v in frozen) == [1, 4]  # the patch conv's bias and kernel
+    assert all("patch" in v.path for v in frozen), [v.path for v in frozen]
+    assert frozen[0].shape[:2] == (8, 8) or frozen[1].shape[:2] == (8, 8)
+    trained = {id(v) for v in trainer.trainable_variables}
+    assert not any(id(v) in trained for v in frozen)
+    before = {v.path: v.numpy() for v in encoder.weights}
+    trainer.train_on_batch(_views())
+    for v in frozen:
+        np.testing.assert_array_equal(v.numpy(), before[v.path])
+    copies = {v.path.removeprefix("momentum/"): v for v in trainer.method.momentum_encoder.weights}
+    for v in frozen:
+        np.testing.assert_array_equal(copies[v.path].numpy(), v.numpy())
+    changed = [v.path for v in encoder.trainable_weights
+               if not np.array_equal(v.numpy(), before[v.path])]  # fmt: skip
+    assert any("transformer" in p or "encoder" in p for p in changed), changed

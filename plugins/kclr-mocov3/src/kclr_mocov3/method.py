@@ -16,10 +16,9 @@ A step (two views `x1`, `x2`, as `MoCo.forward`):
     k1, k2 = momentum_projector(momentum(x1)), momentum_projector(momentum(x2))
     loss   = ctr(q1, k2) + ctr(q2, k1)        # keys gathered from every replica
 
-Both views go through each branch as one batch (kclr's forward, view-major), so
-BatchNorm statistics cover both views; the authors run each view separately, so with
-BatchNorm their statistics cover one view at a time (SyncBatchNorm: one view of the
-global batch). The momentum branch runs in training mode: its BatchNorm normalises with
+Each view goes through each branch on its own, as the authors' `MoCo.forward`, so
+BatchNorm normalises with the statistics of one view (of the global batch with
+`sync_bn`) and updates its moving statistics once per view. The momentum branch runs in training mode: its BatchNorm normalises with
 batch statistics and updates its own moving statistics, which the EMA does not average
 (buffers, as the authors'). Frozen weights (`stop_grad_conv1`) are left out of the EMA:
 they are equal in both branches and stay so.
@@ -184,32 +183,38 @@ class MoCoV3(Method):
         context.merge_call(update, args=(m,))
 
     def _queries_and_keys(self, context, images, num_views, training):
-        """The base forward with the predictor (queries) and the momentum forward (keys)."""
-        base = forward(context.parts, images, num_views, training=training)
-        q = self.predictor(base.hiddens[-1], training=training)  # [V*N, D]
+        """The base forward with the predictor (queries) and the momentum forward (keys),
+        each view on its own as `MoCo.forward` (BatchNorm statistics of one view)."""
+        x1, x2 = tf.split(images, 2)
+        base1, base2 = (forward(context.parts, x, 1, training=training) for x in (x1, x2))
+        q1 = self.predictor(base1.hiddens[-1], training=training)  # [N, D]
+        q2 = self.predictor(base2.hiddens[-1], training=training)
         if training:
             m = self.momentum_at(context.optimizer.iterations)
             self.update_momentum_encoder(m)
             self.momentum_tracker.update_state(m)
         momentum_parts = ModelParts(self.momentum_encoder, self.momentum_projector)
-        keys = forward(momentum_parts, images, num_views, training=training)
-        k = tf.stop_gradient(keys.hiddens[-1])
-        q1, q2 = tf.split(q, 2)
-        k1, k2 = tf.split(k, 2)
-        return base, (q1, q2, k1, k2)
+        k1, k2 = (
+            tf.stop_gradient(forward(momentum_parts, x, 1, training=training).hiddens[-1])
+            for x in (x1, x2)
+        )
+        logits = None
+        if base1.logits is not None:
+            logits = tf.concat([base1.logits, base2.logits], axis=0)  # view-major rows
+        return logits, (q1, q2, k1, k2)
 
-    def _objective(self, context, base, qk, labels, num_views):
+    def _objective(self, context, logits, qk, labels, num_views):
         q1, q2, k1, k2 = qk
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         contrastive = symmetric_loss(q1, q2, k1, k2, self.temperature) / replicas
         total, sup = contrastive, None
-        if base.logits is not None and labels is not None:
-            sup = context.supervised_loss(supervised_labels(labels, num_views), base.logits)
+        if logits is not None and labels is not None:
+            sup = context.supervised_loss(supervised_labels(labels, num_views), logits)
             total = total + sup + tf.cast(context.penalty(), total.dtype)
         # contrast_acc / contrast_entropy of view-1 queries against the global view-2 keys.
         pairs = tf.stack([tf.cast(q1, tf.float32), tf.cast(k2, tf.float32)], axis=1)
         contrast = contrast_metrics(pairs, self.temperature, True)
-        return total, StepOutputs(pairs, base.logits, contrastive, sup, num_views, contrast)
+        return total, StepOutputs(pairs, logits, contrastive, sup, num_views, contrast)
 
     def step(self, context, views, labels):
         """One MoCo v3 step: gradients of the base branch and predictor, nothing applied
@@ -220,8 +225,8 @@ class MoCoV3(Method):
             )
             assert_equal_replica_batches(batch)
             _check_two_views(num_views)
-            base, qk = self._queries_and_keys(context, images, num_views, training=True)
-            total, outputs = self._objective(context, base, qk, labels, num_views)
+            logits, qk = self._queries_and_keys(context, images, num_views, training=True)
+            total, outputs = self._objective(context, logits, qk, labels, num_views)
             scaled = context.optimizer.scale_loss(total)
         return tape.gradient(scaled, context.variables()), outputs
 
@@ -229,8 +234,8 @@ class MoCoV3(Method):
         images, num_views, batch = context.batches.to_images(views, training=False)
         assert_equal_replica_batches(batch)
         _check_two_views(num_views)
-        base, qk = self._queries_and_keys(context, images, num_views, training=False)
-        return self._objective(context, base, qk, labels, num_views)[1]
+        logits, qk = self._queries_and_keys(context, images, num_views, training=False)
+        return self._objective(context, logits, qk, labels, num_views)[1]
 
     # ------------------------------------------------------------------ metrics
     @property
