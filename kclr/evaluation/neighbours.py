@@ -406,6 +406,7 @@ def write_neighbours(
     batch_size: int = 256,
     max_examples: int = 2000,
     title: str | None = None,
+    sample: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Writes the nearest-neighbour grid (and the embedding plot) of `encoder` on `data`.
 
@@ -429,6 +430,8 @@ def write_neighbours(
         batch_size: feature-extraction batch size.
         max_examples: the most images sampled.
         title: the title's first line, e.g. the model (the second says the data).
+        sample: `sample_examples(encoder, data, split, ...)` when the caller already has
+            it (`kclr fit` shares one with the projector); encoded here when None.
 
     Returns:
         A dict with `grid` (path), `embedding` (path or None), `num_examples` (the
@@ -446,7 +449,8 @@ def write_neighbours(
     ```
     """
     _check_counts(queries, neighbours, int(max_examples), f"sampled (max_examples={max_examples})")
-    sample = sample_examples(encoder, data, split, image_size, batch_size, max_examples, seed)
+    if sample is None:
+        sample = sample_examples(encoder, data, split, image_size, batch_size, max_examples, seed)
     count = len(sample["features"])
     _check_counts(queries, neighbours, count, f"in the {split!r} split of {sample['source']!r}")
     rng = np.random.default_rng(seed)

@@ -59,6 +59,7 @@ def write_projector(
     max_examples: int = MAX_EXAMPLES,
     seed: int = 0,
     thumbnail: int = THUMBNAIL,
+    sample: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Encodes a seeded sample of `data` with `encoder` and writes the projector's files.
 
@@ -74,6 +75,8 @@ def write_projector(
             shuffle).
         seed: the sample's seed.
         thumbnail: the side of a thumbnail in the sprite.
+        sample: `kclr.evaluation.neighbours.sample_examples(...)` of these arguments when
+            the caller already has it (`kclr fit` shares one with its neighbours grid).
 
     Returns:
         `projector_files`'s dict, plus `total` (the split's size, None when unknown)
@@ -81,7 +84,8 @@ def write_projector(
     """
     from kclr.evaluation.neighbours import sample_examples
 
-    sample = sample_examples(encoder, data, split, image_size, batch_size, max_examples, seed)
+    if sample is None:
+        sample = sample_examples(encoder, data, split, image_size, batch_size, max_examples, seed)
     info = projector_files(
         directory, sample["features"], sample["images"], sample["filenames"],
         sample["labels"], sample["class_names"], thumbnail,
@@ -98,6 +102,7 @@ def write_run_projector(
     max_examples: int,
     seed: int,
     echo=print,
+    sample: dict[str, Any] | None = None,
 ) -> pathlib.Path | None:
     """The projector of a `kclr fit` run, in `log_dir/train` beside its TensorBoard scalars,
     so that `tensorboard --logdir RUN/logs` shows both; None (and a line) when it fails."""
@@ -105,7 +110,7 @@ def write_run_projector(
     try:
         info = write_projector(
             encoder, data, directory, split=split, image_size=image_size,
-            max_examples=max_examples, seed=seed,
+            max_examples=max_examples, seed=seed, sample=sample,
         )  # fmt: skip
     except (ValueError, OSError) as error:
         echo(f"No embedding projector: {error}")

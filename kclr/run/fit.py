@@ -309,8 +309,9 @@ def fit(
     result = FitResult(run_dir, step, run.epochs, cbs.metrics.history, trainer=trainer)
     if is_chief:
         _finish(cfg, run, result, monitor_data, verbose)
-        result.neighbours = _neighbours(cfg, run, result, source, verbose)
-        result.projector = _projector(cfg, run, result, source, verbose)
+        sample = _final_sample(cfg, run, result, source)  # one encoding for both pictures
+        result.neighbours = _neighbours(cfg, run, result, source, verbose, sample)
+        result.projector = _projector(cfg, run, result, source, verbose, sample)
         lock.release()
     result.seconds = time.time() - started
     return result
@@ -437,21 +438,37 @@ def _finish(cfg: kconfig.Config, run: RunPlan, result: FitResult, monitor_data, 
     _write_results(result.run_dir, results)
 
 
-def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, verbose):
-    """Writes the final encoder's nearest-neighbour grid (chief only); returns its path.
+def _final_sample(cfg: kconfig.Config, run: RunPlan, result: FitResult, source):
+    """The final encoder's features of the images of its pictures (neighbours grid and
+    projector): a sample of at most `NEIGHBOURS_MAX_EXAMPLES` of the kNN monitor's test
+    split (labelled), or of the training data when the run has no monitor. An error
+    (e.g. an unreadable split) is returned, for each picture to report."""
+    from kclr.evaluation.neighbours import sample_examples
 
-    The images are a sample of at most `NEIGHBOURS_MAX_EXAMPLES` of the kNN monitor's
-    test split (labelled), or of the training data when the run has no monitor.
-    """
+    data, split = _sample_data(run, source)
+    try:
+        return sample_examples(
+            result.trainer.export_encoder, data, split, cfg.data.image_size, 256,
+            NEIGHBOURS_MAX_EXAMPLES, int(run.seed),
+        )  # fmt: skip
+    except (ValueError, OSError) as error:
+        return error
+
+
+def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, verbose, sample):
+    """Writes the final encoder's nearest-neighbour grid of `sample` (chief only); returns
+    its path."""
     from kclr.evaluation.neighbours import write_neighbours
 
     data, split = _sample_data(run, source)
     try:
+        if isinstance(sample, Exception):
+            raise sample
         info = write_neighbours(
             result.trainer.export_encoder, data, result.run_dir / rundir.NEIGHBOURS_FILE,
             split=split, image_size=cfg.data.image_size,
             max_examples=NEIGHBOURS_MAX_EXAMPLES, seed=int(run.seed),
-            title=f"{cfg.preset or 'custom config'} after {result.steps} steps",
+            title=f"{cfg.preset or 'custom config'} after {result.steps} steps", sample=sample,
         )  # fmt: skip
     except (ValueError, OSError) as error:  # e.g. fewer images than the grid needs
         _echo(verbose, f"No {rundir.NEIGHBOURS_FILE}: {error}")
@@ -465,16 +482,19 @@ def _sample_data(run: RunPlan, source):
     return (splits[1], "test") if splits else (source, "train")
 
 
-def _projector(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, verbose):
-    """Writes TensorBoard's embedding projector of the final encoder beside the run's
-    TensorBoard scalars (chief only), for the images of `neighbours.png`; returns the folder."""
+def _projector(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, verbose, sample):
+    """Writes TensorBoard's embedding projector of `sample` (the images of `neighbours.png`)
+    beside the run's TensorBoard scalars (chief only); returns the folder."""
     from kclr.evaluation.projector import write_run_projector
 
+    if isinstance(sample, Exception):
+        _echo(verbose, f"No embedding projector: {sample}")
+        return None
     data, split = _sample_data(run, source)
     return write_run_projector(
-        result.trainer.encoder, data, result.run_dir / rundir.LOG_DIR, split,
+        result.trainer.export_encoder, data, result.run_dir / rundir.LOG_DIR, split,
         cfg.data.image_size, NEIGHBOURS_MAX_EXAMPLES, int(run.seed),
-        echo=lambda line: _echo(verbose, line),
+        echo=lambda line: _echo(verbose, line), sample=sample,
     )  # fmt: skip
 
 
