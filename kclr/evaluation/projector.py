@@ -160,7 +160,9 @@ def projector_files(
             f"{count} embeddings, {len(images)} images and {len(filenames)} file names."
         )
     grid = math.ceil(math.sqrt(count))
-    side = max(MIN_THUMBNAIL, min(int(thumbnail), MAX_SPRITE_SIDE // grid))
+    # No larger than the images themselves (a bigger thumbnail shows nothing more and makes
+    # the sprite slow to write), nor than TensorBoard's sprite allows.
+    side = max(MIN_THUMBNAIL, min(int(thumbnail), max(images.shape[1:3]), MAX_SPRITE_SIDE // grid))
     if grid * side > MAX_SPRITE_SIDE:
         raise ValueError(
             f"{count} images do not fit TensorBoard's {MAX_SPRITE_SIDE}-pixel sprite at "

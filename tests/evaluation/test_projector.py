@@ -47,13 +47,25 @@ def test_projector_files_read_back(tmp_path):
     assert not sprite[16 * 2 + 16 :, 16 * 2 :].any()  # cells past the last image are empty
 
 
-def test_projector_thumbnails_shrink_to_fit_the_sprite_limit(tmp_path):
+def test_projector_thumbnails_shrink_to_fit_the_sprite_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(projector, "MAX_SPRITE_SIDE", 128)  # TensorBoard's is 8192
     features = np.zeros((300, 2), np.float32)
-    images = np.zeros((300, 4, 4, 3), np.uint8)
+    images = np.zeros((300, 12, 12, 3), np.uint8)
+    with pytest.raises(ValueError, match="do not fit TensorBoard's 128-pixel sprite"):
+        projector.projector_files(tmp_path, features, images, [str(i) for i in range(300)])
     info = projector.projector_files(
-        tmp_path, features, images, [str(i) for i in range(300)], thumbnail=1000
+        tmp_path, features[:100], images[:100], [str(i) for i in range(100)], thumbnail=1000
     )
-    assert info["grid"] == 18 and info["thumbnail"] == 8192 // 18
+    assert info["grid"] == 10 and info["thumbnail"] == 128 // 10 == 12
+    info = projector.projector_files(
+        tmp_path, features[:64], images[:64], [str(i) for i in range(64)], thumbnail=1000
+    )
+    assert info["thumbnail"] == 12  # no larger than the images (128 // 8 = 16 would fit)
+    assert Image.open(tmp_path / "sprite.png").size == (8 * 12, 8 * 12)
+    info = projector.projector_files(
+        tmp_path, features[:64], images[:64, :4, :4], [str(i) for i in range(64)]
+    )
+    assert info["thumbnail"] == projector.MIN_THUMBNAIL == 8  # tiny images: 8 pixels
     meta = (tmp_path / "metadata.tsv").read_text().splitlines()
     assert meta[1] == "0\t"  # unlabelled: an empty label
 

@@ -24,7 +24,7 @@ ALTERNATIVES = {
     "warmup_cosine": "constant", "simclr": "finetune", "simclr_cifar": "simclr",
     "supcon_cifar": "simclr", "knn": "linear", "finetune": "linear",
     "keras_hub": "resnet", "ViTBackbone": "DeiTBackbone", "cls": "mean", "adamw": "adam",
-    "moco_v3": "simclr", "moco_v3_mlp": "projection_head", "moco_lars": "lars",
+    "moco_v3": "simclr", "moco_v3_mlp": "projection_head", "moco_lars": "lars", "byol": "simclr",
 }  # fmt: skip
 DESCRIPTIVE = {("description",)}  # shown by `kclr presets list`, not part of a run
 NUM_EXAMPLES = 50_000
@@ -57,7 +57,7 @@ def _changed(path, value):
     if isinstance(value, float):
         return value / 2 if value else 0.5
     if isinstance(value, list):
-        return [value[0] / 2, *value[1:]]
+        return [value[0] / 2 if value[0] else 0.5, *value[1:]]
     raise AssertionError(f"no alternative for {path}={value!r}")
 
 

@@ -91,7 +91,7 @@ def test_kclr_eval_and_extract_read_the_same_folder(class_folder_run, tmp_path):
     meta = (tmp_path / "projector" / "metadata.tsv").read_text().splitlines()
     assert len(meta) == 49
     sprite = Image.open(tmp_path / "projector" / "sprite.png")
-    assert sprite.size == (7 * 64, 7 * 64)
+    assert sprite.size == (7 * 16, 7 * 16)  # the tiny preset's 16-pixel images, 7 x 7
     grid = runner.invoke(
         main, ["eval", "neighbours", str(result.export_dir), "--data", str(photos), "--out",
                str(tmp_path / "grid.png"), "--queries", "2", "--neighbours", "3"],
