@@ -42,7 +42,8 @@ def photometric_stage(recipe: Any = "simclr", image_size: int = 224, **recipe_ov
     augmenter = build_augmenter(recipe, image_size, recipe_overrides)
     if isinstance(augmenter, AugmentationPipeline):
         return augmenter.photometric_stage()
-    _, photometric = split_stages(augmenter)  # a layer: its own stage or nothing; MultiView: PerView
+    # A layer: its own stage or nothing; an asymmetric MultiView: one PerView step.
+    _, photometric = split_stages(augmenter)
     return AugmentationPipeline(photometric, clip=True, name="photometric_stage")
 
 
