@@ -4,8 +4,8 @@ A recipe is a function `recipe(image_size, **arguments)` returning the single-vi
 `AugmentationPipeline` on `[B, H, W, 3]`; wrap it in `kclr.augment.MultiView` for
 several views. An asymmetric recipe (`byol`) returns the `MultiView` itself, one
 pipeline per view: its views share crop and flip and differ in the photometric steps,
-and a run's `data.views` must equal its number of views. The recipes below are entries of `kclr.registry.recipes` like a
-plugin's: build one by name with `kclr.registry.recipes.get("simclr", image_size=224)`
+and a run's `data.views` must equal its number of views. The recipes below are entries
+of `kclr.registry.recipes` like a plugin's: build one by name with `kclr.registry.recipes.get("simclr", image_size=224)`
 or from a spec with `kclr.spec.build`. A recipe declares `image_size` as the argument a
 run supplies (`run_arguments`); a recipe that forwards `**overrides` to another one
 names it in `extends` (its registered name or the function), so its accepted

@@ -309,9 +309,10 @@ def fit(
     result = FitResult(run_dir, step, run.epochs, cbs.metrics.history, trainer=trainer)
     if is_chief:
         _finish(cfg, run, result, monitor_data, verbose)
-        sample = _final_sample(cfg, run, result, source)  # one encoding for both pictures
-        result.neighbours = _neighbours(cfg, run, result, source, verbose, sample)
-        result.projector = _projector(cfg, run, result, source, verbose, sample)
+        sample = _final_sample(cfg, run, result, source, verbose)  # encoded once for both
+        if sample is not None:
+            result.neighbours = _neighbours(cfg, run, result, source, verbose, sample)
+            result.projector = _projector(cfg, run, result, source, verbose, sample)
         lock.release()
     result.seconds = time.time() - started
     return result
@@ -438,11 +439,11 @@ def _finish(cfg: kconfig.Config, run: RunPlan, result: FitResult, monitor_data, 
     _write_results(result.run_dir, results)
 
 
-def _final_sample(cfg: kconfig.Config, run: RunPlan, result: FitResult, source):
+def _final_sample(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, verbose):
     """The final encoder's features of the images of its pictures (neighbours grid and
     projector): a sample of at most `NEIGHBOURS_MAX_EXAMPLES` of the kNN monitor's test
-    split (labelled), or of the training data when the run has no monitor. An error
-    (e.g. an unreadable split) is returned, for each picture to report."""
+    split (labelled), or of the training data when the run has no monitor. None, after a
+    line saying why, when the images cannot be read (the run itself is kept)."""
     from kclr.evaluation.neighbours import sample_examples
 
     data, split = _sample_data(run, source)
@@ -452,7 +453,8 @@ def _final_sample(cfg: kconfig.Config, run: RunPlan, result: FitResult, source):
             NEIGHBOURS_MAX_EXAMPLES, int(run.seed),
         )  # fmt: skip
     except (ValueError, OSError) as error:
-        return error
+        _echo(verbose, f"No {rundir.NEIGHBOURS_FILE} and no embedding projector: {error}")
+        return None
 
 
 def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, verbose, sample):
@@ -462,8 +464,6 @@ def _neighbours(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ve
 
     data, split = _sample_data(run, source)
     try:
-        if isinstance(sample, Exception):
-            raise sample
         info = write_neighbours(
             result.trainer.export_encoder, data, result.run_dir / rundir.NEIGHBOURS_FILE,
             split=split, image_size=cfg.data.image_size,
@@ -487,9 +487,6 @@ def _projector(cfg: kconfig.Config, run: RunPlan, result: FitResult, source, ver
     beside the run's TensorBoard scalars (chief only); returns the folder."""
     from kclr.evaluation.projector import write_run_projector
 
-    if isinstance(sample, Exception):
-        _echo(verbose, f"No embedding projector: {sample}")
-        return None
     data, split = _sample_data(run, source)
     return write_run_projector(
         result.trainer.export_encoder, data, result.run_dir / rundir.LOG_DIR, split,

@@ -131,3 +131,13 @@ def test_the_recipe_fixes_the_number_of_views(folder):
     with pytest.raises(ValueError, match=r"makes 2 views .* Set `data.views`"):
         kdata.pretraining_dataset(str(root), recipe="byol", image_size=16, views=3,
                                   global_batch_size=4)  # fmt: skip
+
+
+def test_kclr_fit_refuses_other_views_before_writing_anything(tmp_path):
+    from kclr.run import config
+    from kclr.run import fit as runs
+
+    cfg = config.resolve("tiny", overrides=["augmentation.name=byol", "data.views=3"])
+    with pytest.raises(ValueError, match=r"makes 2 views .* Set `data.views`"):
+        runs.fit(cfg, out=tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
